@@ -1,0 +1,113 @@
+"""Everything the CLI shows a person: plans, outcomes, versions, warnings.
+
+Text from outside (dbt output, paths, var values) is never read as rich markup: it is wrapped in
+`Text`, so a model named `[bold]` prints as written. Colour follows rich's rules: none when
+`NO_COLOR` is set or the stream is not a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+from datum_dot import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from datum_dot.plan import BuildPlan
+    from datum_dot.run import RunRecord
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def print_versions(prog: str) -> None:
+    """Print the tool's version and those of dbt-core and every installed adapter."""
+    from datum_dot.dbtcore import versions
+
+    print(f"{prog} (datum-dot) {__version__}")
+    found = versions()
+    if not found:
+        print("dbt-core: not installed")
+    for name, version in found.items():
+        print(f"{name} {version}")
+
+
+def print_json(data: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def warn(message: str) -> None:
+    """Print a warning on stderr."""
+    from rich.text import Text
+
+    _console(stderr=True).print(Text("warning: ", style="yellow") + Text(message))
+
+
+def print_plan(plan: BuildPlan, *, debug: bool) -> None:
+    """Print what a run would do, for `--dry-run`."""
+    from rich.text import Text
+
+    out = _console()
+    rows: list[tuple[str, str]] = [
+        ("spec", str(plan.spec) or "(default environment, working tree)"),
+        ("environment", plan.env.name or "(none: plain dbt settings)"),
+        ("command", " ".join(plan.command)),
+        ("project", str(plan.project_dir)),
+        ("profiles", str(plan.profiles_dir / "profiles.yml")),
+    ]
+    iso = plan.isolated
+    if iso is not None:
+        rows += [
+            ("ref", f"{iso.ref} -> {iso.commit}"),
+            ("build folder", str(iso.build_dir)),
+            ("worktree", str(iso.worktree)),
+            ("profile", f"{iso.profile.profile}, target {iso.profile.target}"),
+            (
+                iso.profile.schema_key,
+                f"{iso.profile.schema_before} -> {iso.profile.schema_after}",
+            ),
+            ("target path", str(plan.target_path)),
+            ("deps", "dbt " + shlex.join(plan.deps_args) if plan.deps_args else "not run"),
+            ("isolation check", "yes" if plan.check_isolation else "no"),
+        ]
+    if plan.baseline is not None:
+        rows.append(("defer to", f"{plan.baseline.spec} ({plan.baseline.state_dir})"))
+    rows.append(("vars", json.dumps(dict(plan.vars), sort_keys=True) if plan.vars else "(none)"))
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        out.print(Text(f"{key:<{width}}  ", style="bold") + Text(value))
+    env_prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in plan.dbt_env.items())
+    argv = shlex.join(["dbt", *plan.dbt_args])
+    out.print(Text(f"{'dbt argv':<{width}}  ", style="bold") + Text(f"{env_prefix} {argv}".strip()))
+    for warning in plan.warnings:
+        warn(warning)
+    if debug:
+        for note in plan.notes:
+            print(f"debug: {note}", file=sys.stderr)
+
+
+def print_outcome(record: RunRecord) -> None:
+    """Print a one-line summary of a finished run on stderr."""
+    from rich.text import Text
+
+    plan = record.plan
+    where = ""
+    if plan is not None and plan.isolated is not None:
+        where = f" into {plan.isolated.profile.schema_key} {plan.isolated.profile.schema_after}"
+    seconds = record.duration_seconds or 0.0
+    style = "green" if record.exit_code in (0, 10) else "red"
+    line = Text(f"{record.status.value}", style=style) + Text(
+        f": dbt {' '.join(record.request.command)} {record.request.spec}{where}"
+        f" in {seconds:.1f}s (exit {int(record.exit_code)})"
+    )
+    _console(stderr=True).print(line)
+    if record.error:
+        _console(stderr=True).print(Text(f"dbt error: {record.error}"))

@@ -1,0 +1,1 @@
+"""The project's dot configuration: environments, variables and isolation settings."""

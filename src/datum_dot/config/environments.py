@@ -1,0 +1,227 @@
+"""Load `dot_environments.yml` (+ the user override) and resolve one environment.
+
+Merge order for an environment's settings, lowest first: project `all`, project `<env>`, user
+`all`, user `<env>`. Blocks merge shallowly (a later key replaces an earlier one) except `vars`,
+which merge deeply. Command-line `--vars` are applied on top by the plan.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from datum_dot.config.models import (
+    EnvironmentBlock,
+    EnvironmentsFile,
+    FlagValue,
+    IsolationConfig,
+)
+from datum_dot.config.yamlfile import YamlDocument, load_yaml
+from datum_dot.errors import ConfigError
+
+ENVIRONMENTS_FILE = "dot_environments.yml"
+USER_ENVIRONMENTS_FILE = "dot_environments.user.yml"
+DEFAULT_ENV_DIR = "default"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The resolved settings of one environment.
+
+    Attributes:
+        name: The environment's name, or None when no environment applies (no file, no default).
+        flags: dbt CLI flags, kebab-case keys, in merge order.
+        vars: Variable values after merging all layers.
+        var_sources: For each top-level var, where its value was set (`file:line key`).
+        isolation: Project-wide isolated-build settings.
+        runtime: The runtime named by the environment, if any.
+    """
+
+    name: str | None
+    flags: Mapping[str, FlagValue] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    var_sources: Mapping[str, str] = field(default_factory=dict)
+    isolation: IsolationConfig = field(default_factory=IsolationConfig)
+    runtime: str | None = None
+
+    @property
+    def dir_name(self) -> str:
+        """The folder name used for this environment under `.dot/build/<hash>/env/`."""
+        return self.name or DEFAULT_ENV_DIR
+
+
+@dataclass(frozen=True)
+class _Layer:
+    label: str
+    doc: YamlDocument | None
+    config: EnvironmentsFile
+
+
+@dataclass(frozen=True)
+class EnvironmentsConfig:
+    """Both environments files, validated, ready to resolve environments from."""
+
+    layers: tuple[_Layer, ...]
+
+    @property
+    def default(self) -> str | None:
+        """The default environment's name (the user file's choice wins)."""
+        for layer in reversed(self.layers):
+            if layer.config.environment.default is not None:
+                return layer.config.environment.default
+        return None
+
+    @property
+    def names(self) -> list[str]:
+        """Every defined environment, in the order the files define them."""
+        seen: dict[str, None] = {}
+        for layer in self.layers:
+            seen.update(dict.fromkeys(layer.config.environment.named))
+        return list(seen)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files that were found and read."""
+        return [layer.doc.path for layer in self.layers if layer.doc is not None]
+
+    def resolve(self, name: str | None) -> Environment:
+        """Resolve an environment by name, or the default one when `name` is None.
+
+        Raises:
+            ConfigError: The environment is not defined.
+        """
+        name = name if name is not None else self.default
+        if name is not None and name not in self.names:
+            raise ConfigError(_unknown_env_message(name, self.names), _env_hint(self.names))
+        flags: dict[str, FlagValue] = {}
+        variables: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        isolation = IsolationConfig()
+        runtime: str | None = None
+        for layer in self.layers:
+            section = layer.config.environment
+            if layer.config.isolation is not None:
+                isolation = layer.config.isolation
+            blocks: list[tuple[str, EnvironmentBlock]] = [("all", section.all)]
+            if name is not None and name in section.named:
+                blocks.append((name, section.named[name]))
+            for block_name, block in blocks:
+                if block.isolation is not None:
+                    isolation = block.isolation
+                runtime = block.runtime or runtime
+                flags.update(block.flags())
+                variables = deep_merge(variables, block.vars)
+                for var in block.vars:
+                    loc = ("environment", block_name, "vars", var)
+                    where = layer.doc.where(loc) if layer.doc else layer.label
+                    sources[var] = f"{where} environment.{block_name}.vars.{var}"
+        return Environment(
+            name=name,
+            flags=flags,
+            vars=variables,
+            var_sources=sources,
+            isolation=isolation,
+            runtime=runtime,
+        )
+
+
+def load_environments(project_dir: Path) -> EnvironmentsConfig:
+    """Read and validate the environments files of a dbt project; both are optional.
+
+    Args:
+        project_dir: The folder holding `dbt_project.yml`.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: A file is not valid YAML, has wrong types, or names an undefined default.
+    """
+    layers: list[_Layer] = []
+    for file_name in (ENVIRONMENTS_FILE, USER_ENVIRONMENTS_FILE):
+        path = project_dir / file_name
+        if not path.is_file():
+            continue
+        doc = load_yaml(path)
+        layers.append(_Layer(file_name, doc, validate_document(doc, EnvironmentsFile)))
+    config = EnvironmentsConfig(tuple(layers))
+    _check_default(config)
+    for layer in layers:
+        for env_name, block in layer.config.environment.named.items():
+            if block.isolation is not None and layer.doc is not None:
+                where = layer.doc.where(("environment", env_name, "isolation"))
+                raise ConfigError(
+                    f"{where}: isolation settings are project-wide, not per environment",
+                    "move the isolation block under environment.all or to a top-level isolation:",
+                )
+    return config
+
+
+def validate_document(doc: YamlDocument, model: type[M]) -> M:
+    """Validate a YAML document against a model; errors name the file, line and key.
+
+    Raises:
+        ConfigError: Every validation problem, one per line.
+    """
+    data = {} if doc.data is None else doc.data
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = list(err["loc"])
+            if loc[:2] == ["environment", "named"]:
+                del loc[1]  # the model's bucket for named environments, not a key the user wrote
+            key = ".".join(str(part) for part in loc) or "(top level)"
+            problems.append(f"{doc.where(loc)}: {key}: {err['msg']}")
+        first = problems[0] if len(problems) == 1 else f"{len(problems)} problems in {doc.path.name}"
+        detail = "" if len(problems) == 1 else "\n  " + "\n  ".join(problems)
+        raise ConfigError(
+            first + detail,
+            f"fix {doc.path}; the README's configuration reference lists every key",
+        ) from e
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge two mappings recursively; values of `override` win, nested mappings merge."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_default(config: EnvironmentsConfig) -> None:
+    default = config.default
+    if default is None or default in config.names:
+        return
+    layer = next(
+        layer for layer in reversed(config.layers) if layer.config.environment.default == default
+    )
+    where = layer.doc.where(("environment", "default")) if layer.doc else layer.label
+    raise ConfigError(
+        f"{where}: environment.default names '{default}', which is not defined",
+        _env_hint(config.names, prefix="set environment.default to one of"),
+    )
+
+
+def _unknown_env_message(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    guess = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown environment '{name}'{guess}"
+
+
+def _env_hint(names: list[str], prefix: str = "use one of the defined environments:") -> str:
+    if not names:
+        return f"no environments are defined: add them under environment: in {ENVIRONMENTS_FILE}"
+    return f"{prefix} {', '.join(names)}"

@@ -1,0 +1,214 @@
+"""The build plan: every path and dbt argument of a run, computed without side effects.
+
+`--dry-run` prints a plan; `execute()` makes one real. The assembly here is pure: inputs that
+need I/O (config files, git, profiles.yml) are gathered by `planner.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datum_dot.config.environments import Environment
+from datum_dot.config.models import FlagValue
+from datum_dot.errors import UsageError
+from datum_dot.profiles import ProfileChange
+from datum_dot.spec import Spec
+
+# Commands that write to the warehouse: an isolated build checks where they would write first.
+WRITING_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "clone", "test"})
+# Flags the plan sets itself for an isolated build; an environment cannot override them.
+OWNED_FLAGS = frozenset({"project-dir", "profiles-dir", "target-path", "log-path"})
+
+
+@dataclass(frozen=True)
+class IsolatedBuild:
+    """Where an isolated build of one commit and environment lives.
+
+    Attributes:
+        ref: The ref as the user wrote it.
+        commit: The full 40-character hash it resolved to.
+        short_hash: The fixed-length prefix naming the folder and schema.
+        build_dir: `.dot/build/<short_hash>`.
+        worktree: The detached worktree of the commit.
+        env_dir: `.dot/build/<short_hash>/env/<env>`.
+        profile: How the profile is rewritten (schema before and after).
+    """
+
+    ref: str
+    commit: str
+    short_hash: str
+    build_dir: Path
+    worktree: Path
+    env_dir: Path
+    profile: ProfileChange
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An earlier isolated build used as `--defer` state."""
+
+    spec: Spec
+    commit: str
+    state_dir: Path
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Everything a run will do, decided before anything is touched.
+
+    Attributes:
+        spec: The spec being run.
+        env: The resolved environment.
+        command: The dbt command words.
+        source_project_dir: The user's project folder.
+        project_dir: Where dbt runs (the worktree's project for an isolated build).
+        profiles_dir: The folder of the profiles.yml dbt reads.
+        target_path: dbt's target folder.
+        log_path: dbt's log folder.
+        vars: The merged vars passed to dbt.
+        dbt_args: dbt's argv, without the leading `dbt`.
+        dbt_env: Environment variables set for dbt.
+        deps_args: The `dbt deps` argv run first, or empty when deps are not run.
+        parse_args: The `dbt parse` argv for the isolation check (same project, profile, vars).
+        isolated: The isolated build, or None for a working-tree run.
+        baseline: The `--defer` baseline, or None.
+        check_isolation: Whether to check node schemas before running.
+        notes: Debug-level notes (flags left out for this command).
+        warnings: Problems worth showing that do not stop the run.
+    """
+
+    spec: Spec
+    env: Environment
+    command: tuple[str, ...]
+    source_project_dir: Path
+    project_dir: Path
+    profiles_dir: Path
+    target_path: Path
+    log_path: Path
+    vars: Mapping[str, Any]
+    dbt_args: tuple[str, ...]
+    dbt_env: Mapping[str, str] = field(default_factory=dict)
+    deps_args: tuple[str, ...] = ()
+    parse_args: tuple[str, ...] = ()
+    isolated: IsolatedBuild | None = None
+    baseline: Baseline | None = None
+    check_isolation: bool = False
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the plan as plain JSON-ready data (what `--dry-run --json` prints)."""
+        iso = self.isolated
+        return {
+            "spec": str(self.spec),
+            "environment": self.env.name,
+            "command": list(self.command),
+            "project_dir": str(self.source_project_dir),
+            "dbt_project_dir": str(self.project_dir),
+            "profiles_dir": str(self.profiles_dir),
+            "target_path": str(self.target_path),
+            "log_path": str(self.log_path),
+            "vars": dict(self.vars),
+            "isolated": None
+            if iso is None
+            else {
+                "ref": iso.ref,
+                "commit": iso.commit,
+                "short_hash": iso.short_hash,
+                "build_dir": str(iso.build_dir),
+                "worktree": str(iso.worktree),
+                "env_dir": str(iso.env_dir),
+                "profile": {
+                    "name": iso.profile.profile,
+                    "target": iso.profile.target,
+                    "source": str(iso.profile.source_path),
+                    "path": str(iso.profile.dest_path),
+                    "schema_key": iso.profile.schema_key,
+                    "schema_before": iso.profile.schema_before,
+                    "schema_after": iso.profile.schema_after,
+                },
+            },
+            "defer": None
+            if self.baseline is None
+            else {
+                "spec": str(self.baseline.spec),
+                "commit": self.baseline.commit,
+                "state": str(self.baseline.state_dir),
+            },
+            "deps": bool(self.deps_args),
+            "deps_argv": ["dbt", *self.deps_args] if self.deps_args else None,
+            "isolation_check": self.check_isolation,
+            "dbt_env": dict(self.dbt_env),
+            "argv": ["dbt", *self.dbt_args],
+            "notes": list(self.notes),
+            "warnings": list(self.warnings),
+        }
+
+
+def render_flag(key: str, value: FlagValue) -> list[str]:
+    """Turn one environment key into dbt arguments: `true` -> `--key`, `false` -> nothing."""
+    option = f"--{key}"
+    if value is True:
+        return [option]
+    if value is False:
+        return []
+    if isinstance(value, list):
+        return [option, *(_scalar(item) for item in value)] if value else []
+    if isinstance(value, dict):
+        return [option, json.dumps(value, sort_keys=True, default=str)]
+    return [option, _scalar(value)]
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def render_vars(variables: Mapping[str, Any]) -> list[str]:
+    """`--vars <json>` with sorted keys, so the same vars give the same argv; nothing if empty."""
+    if not variables:
+        return []
+    return ["--vars", json.dumps(variables, sort_keys=True, separators=(",", ":"), default=str)]
+
+
+def environment_flags(
+    env: Environment, accepted: frozenset[str], command: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Render the environment's dbt flags that this command accepts.
+
+    Returns:
+        The arguments, and a debug note for each flag left out.
+    """
+    args: list[str] = []
+    notes: list[str] = []
+    for key, value in env.flags.items():
+        if key in OWNED_FLAGS:
+            notes.append(f"environment flag '{key}' is set by dot for this run; left out")
+            continue
+        if f"--{key}" not in accepted and not (value is False):
+            notes.append(f"dbt {' '.join(command)} does not accept --{key}; left out")
+            continue
+        args += render_flag(key, value)
+    return args, notes
+
+
+def defer_args(baseline: Baseline | None, accepted: frozenset[str], command: Sequence[str]) -> list[str]:
+    """`--defer --favor-state --state <dir>` for a baseline, as far as the command accepts them.
+
+    Raises:
+        UsageError: The command takes no `--state` at all.
+    """
+    if baseline is None:
+        return []
+    if "--state" not in accepted:
+        raise UsageError(
+            f"dbt {' '.join(command)} does not take --defer",
+            "use --defer with build, run, test, compile, clone, ls, show or seed",
+        )
+    args = [flag for flag in ("--defer", "--favor-state") if flag in accepted]
+    return [*args, "--state", str(baseline.state_dir)]

@@ -1,0 +1,107 @@
+"""What to run (`RunRequest`) and what happened (`RunRecord`): the currency of `execute()`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datum_dot.errors import ExitCode
+from datum_dot.spec import Spec
+
+if TYPE_CHECKING:
+    from datum_dot.plan import BuildPlan
+
+
+class Trigger(str, Enum):
+    """What started a run."""
+
+    MANUAL = "manual"
+    CRON = "cron"
+    WEBHOOK = "webhook"
+    SDK = "sdk"
+
+
+class RunStatus(str, Enum):
+    """The state of a run, as recorded."""
+
+    PLANNED = "PLANNED"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    TIMEOUT = "TIMEOUT"
+    CANCELLED = "CANCELLED"
+    ABORTED = "ABORTED"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything needed to run one dbt command.
+
+    Attributes:
+        command: The dbt command words (`("build",)`, `("docs", "generate")`,
+            `("run-operation", "my_macro")`).
+        spec: Which environment, at which ref.
+        project_dir: The user's dbt project folder (holding dbt_project.yml).
+        dbt_args: Arguments passed to dbt untouched (what follows `--`).
+        cli_vars: `--vars` given to the tool, merged over the environment's vars.
+        defer: The baseline to defer to, always with a ref.
+        dry_run: Plan only; create and run nothing.
+        deps: Install dbt packages before an isolated build.
+        allow_unisolated: Skip the isolation safety check.
+        timeout: Seconds before the run is stopped, or None for no limit.
+        trigger: What started the run.
+        environ: Environment variables to resolve profiles with (DBT_PROFILES_DIR, HOME).
+    """
+
+    command: tuple[str, ...]
+    spec: Spec = field(default_factory=Spec)
+    project_dir: Path = field(default_factory=Path.cwd)
+    dbt_args: tuple[str, ...] = ()
+    cli_vars: Mapping[str, Any] = field(default_factory=dict)
+    defer: Spec | None = None
+    dry_run: bool = False
+    deps: bool = True
+    allow_unisolated: bool = False
+    timeout: float | None = None
+    trigger: Trigger = Trigger.MANUAL
+    environ: Mapping[str, str] | None = None
+
+
+@dataclass
+class RunRecord:
+    """What happened to one request.
+
+    Attributes:
+        request: The request that was run.
+        plan: The plan that was made for it (None when planning itself failed).
+        status: Where the run ended.
+        exit_code: The process exit code this run maps to.
+        started_at: UTC start time.
+        finished_at: UTC end time, once finished.
+        node_statuses: The status of each node result dbt reported.
+        dbt_exit_code: dbt's own exit code (0 ok, 1 handled failure, 2 unhandled), once run.
+        warnings: Problems worth showing that did not stop the run.
+        error: The error message when the run failed.
+    """
+
+    request: RunRequest
+    plan: BuildPlan | None
+    status: RunStatus
+    exit_code: ExitCode
+    started_at: datetime
+    finished_at: datetime | None = None
+    node_statuses: tuple[str, ...] = ()
+    dbt_exit_code: int | None = None
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Wall time of the run, once finished."""
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

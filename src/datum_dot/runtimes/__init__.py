@@ -1,0 +1,1 @@
+"""Runtimes: what executes dbt (in process, a child process, dbt Cloud, dbt Fusion)."""

@@ -1,0 +1,128 @@
+"""The `[env][@ref]` grammar shared by builds, `--defer`, schedules and webhooks.
+
+A spec is split at its first `@`: what comes before is the environment name (empty means the
+default environment), what comes after is a git ref, which may itself contain `@`
+(`dev@HEAD@{1}`, `@@{-1}`). A spec without `@` runs the working tree; a spec with `@` is an
+isolated build of the commit the ref resolves to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from datum_dot.errors import SpecError
+
+_ENV_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed spec: an optional environment and an optional git ref.
+
+    Attributes:
+        env: The environment name, or None for the default environment.
+        ref: The git ref as the user wrote it, or None for the working tree.
+    """
+
+    env: str | None = None
+    ref: str | None = None
+
+    @property
+    def is_isolated(self) -> bool:
+        """True when the spec names a git ref, so the build is isolated."""
+        return self.ref is not None
+
+    def __str__(self) -> str:
+        env = self.env or ""
+        return f"{env}@{self.ref}" if self.ref is not None else env
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse a build spec such as `prod@main`, `@v1.2`, `dev` or the empty string.
+
+    Args:
+        text: The spec as typed by the user.
+
+    Returns:
+        The parsed spec.
+
+    Raises:
+        SpecError: The environment name or the ref is malformed.
+    """
+    env_part, at, ref_part = text.partition("@")
+    env = _check_env(env_part, text) if env_part else None
+    if not at:
+        return Spec(env=env)
+    if not ref_part:
+        raise SpecError(
+            f"spec '{text}' has an empty git ref after '@'",
+            "name a ref after '@' (for example prod@main), or drop the '@' to build the working tree",
+        )
+    return Spec(env=env, ref=check_ref(ref_part))
+
+
+def parse_defer_spec(text: str) -> Spec:
+    """Parse a `--defer` spec, which must name a git ref (`env@ref` or `@ref`).
+
+    Args:
+        text: The value given to `--defer`.
+
+    Returns:
+        The parsed spec, always with a ref.
+
+    Raises:
+        SpecError: The spec has no ref, an empty ref, or is a bare `@`.
+    """
+    if text == "@":
+        raise SpecError(
+            "--defer '@' names neither an environment nor a git ref",
+            "defer to an isolated build such as --defer prod@main or --defer @main",
+        )
+    env_part, at, ref_part = text.partition("@")
+    if not at:
+        raise SpecError(
+            f"--defer '{text}' must include a git ref: only isolated builds can be baselines",
+            f"use --defer {text}@<ref>, for example --defer {text}@main",
+        )
+    if not ref_part:
+        raise SpecError(
+            f"--defer '{text}' has an empty git ref after '@'",
+            f"name the ref of the baseline, for example --defer {env_part}@main",
+        )
+    return parse_spec(text)
+
+
+def check_ref(ref: str) -> str:
+    """Refuse refs that could pose as an option or smuggle control characters.
+
+    Args:
+        ref: A git ref as the user wrote it.
+
+    Returns:
+        The ref, unchanged.
+
+    Raises:
+        SpecError: The ref starts with '-' or holds a control character.
+    """
+    if ref.startswith("-"):
+        raise SpecError(
+            f"git ref '{ref}' starts with '-', which git would read as an option",
+            "name a branch, tag or commit hash; refs starting with '-' are refused",
+        )
+    if _CONTROL.search(ref):
+        raise SpecError(
+            f"git ref {ref!r} holds a control character",
+            "retype the ref without control characters",
+        )
+    return ref
+
+
+def _check_env(name: str, text: str) -> str:
+    if not _ENV_NAME.fullmatch(name):
+        raise SpecError(
+            f"environment name '{name}' in spec '{text}' is not valid",
+            "environment names use letters, digits, '_', '-' and '.'",
+        )
+    return name

@@ -1,0 +1,305 @@
+"""Unit tests for `dot_vars.yml` declarations, `--vars` parsing and var validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datum_dot.config.models import VarSpec
+from datum_dot.config.variables import (
+    VARS_FILE,
+    VarDeclarations,
+    VarsCheck,
+    check_vars,
+    load_var_declarations,
+    parse_cli_vars,
+    raise_for_problems,
+    split_vars_args,
+)
+from datum_dot.errors import ConfigError, ExitCode, VarsError
+
+# The seed's example, verbatim.
+SEED_VARS = """\
+vars:
+  feature_flag:
+    description: Enables new metric logic
+    values: [true, false]
+    strict: true
+    required: true
+  sample_rate:
+    description: Percentage of events to process
+    values: [1, 5, 10, 25, 50, 100]
+    strict: true
+    required: false
+"""
+
+DEV_SOURCES = {
+    "feature_flag": "dot_environments.user.yml:4 environment.dev.vars.feature_flag",
+    "sample_rate": "dot_environments.yml:10 environment.dev.vars.sample_rate",
+}
+
+
+@pytest.fixture
+def seed_decls(tmp_path: Path) -> VarDeclarations:
+    (tmp_path / VARS_FILE).write_text(SEED_VARS, encoding="utf-8")
+    return load_var_declarations(tmp_path)
+
+
+def check(
+    values: dict[str, Any], decls: VarDeclarations, sources: dict[str, str] | None = None
+) -> VarsCheck:
+    return check_vars(values, decls, sources=sources or {}, env_name="dev")
+
+
+# --- load_var_declarations -----------------------------------------------------------------
+
+
+def test_load_var_declarations_reads_seed_file(seed_decls: VarDeclarations) -> None:
+    assert list(seed_decls.specs) == ["feature_flag", "sample_rate"]
+    flag = seed_decls.specs["feature_flag"]
+    assert flag == VarSpec(
+        description="Enables new metric logic", values=[True, False], strict=True, required=True
+    )
+    rate = seed_decls.specs["sample_rate"]
+    assert rate.values == [1, 5, 10, 25, 50, 100]
+    assert rate.strict is True
+    assert rate.required is False
+
+
+def test_load_var_declarations_where_names_file_line_and_key(seed_decls: VarDeclarations) -> None:
+    assert seed_decls.where("feature_flag", "required") == (
+        f"{VARS_FILE}:6 vars.feature_flag.required"
+    )
+    assert seed_decls.where("sample_rate", "values") == f"{VARS_FILE}:9 vars.sample_rate.values"
+
+
+def test_load_var_declarations_without_file_is_empty(tmp_path: Path) -> None:
+    decls = load_var_declarations(tmp_path)
+    assert dict(decls.specs) == {}
+    assert decls.doc is None
+    assert decls.where("x", "values") == f"{VARS_FILE} vars.x.values"
+
+
+def test_load_var_declarations_strict_without_values_is_refused(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text("vars:\n  a:\n    strict: true\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_var_declarations(tmp_path)
+    assert f"{VARS_FILE}:3: vars.a" in info.value.message
+    assert "values" in info.value.message
+
+
+def test_load_var_declarations_unknown_key_is_refused(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text("vars:\n  a:\n    requird: true\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_var_declarations(tmp_path)
+    assert "vars.a.requird" in info.value.message
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_load_var_declarations_malformed_yaml_names_file_line(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text("vars:\n  a: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_var_declarations(tmp_path)
+    assert f"{VARS_FILE}:" in info.value.message
+    assert "not valid YAML" in info.value.message
+
+
+# --- check_vars ----------------------------------------------------------------------------
+
+
+def test_check_vars_seed_dev_values_pass(seed_decls: VarDeclarations) -> None:
+    result = check({"feature_flag": True, "sample_rate": 10}, seed_decls, DEV_SOURCES)
+    assert result == VarsCheck()
+
+
+def test_check_vars_missing_required_var(seed_decls: VarDeclarations) -> None:
+    result = check({"sample_rate": 10}, seed_decls)
+    assert len(result.problems) == 1
+    problem = result.problems[0]
+    assert "'feature_flag' is required" in problem
+    assert f"{VARS_FILE}:6" in problem
+    assert "environment 'dev'" in problem
+
+
+def test_check_vars_missing_optional_var_is_fine(seed_decls: VarDeclarations) -> None:
+    assert check({"feature_flag": False}, seed_decls).problems == ()
+
+
+def test_check_vars_missing_required_without_env_names_default(seed_decls: VarDeclarations) -> None:
+    result = check_vars({}, seed_decls, sources={}, env_name=None)
+    assert "the default settings" in result.problems[0]
+
+
+def test_check_vars_strict_value_outside_values(seed_decls: VarDeclarations) -> None:
+    result = check({"feature_flag": True, "sample_rate": 7}, seed_decls, DEV_SOURCES)
+    assert len(result.problems) == 1
+    problem = result.problems[0]
+    assert "'sample_rate' = 7" in problem
+    assert DEV_SOURCES["sample_rate"] in problem
+    assert "[1, 5, 10, 25, 50, 100]" in problem
+    assert f"{VARS_FILE}:9" in problem
+
+
+def test_check_vars_strict_value_without_source_is_command_line(
+    seed_decls: VarDeclarations,
+) -> None:
+    result = check({"feature_flag": "yes"}, seed_decls)
+    assert "from the command line" in result.problems[0]
+    assert "'yes'" in result.problems[0]
+
+
+def test_check_vars_reports_every_problem(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text(
+        SEED_VARS + "  region:\n    required: true\n", encoding="utf-8"
+    )
+    decls = load_var_declarations(tmp_path)
+    result = check({"feature_flag": "maybe", "sample_rate": 3}, decls, DEV_SOURCES)
+    assert len(result.problems) == 3
+    joined = "\n".join(result.problems)
+    assert "'feature_flag' = 'maybe'" in joined
+    assert "'sample_rate' = 3" in joined
+    assert "'region' is required" in joined
+
+
+def test_check_vars_true_is_not_one(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text(
+        "vars:\n  level:\n    values: [1, 5]\n    strict: true\n", encoding="utf-8"
+    )
+    decls = load_var_declarations(tmp_path)
+    assert len(check({"level": True}, decls).problems) == 1
+    assert check({"level": 1}, decls).problems == ()
+    assert check({"level": 5.0}, decls).problems == ()
+
+
+def test_check_vars_one_is_not_true(seed_decls: VarDeclarations) -> None:
+    result = check({"feature_flag": 1}, seed_decls)
+    assert len(result.problems) == 1
+    assert "'feature_flag' = 1" in result.problems[0]
+
+
+def test_check_vars_string_is_not_number(seed_decls: VarDeclarations) -> None:
+    result = check({"feature_flag": True, "sample_rate": "10"}, seed_decls)
+    assert len(result.problems) == 1
+
+
+def test_check_vars_non_strict_values_are_not_enforced(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text("vars:\n  a:\n    values: [x, y]\n", encoding="utf-8")
+    decls = load_var_declarations(tmp_path)
+    assert check({"a": "z"}, decls) == VarsCheck()
+
+
+def test_check_vars_undeclared_var_passes(seed_decls: VarDeclarations) -> None:
+    result = check({"feature_flag": True, "my_own_var": 3}, seed_decls)
+    assert result == VarsCheck()
+
+
+def test_check_vars_without_declarations_passes_anything() -> None:
+    result = check({"anything": [1, 2], "feature_flag": "x"}, VarDeclarations())
+    assert result == VarsCheck()
+
+
+def test_check_vars_undeclared_close_name_warns(seed_decls: VarDeclarations) -> None:
+    sources = {"sample_rte": "dot_environments.yml:11 environment.dev.vars.sample_rte"}
+    result = check({"feature_flag": True, "sample_rte": 10}, seed_decls, sources)
+    assert result.problems == ()
+    assert len(result.warnings) == 1
+    warning = result.warnings[0]
+    assert "'sample_rte'" in warning
+    assert "did you mean 'sample_rate'?" in warning
+    assert sources["sample_rte"] in warning
+
+
+# --- raise_for_problems --------------------------------------------------------------------
+
+
+def test_raise_for_problems_without_problems_returns() -> None:
+    raise_for_problems(VarsCheck(warnings=("only a warning",)))
+
+
+def test_raise_for_problems_single_problem_is_message() -> None:
+    with pytest.raises(VarsError) as info:
+        raise_for_problems(VarsCheck(problems=("var 'a' is bad",)))
+    assert info.value.message == "var 'a' is bad"
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    assert int(info.value.exit_code) == 20
+    assert VARS_FILE in info.value.hint
+
+
+def test_raise_for_problems_lists_all(seed_decls: VarDeclarations) -> None:
+    result = check({"sample_rate": 7}, seed_decls)
+    assert len(result.problems) == 2
+    with pytest.raises(VarsError) as info:
+        raise_for_problems(result)
+    assert info.value.exit_code == 20
+    assert "2 problems with vars" in info.value.message
+    for problem in result.problems:
+        assert problem in info.value.message
+
+
+# --- parse_cli_vars ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"sample_rate": 10, "feature_flag": true}', {"sample_rate": 10, "feature_flag": True}),
+        ("sample_rate: 10", {"sample_rate": 10}),
+        ("{sample_rate: 10, nested: {a: [1, 2]}}", {"sample_rate": 10, "nested": {"a": [1, 2]}}),
+        ("", {}),
+        ("{}", {}),
+    ],
+)
+def test_parse_cli_vars_accepts_mappings(text: str, expected: dict[str, Any]) -> None:
+    assert parse_cli_vars(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[1, 2]", "list"),
+        ("5", "int"),
+        ("just a string", "str"),
+        ("{a: 1", "not valid YAML"),
+        ("a: b: c", "not valid YAML"),
+    ],
+)
+def test_parse_cli_vars_refuses_non_mappings(text: str, fragment: str) -> None:
+    with pytest.raises(VarsError) as info:
+        parse_cli_vars(text)
+    assert fragment in info.value.message
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    assert "--vars" in info.value.hint
+
+
+# --- split_vars_args -----------------------------------------------------------------------
+
+
+def test_split_vars_args_extracts_both_forms_in_order() -> None:
+    rest, values = split_vars_args(
+        ["-s", "my_model+", "--vars", "{a: 1}", "--full-refresh", "--vars={b: 2}", "--debug"]
+    )
+    assert rest == ["-s", "my_model+", "--full-refresh", "--debug"]
+    assert values == ["{a: 1}", "{b: 2}"]
+
+
+def test_split_vars_args_without_vars_keeps_args() -> None:
+    args = ["--select", "x", "--vars-file", "y"]
+    assert split_vars_args(args) == (args, [])
+
+
+def test_split_vars_args_value_looking_like_option_is_taken() -> None:
+    assert split_vars_args(["--vars", "--x"]) == ([], ["--x"])
+
+
+def test_split_vars_args_empty_equals_value() -> None:
+    assert split_vars_args(["--vars="]) == ([], [""])
+
+
+def test_split_vars_args_trailing_vars_raises() -> None:
+    with pytest.raises(VarsError) as info:
+        split_vars_args(["-s", "x", "--vars"])
+    assert "without a value" in info.value.message
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    assert info.value.hint
