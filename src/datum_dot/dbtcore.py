@@ -67,9 +67,7 @@ def versions() -> dict[str, str]:
     found: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"] or ""
-        if name.lower() == "dbt-core" or (
-            name.lower().startswith("dbt-") and _is_adapter(dist)
-        ):
+        if name.lower() == "dbt-core" or (name.lower().startswith("dbt-") and _is_adapter(dist)):
             found[name.lower()] = dist.version
     return dict(sorted(found.items(), key=lambda item: (item[0] != "dbt-core", item[0])))
 
@@ -166,7 +164,7 @@ def parse_targets(
         result = dbtRunner().invoke(["parse", *args])
     if not result.success or result.result is None:
         raise DbtParseFailed(result.exception)
-    manifest = result.result
+    manifest: Any = result.result
     targets: list[NodeTarget] = []
     for node in manifest.nodes.values():
         resource_type = str(node.resource_type)
@@ -188,7 +186,7 @@ def parse_targets(
     return manifest, targets
 
 
-class DbtParseFailed(Exception):  # noqa: N818 - internal signal, wrapped by the caller
+class DbtParseFailed(Exception):
     """dbt parse failed; `cause` holds dbt's exception, if it gave one."""
 
     def __init__(self, cause: BaseException | None) -> None:
@@ -199,7 +197,9 @@ class DbtParseFailed(Exception):  # noqa: N818 - internal signal, wrapped by the
 def _callback(on_event: Callable[[str, dict[str, Any]], None]) -> Callable[[Any], None]:
     def callback(event: Any) -> None:
         try:
-            from google.protobuf.json_format import MessageToDict
+            from google.protobuf.json_format import (  # type: ignore[import-untyped]
+                MessageToDict,
+            )
 
             data = MessageToDict(event.data, preserving_proto_field_name=True)
         except Exception:  # noqa: BLE001 - a progress callback must never break a dbt run
@@ -241,8 +241,8 @@ class _ReleasedConnections:
         # adapter's connections are released.
         from dbt.adapters.factory import cleanup_connections, reset_adapters
 
-        cleanup_connections()
-        reset_adapters()
+        cleanup_connections()  # type: ignore[no-untyped-call]
+        reset_adapters()  # type: ignore[no-untyped-call]
 
 
 def _released_connections() -> _ReleasedConnections:

@@ -74,7 +74,8 @@ def execute(
         result = runtime.invoke(args, env=plan.dbt_env, on_event=observer.event)
         if not result.success:
             raise DbtError(
-                f"dbt deps failed in {plan.project_dir}" + (f": {result.error}" if result.error else ""),
+                f"dbt deps failed in {plan.project_dir}"
+                + (f": {result.error}" if result.error else ""),
                 f"run it by hand to see why: dbt {' '.join(args)}",
             )
 

@@ -62,9 +62,9 @@ def find_offenders(
     for node in targets:
         if node.database_overridden:
             offenders.append(Offender(node, f"sets database '{node.database}'"))
-        elif schema is not None and not node.schema.lower().startswith(schema.lower()):
-            offenders.append(Offender(node, f"would be written to {node.database}.{node.schema}"))
-        elif schema is None and short_hash.lower() not in node.schema.lower():
+        elif (schema is not None and not node.schema.lower().startswith(schema.lower())) or (
+            schema is None and short_hash.lower() not in node.schema.lower()
+        ):
             offenders.append(Offender(node, f"would be written to {node.database}.{node.schema}"))
     return offenders
 

@@ -190,14 +190,16 @@ def environment_flags(
         if key in OWNED_FLAGS:
             notes.append(f"environment flag '{key}' is set by dot for this run; left out")
             continue
-        if f"--{key}" not in accepted and not (value is False):
+        if f"--{key}" not in accepted and value is not False:
             notes.append(f"dbt {' '.join(command)} does not accept --{key}; left out")
             continue
         args += render_flag(key, value)
     return args, notes
 
 
-def defer_args(baseline: Baseline | None, accepted: frozenset[str], command: Sequence[str]) -> list[str]:
+def defer_args(
+    baseline: Baseline | None, accepted: frozenset[str], command: Sequence[str]
+) -> list[str]:
     """`--defer --favor-state --state <dir>` for a baseline, as far as the command accepts them.
 
     Raises:

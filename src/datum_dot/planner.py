@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from datum_dot import git, profiles
-from datum_dot.config.environments import Environment, EnvironmentsConfig, deep_merge, load_environments
+from datum_dot.config.environments import (
+    Environment,
+    EnvironmentsConfig,
+    deep_merge,
+    load_environments,
+)
 from datum_dot.config.variables import (
     check_vars,
     load_var_declarations,
@@ -41,8 +46,12 @@ PROJECT_FILE = "dbt_project.yml"
 GROUP_COMMANDS = frozenset({"docs", "source"})
 # Options that decide where dbt reads and writes; taken out of pass-through args so that an
 # isolated build cannot be pointed back at the user's own profile or project.
-_PLACEMENT_OPTIONS = {"--target": "target", "-t": "target", "--profiles-dir": "profiles-dir",
-                      "--project-dir": "project-dir"}
+_PLACEMENT_OPTIONS = {
+    "--target": "target",
+    "-t": "target",
+    "--profiles-dir": "profiles-dir",
+    "--project-dir": "project-dir",
+}
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,9 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     )
     key = command_key(request.command)
     accepted = options_for(key)
-    repo_root = git.find_repo_root(project_dir) if request.spec.is_isolated or request.defer else None
+    repo_root = (
+        git.find_repo_root(project_dir) if request.spec.is_isolated or request.defer else None
+    )
     isolated = None
     if request.spec.ref is not None:
         isolated = _plan_isolated(
@@ -125,7 +136,10 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     run_profiles_dir = profiles_dir
     target_path = project_dir / "target"
     log_path = project_dir / "logs"
-    placement: list[tuple[str, Path]] = [("--project-dir", project_dir), ("--profiles-dir", profiles_dir)]
+    placement: list[tuple[str, Path]] = [
+        ("--project-dir", project_dir),
+        ("--profiles-dir", profiles_dir),
+    ]
     dbt_env: dict[str, str] = {}
     deps: tuple[str, ...] = ()
     if isolated is not None:
@@ -145,7 +159,9 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         if request.deps and key != ("deps",):
             deps = ("deps", "--project-dir", str(dbt_project_dir),
                     "--profiles-dir", str(run_profiles_dir))  # fmt: skip
-    placement_args = [part for opt, path in placement if opt in accepted for part in (opt, str(path))]
+    placement_args = [
+        part for opt, path in placement if opt in accepted for part in (opt, str(path))
+    ]
     flag_args, notes = environment_flags(env, accepted, request.command)
     if placed.target and "--target" in accepted:
         flag_args = _replace_target(flag_args, placed.target)
@@ -162,7 +178,12 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         if placed.target:
             parse_flags = _replace_target(parse_flags, placed.target)
         parse_args = (
-            *(part for opt, path in placement if opt in parse_accepted for part in (opt, str(path))),
+            *(
+                part
+                for opt, path in placement
+                if opt in parse_accepted
+                for part in (opt, str(path))
+            ),
             *parse_flags,
             *render_vars(variables),
         )
@@ -312,4 +333,3 @@ def _replace_target(flag_args: list[str], target: str) -> list[str]:
 def _flag_str(env: Environment, key: str) -> str | None:
     value = env.flags.get(key)
     return None if value is None or isinstance(value, bool | list | dict) else str(value)
-

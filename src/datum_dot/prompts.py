@@ -7,7 +7,6 @@ declined suggestion is remembered per project in `$DATUM_HOME/prompts.json`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +99,7 @@ def apply(suggestion: Suggestion) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def decline(project_dir: Path, key: str) -> None:
@@ -113,7 +112,7 @@ def decline(project_dir: Path, key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def _declined() -> dict[str, list[str]]:

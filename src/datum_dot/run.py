@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from datum_dot.plan import BuildPlan
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     """What started a run."""
 
     MANUAL = "manual"
@@ -25,7 +25,7 @@ class Trigger(str, Enum):
     SDK = "sdk"
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """The state of a run, as recorded."""
 
     PLANNED = "PLANNED"

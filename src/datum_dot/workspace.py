@@ -7,7 +7,6 @@ and environment take turns; different commits build side by side.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -126,9 +125,10 @@ def _install_deps(plan: BuildPlan, run_deps: DepsRunner) -> str:
         # cache must not depend on a worktree that `dot clean` may remove.
         tmp = cache.with_name(cache.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(install_dir, tmp, symlinks=False) if install_dir.is_dir() else tmp.mkdir(
-            parents=True
-        )
+        if install_dir.is_dir():
+            shutil.copytree(install_dir, tmp, symlinks=False)
+        else:
+            tmp.mkdir(parents=True)
         (tmp / DEPS_MARKER).write_text(digest + "\n")
         shutil.rmtree(cache, ignore_errors=True)
         tmp.rename(cache)
@@ -161,9 +161,11 @@ def _local_packages(project_dir: Path) -> list[str]:
         if not file.is_file():
             continue
         data = yaml.safe_load(file.read_text()) or {}
-        for entry in data.get("packages", []) or []:
-            if isinstance(entry, dict) and isinstance(entry.get("local"), str):
-                paths.append(entry["local"])
+        paths.extend(
+            entry["local"]
+            for entry in data.get("packages", []) or []
+            if isinstance(entry, dict) and isinstance(entry.get("local"), str)
+        )
     return paths
 
 
@@ -189,7 +191,7 @@ def _mkdir_private(path: Path) -> None:
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def _waiter(on_wait: Callable[[str], None] | None, message: str) -> Callable[[], None] | None:

@@ -65,7 +65,9 @@ def ask_startup_questions(project_dir: Path) -> None:
     for warning in warnings:
         render.warn(warning)
     for suggestion in suggestions:
-        print(f"{suggestion.question} ({suggestion.why}) [Y/n] ", end="", file=sys.stderr, flush=True)
+        print(
+            f"{suggestion.question} ({suggestion.why}) [Y/n] ", end="", file=sys.stderr, flush=True
+        )
         answer = sys.stdin.readline().strip().lower()
         if answer in {"", "y", "yes"}:
             prompts.apply(suggestion)

@@ -96,10 +96,16 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
         default="",
         help="[env][@ref]: environment and/or git ref (default environment, working tree)",
     )
-    cmd.add_argument("--dry-run", action="store_true", help="print the plan and dbt argv; run nothing")
+    cmd.add_argument(
+        "--dry-run", action="store_true", help="print the plan and dbt argv; run nothing"
+    )
     cmd.add_argument("--json", action="store_true", help="with --dry-run, print the plan as JSON")
-    cmd.add_argument("--defer", metavar="ENV@REF", help="defer to an isolated build (env@ref or @ref)")
-    cmd.add_argument("--vars", metavar="YAML", help="vars merged over the environment's (YAML/JSON)")
+    cmd.add_argument(
+        "--defer", metavar="ENV@REF", help="defer to an isolated build (env@ref or @ref)"
+    )
+    cmd.add_argument(
+        "--vars", metavar="YAML", help="vars merged over the environment's (YAML/JSON)"
+    )
     cmd.add_argument("--no-deps", action="store_true", help="skip `dbt deps` for an isolated build")
     cmd.add_argument(
         "--allow-unisolated",
@@ -110,7 +116,9 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
         "--disable-prompts", action="store_true", help="never ask the start-up questions"
     )
     cmd.add_argument("--project-dir", type=Path, help="the dbt project folder (default: search up)")
-    cmd.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    cmd.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
 
 def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -181,7 +181,9 @@ def validate_document(doc: YamlDocument, model: type[M]) -> M:
                 del loc[1]  # the model's bucket for named environments, not a key the user wrote
             key = ".".join(str(part) for part in loc) or "(top level)"
             problems.append(f"{doc.where(loc)}: {key}: {err['msg']}")
-        first = problems[0] if len(problems) == 1 else f"{len(problems)} problems in {doc.path.name}"
+        first = (
+            problems[0] if len(problems) == 1 else f"{len(problems)} problems in {doc.path.name}"
+        )
         detail = "" if len(problems) == 1 else "\n  " + "\n  ".join(problems)
         raise ConfigError(
             first + detail,

@@ -58,7 +58,9 @@ class EnvironmentBlock(BaseModel):
     def _flags_have_values(self) -> EnvironmentBlock:
         for key, value in (self.model_extra or {}).items():
             if value is None:
-                raise ValueError(f"dbt flag '{key}' has no value (write `{key}: true` for a switch)")
+                raise ValueError(
+                    f"dbt flag '{key}' has no value (write `{key}: true` for a switch)"
+                )
             if isinstance(value, list) and not all(
                 isinstance(item, str | int | float | bool) for item in value
             ):
@@ -88,7 +90,9 @@ class EnvironmentSection(BaseModel):
             return data
         reserved = {"default", "all"}
         out: dict[str, Any] = {k: v for k, v in data.items() if k in reserved}
-        out["named"] = {str(k): ({} if v is None else v) for k, v in data.items() if k not in reserved}
+        out["named"] = {
+            str(k): ({} if v is None else v) for k, v in data.items() if k not in reserved
+        }
         return out
 
 

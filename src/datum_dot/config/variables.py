@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from datum_dot.config.models import VarSpec, VarsFile
+from datum_dot.config.models import VarsFile, VarSpec
 from datum_dot.config.yamlfile import YamlDocument, load_yaml
 from datum_dot.errors import VarsError
 

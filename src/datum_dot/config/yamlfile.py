@@ -58,7 +58,9 @@ def load_yaml(path: Path) -> YamlDocument:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}", f"check the file: ls -l {path}") from e
+        raise ConfigError(
+            f"cannot read {path}: {e.strerror}", f"check the file: ls -l {path}"
+        ) from e
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -76,8 +78,10 @@ def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if key_node.value == str(key):
-                return value_node
+                found: yaml.Node = value_node
+                return found
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]  # type: ignore[no-any-return]
+        child: yaml.Node = node.value[key]
+        return child
     return None

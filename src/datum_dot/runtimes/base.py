@@ -79,9 +79,7 @@ class Runtime(abc.ABC):
         """
 
     @abc.abstractmethod
-    def parse_targets(
-        self, args: Sequence[str], *, env: Mapping[str, str]
-    ) -> list[NodeTarget]:
+    def parse_targets(self, args: Sequence[str], *, env: Mapping[str, str]) -> list[NodeTarget]:
         """Parse the project and list where each materialized node would be written.
 
         Args:

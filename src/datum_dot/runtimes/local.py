@@ -34,10 +34,7 @@ class LocalRuntime(Runtime):
         error = None
         if outcome.exception is not None and not outcome.interrupted:
             error = f"{type(outcome.exception).__name__}: {outcome.exception}"
-        if outcome.success:
-            code = 0
-        else:
-            code = 2 if outcome.exception is not None else 1
+        code = 0 if outcome.success else 2 if outcome.exception is not None else 1
         return InvocationResult(
             success=outcome.success,
             dbt_exit_code=code,
