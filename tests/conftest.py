@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.example import ExampleProject, make_example
+
 HERMETIC_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -31,3 +33,35 @@ def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     for key in ("DBT_PROFILES_DIR", "DOT_CRONTAB", "CI", "DBT_TARGET_PATH", "DBT_LOG_PATH"):
         monkeypatch.delenv(key, raising=False)
     return home
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ExampleProject:
+    """A fresh copy of the example project in its own git repository (one commit)."""
+    monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(tmp_path / "warehouse.duckdb"))
+    return make_example(tmp_path, monkeypatch_env=False)
+
+
+# The session fixture `postgres_server` (a throwaway PostgreSQL cluster) lives with its helpers.
+pytest_plugins = ["tests.helpers.postgres"]
+
+
+@pytest.fixture(scope="module")
+def module_monkeypatch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> pytest.MonkeyPatch:
+    """A monkeypatch for module-scoped fixtures, undone after the module, already hermetic.
+
+    Module-scoped fixtures are set up before the function-scoped `hermetic`, so they get the same
+    environment (own HOME and DATUM_HOME, git's config away from the user's) from this one.
+    """
+    mp = pytest.MonkeyPatch()
+    request.addfinalizer(mp.undo)
+    home = tmp_path_factory.mktemp("module_home")
+    mp.setenv("HOME", str(home))
+    mp.setenv("DATUM_HOME", str(home / ".datum"))
+    for key, value in HERMETIC_ENV.items():
+        mp.setenv(key, value)
+    for key in ("DBT_PROFILES_DIR", "DOT_CRONTAB", "CI", "DBT_TARGET_PATH", "DBT_LOG_PATH"):
+        mp.delenv(key, raising=False)
+    return mp

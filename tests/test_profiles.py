@@ -450,3 +450,36 @@ def test_write_isolated_profile_output_is_readable_by_dbt_loader(tmp_path: Path)
     assert loaded is not None
     original = yaml.safe_load(source.read_text())["p"]["outputs"]["t"]
     assert loaded["p"]["outputs"]["t"] == {**original, "schema": "main_abc12345"}
+
+
+def test_isolated_profile_writes_env_var_calls_as_written(tmp_path: Path) -> None:
+    # Regression: PyYAML wrote `'{{ env_var(''DB_PASSWORD'') }}'`, the same value but not the
+    # text the user wrote, so grepping the isolated file for the env_var call found nothing.
+    source = _write(
+        tmp_path / "home",
+        textwrap.dedent(
+            """\
+            shop:
+              target: dev
+              outputs:
+                dev:
+                  type: postgres
+                  port: "{{ env_var('DB_PORT') | int }}"
+                  password: "{{ env_var('DB_PASSWORD') }}"
+                  user: '{{ env_var("DB_USER") }}'
+                  schema: plain
+            """
+        ),
+    )
+    text = _isolate(source, tmp_path / "out").dest_path.read_text()
+    assert "port: \"{{ env_var('DB_PORT') | int }}\"\n" in text
+    assert "password: \"{{ env_var('DB_PASSWORD') }}\"\n" in text
+    assert "user: '{{ env_var(\"DB_USER\") }}'\n" in text
+    dev = yaml.safe_load(text)["shop"]["outputs"]["dev"]
+    assert dev == {
+        "type": "postgres",
+        "port": "{{ env_var('DB_PORT') | int }}",
+        "password": "{{ env_var('DB_PASSWORD') }}",
+        "user": '{{ env_var("DB_USER") }}',
+        "schema": "plain_abc12345",
+    }

@@ -131,6 +131,16 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
             request.spec.ref, env, project_dir, repo_root, profiles_dir / "profiles.yml", target
         )
     baseline = _plan_baseline(request.defer, envs, project_dir, repo_root, env)
+    if (
+        baseline is not None
+        and isolated is not None
+        and baseline.state_dir.parent == isolated.env_dir
+    ):
+        raise BaselineError(
+            f"--defer {request.defer} is the build being run ({request.spec} is commit"
+            f" {isolated.short_hash}, environment {env.dir_name}): a build cannot defer to itself",
+            "defer to another commit or environment, for example --defer prod@main",
+        )
 
     dbt_project_dir = project_dir
     run_profiles_dir = profiles_dir

@@ -42,6 +42,17 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # Jinja keeps its text: `{{ env_var('X') }}` is written in double quotes, not as the
+    # single-quoted `'{{ env_var(''X'') }}'` PyYAML would choose (same value, but not greppable).
+    if ("{{" in data or "{%" in data) and "'" in data and '"' not in data and "\\" not in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
+_PlainDumper.add_representer(str, _represent_str)
+
+
 @dataclass(frozen=True)
 class ProfileChange:
     """What isolating a profile changes (or, for a dry run, would change).

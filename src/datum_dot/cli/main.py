@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -56,7 +57,34 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but bad usage is a UsageError (exit 20), not argparse's exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}", f"run `{self.prog} --help` for usage")
+        raise UsageError(
+            f"{self.prog}: {message}{_suggest(message, self)}",
+            f"run `{self.prog} --help` for usage",
+        )
+
+
+def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
+    """A "did you mean" for argparse's invalid-choice and unrecognized-argument errors."""
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        word, known = choice[1], [c.strip().strip("'\"") for c in choice[2].split(",")]
+    else:
+        unknown = re.search(r"unrecognized arguments: (\S+)", message)
+        if unknown is None:
+            return ""
+        word, known = unknown[1], sorted(_option_strings(parser))
+    close = difflib.get_close_matches(word, known, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    # Unknown options of a sub-command are reported by the top parser: look in every sub-parser.
+    names = set(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names |= _option_strings(sub)
+    return names
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
