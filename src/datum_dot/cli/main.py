@@ -11,6 +11,7 @@ import argparse
 import difflib
 import os
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -118,12 +119,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _add_run_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument(
+    spec = cmd.add_argument(
         "spec",
         nargs="?",
         default="",
         help="[env][@ref]: environment and/or git ref (default environment, working tree)",
     )
+    spec.completer = complete_spec  # type: ignore[attr-defined]
     cmd.add_argument(
         "--dry-run", action="store_true", help="print the plan and dbt argv; run nothing"
     )
@@ -149,6 +151,26 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
     )
 
 
+def complete_spec(prefix: str, **_: object) -> list[str]:
+    """Shell completion for a spec: environment names, alone and with `@`."""
+    import yaml
+
+    folder = Path.cwd()
+    for candidate in (folder, *folder.parents):
+        path = candidate / "dot_environments.yml"
+        if path.is_file():
+            try:
+                data = yaml.safe_load(path.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                return []
+            envs = [k for k in (data.get("environment") or {}) if k not in ("default", "all")]
+            options = [*envs, *(f"{env}@" for env in envs)]
+            return [o for o in options if o.startswith(prefix)]
+        if (candidate / "dbt_project.yml").is_file():
+            break
+    return []
+
+
 def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """Split the command line at the first `--`: ours before, dbt's after."""
     args = list(argv)
@@ -171,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         argcomplete.autocomplete(parser)
     debug = "--debug" in ours
+    # SIGTERM (a scheduler or CI stopping us) is a cancellation, like Ctrl-C: exit 50.
+    signal.signal(signal.SIGTERM, _cancel)
     try:
         _check_command_word(ours, prog)
         args = parser.parse_args(ours)
@@ -183,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.CANCELLED)
     except Exception as e:  # noqa: BLE001 - the one place that turns a bug into a report
         return _report_bug(e, debug=debug)
+
+
+def _cancel(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _check_command_word(ours: Sequence[str], prog: str) -> None:
