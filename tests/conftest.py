@@ -56,7 +56,7 @@ def module_monkeypatch(
     environment (own HOME and DATUM_HOME, git's config away from the user's) from this one.
     """
     mp = pytest.MonkeyPatch()
-    request.addfinalizer(mp.undo)
+    request.addfinalizer(mp.undo)  # noqa: PT021 - returns the MonkeyPatch, so no yield
     home = tmp_path_factory.mktemp("module_home")
     mp.setenv("HOME", str(home))
     mp.setenv("DATUM_HOME", str(home / ".datum"))

@@ -12,7 +12,6 @@ import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,6 +22,7 @@ from tests.helpers.example import ExampleProject
 from tests.helpers.history import (
     History,
     UserState,
+    assert_bad_input,
     capture_user_state,
     dot_process,
     make_history,
@@ -30,9 +30,11 @@ from tests.helpers.history import (
     run_dot,
     run_in_process,
     run_results,
+    select_from,
+    table_names,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("isolated_builds")]
 
 # A seed alone: the cheapest build that still writes to the warehouse.
 ONE_SEED = ("-s", "raw_customers")
@@ -50,25 +52,19 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(module_monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    base = tmp_path_factory.mktemp("isolated")
-    module_monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(base / "warehouse.duckdb"))
-    history = make_history(base, fragile=True)
-    path = history.example.path
+def built(
+    module_monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Built:
+    """Shared by the module: every run gets the warehouse from `history.environ`."""
+    history = make_history(tmp_path_factory.mktemp("isolated"), fragile=True)
+    path, env = history.example.path, history.environ
     before = capture_user_state(history.example.repo.path)
-    v1 = run_dot("build", "prod@v1", cwd=path)
-    feature = run_dot("build", "prod@feature", cwd=path)
+    v1 = run_dot("build", "prod@v1", cwd=path, env=env)
+    feature = run_dot("build", "prod@feature", cwd=path, env=env)
     after = capture_user_state(history.example.repo.path)
     assert v1.returncode == 0, v1.stdout + v1.stderr
     assert feature.returncode == 0, feature.stdout + feature.stderr
     return Built(history, before, after, v1, feature)
-
-
-def tables(example: ExampleProject, schema: str) -> set[str]:
-    rows = example.query(
-        f"select table_name from information_schema.tables where table_schema = '{schema}'"
-    )
-    return {str(r[0]) for r in rows}
 
 
 # --- schemas and contents ------------------------------------------------------------------
@@ -80,16 +76,16 @@ def test_isolated_build_writes_into_hashed_schema_only(built: Built) -> None:
     assert f"analytics_{h.short('v1')}" in schemas
     assert "analytics" not in schemas
     assert not any(s.startswith("dev") for s in schemas)
-    assert {"orders", "customers", "stg_orders", "raw_orders", "order_events"} <= tables(
+    assert {"orders", "customers", "stg_orders", "raw_orders", "order_events"} <= table_names(
         h.example, f"analytics_{h.short('v1')}"
     )
 
 
 def test_isolated_build_two_refs_get_their_own_contents(built: Built) -> None:
     h = built.history
-    marker = "select distinct version_marker from analytics_{}.orders"
-    assert h.example.query(marker.format(h.short("v1"))) == [("v1",)]
-    assert h.example.query(marker.format(h.short("v2"))) == [("v2",)]
+    for name in ("v1", "v2"):
+        schema = f"analytics_{h.short(name)}"
+        assert select_from(h.example, "distinct version_marker", schema, "orders") == [(name,)]
     assert "SUCCESS" in built.feature.stderr
     assert f"analytics_{h.short('v2')}" in built.feature.stderr
 
@@ -127,7 +123,7 @@ def test_isolated_build_leaves_user_repository_untouched(built: Built) -> None:
 
 
 def test_isolated_build_environment_threads_reach_dbt(built: Built) -> None:
-    # prod says `threads: 3` in dot_environments.yml at v1; its profile target says 2.
+    # dot_environments.yml gives prod `threads: 3` (from commit v1 on); its profile says 2.
     results = read_json(built.history.env_dir("v1", "prod") / "target" / "run_results.json")
     assert results["args"]["threads"] == 3
     assert "Concurrency: 3 threads" in built.v1.stdout
@@ -157,9 +153,7 @@ def test_deps_second_commit_with_same_packages_reuses_cache(built: Built) -> Non
 
 
 def test_deps_no_deps_skips_dbt_deps(example: ExampleProject) -> None:
-    record, observer = run_in_process(
-        example.path, "prod@HEAD", command=("parse",), deps=False
-    )
+    record, observer = run_in_process(example.path, "prod@HEAD", command=("parse",), deps=False)
     assert record.plan is not None
     assert record.plan.deps_args == ()
     assert not any("installing dbt packages" in s for s in observer.steps)
@@ -181,10 +175,13 @@ def test_worktree_reused_on_second_build(example: ExampleProject) -> None:
     marker = worktree / "target" / "kept-by-reuse"  # target/ is git-ignored in the example
     marker.parent.mkdir()
     marker.write_text("still here")
+    assert example.repo.git("status", "--porcelain", cwd=worktree) == ""
+    reflog = example.repo.git("reflog", cwd=worktree)
     second, observer = run_in_process(example.path, "prod@HEAD", *ONE_SEED)
     assert second.exit_code is ExitCode.OK
     assert worktree.stat().st_ino == inode
     assert marker.read_text() == "still here"
+    assert example.repo.git("reflog", cwd=worktree) == reflog  # not even checked out again
     assert not any("installing dbt packages" in s for s in observer.steps)
 
 
@@ -212,11 +209,11 @@ def test_dot_dir_removed_entirely_next_build_succeeds(example: ExampleProject) -
     listing = example.repo.git("worktree", "list", "--porcelain")
     assert listing.count("worktree ") == 2  # the main working tree and the rebuilt one
     assert "prunable" not in listing
-    assert example.query(f"select count(*) from analytics_{short}.raw_customers") == [(10,)]
+    assert select_from(example, "count(*)", f"analytics_{short}", "raw_customers") == [(10,)]
 
 
 def test_isolated_build_concurrent_same_commit_both_succeed(example: ExampleProject) -> None:
-    procs = [dot_process("build", "prod@HEAD", *ONE_SEED, cwd=example.path) for _ in range(2)]
+    procs = [dot_process("build", "prod@HEAD", "--", *ONE_SEED, cwd=example.path) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     codes = [p.returncode for p in procs]
     assert codes == [0, 0], outputs
@@ -224,7 +221,7 @@ def test_isolated_build_concurrent_same_commit_both_succeed(example: ExampleProj
     assert len(waited) == 1, [err for _out, err in outputs]
     assert "another dot process is building prod@HEAD" in waited[0]
     short = example.repo.head()[:8]
-    assert example.query(f"select count(*) from analytics_{short}.raw_customers") == [(10,)]
+    assert select_from(example, "count(*)", f"analytics_{short}", "raw_customers") == [(10,)]
 
 
 # --- dry run -------------------------------------------------------------------------------
@@ -260,12 +257,12 @@ def test_dry_run_no_deps_plans_no_dbt_deps(example: ExampleProject) -> None:
 
 
 @pytest.fixture(scope="module")
-def sub(module_monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> History:
+def sub(
+    module_monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> History:
     """History with the project in `analytics/` (absent at commit `before`) and a branch
     `noprofile` whose dbt_project.yml names a profile that profiles.yml lacks."""
-    base = tmp_path_factory.mktemp("sub")
-    module_monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(base / "warehouse.duckdb"))
-    history = make_history(base, subdir="analytics")
+    history = make_history(tmp_path_factory.mktemp("sub"), subdir="analytics")
     repo = history.example.repo
     project_file = history.example.path / "dbt_project.yml"
     repo.git("checkout", "--quiet", "-b", "noprofile")
@@ -279,21 +276,20 @@ def sub(module_monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     return history
 
 
-def test_isolated_build_project_in_subfolder(sub: History, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(sub.example.database))
-    record, _ = run_in_process(sub.example.path, "prod@v1")
+def test_isolated_build_project_in_subfolder(sub: History) -> None:
+    record, _ = run_in_process(sub.example.path, "prod@v1", env=sub.environ)
     assert record.exit_code is ExitCode.OK, record.error
     worktree = sub.build_dir("v1") / "worktree"
     assert record.plan is not None
     assert record.plan.project_dir == worktree / "analytics"
     assert str(sub.example.path / ".dot" / "build").startswith(str(sub.example.repo.path))
-    rows = sub.example.query(f"select distinct version_marker from analytics_{sub.short('v1')}.orders")
-    assert rows == [("v1",)]
+    schema = f"analytics_{sub.short('v1')}"
+    assert select_from(sub.example, "distinct version_marker", schema, "orders") == [("v1",)]
 
 
 BAD_INPUT = {
     "ref_not_found": (("build", "prod@nope"), "commit not found"),
-    "ref_starting_with_dash": (("build", "prod@-x"), "starts with '-'"),
+    "ref_starting_with_dash": (("build", "@-x"), "starts with '-'"),
     "bare_at": (("build", "@"), "empty git ref"),
     "no_project_at_commit": (("build", "prod@before"), "has no analytics/dbt_project.yml"),
     "profile_missing": (("build", "prod@noprofile"), "profile 'nowhere' not found"),
@@ -304,7 +300,7 @@ BAD_INPUT = {
 @pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_exits_20_with_error_and_hint(sub: History, case: str) -> None:
     args, message = BAD_INPUT[case]
-    result = run_dot(*args, cwd=sub.example.path)
+    result = run_dot(*args, cwd=sub.example.path, env=sub.environ)
     assert_bad_input(result, message)
 
 
@@ -313,16 +309,6 @@ def test_bad_input_profiles_yml_not_valid_yaml(example: ExampleProject) -> None:
     result = run_dot("build", "prod@HEAD", cwd=example.path)
     assert_bad_input(result, "profiles.yml is not valid YAML")
     assert not (example.path / ".dot").exists()
-
-
-def assert_bad_input(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert result.returncode == ExitCode.BAD_INPUT, result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    assert message in errors[0]
-    assert any(line.startswith("hint: ") for line in lines), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
 
 
 # --- retry, and `python -m datum_dot` ------------------------------------------------------
@@ -345,10 +331,11 @@ class FragileRuns:
 def fragile(built: Built) -> FragileRuns:
     h = built.history
     target = h.env_dir("fragile", "prod") / "target"
-    dot = run_dot("build", "prod@fragile", *FAIL, cwd=h.example.path)
-    module = run_dot("build", "prod@fragile", *FAIL, cwd=h.example.path, module=True)
+    path, env = h.example.path, h.environ
+    dot = run_dot("build", "prod@fragile", *FAIL, cwd=path, env=env)
+    module = run_dot("build", "prod@fragile", *FAIL, cwd=path, env=env, module=True)
     failed = run_results(target)
-    record, _ = run_in_process(h.example.path, "prod@fragile", command=("retry",))
+    record, _ = run_in_process(path, "prod@fragile", command=("retry",), env=env)
     return FragileRuns(dot, module, failed, record.exit_code, run_results(target))
 
 
@@ -370,24 +357,23 @@ def test_retry_reruns_only_failed_nodes_in_isolated_target(
     h = built.history
     assert not (h.example.path / "target").exists()
     assert not (h.build_dir("fragile") / "worktree" / "target" / "run_results.json").exists()
-    assert h.example.query(f"select id from analytics_{h.short('fragile')}.fragile_child") == [
-        (1,)
-    ]
+    schema = f"analytics_{h.short('fragile')}"
+    assert select_from(h.example, "id", schema, "fragile_child") == [(1,)]
 
 
-@pytest.mark.parametrize(
-    ("args", "code"),
-    [
-        (("build", "prod@v1", "--", *ONE_SEED), ExitCode.OK),
-        (("build", "prod@-x"), ExitCode.BAD_INPUT),
-    ],
-    ids=["success", "bad_input"],
-)
-def test_python_module_exits_like_dot(built: Built, args: tuple[str, ...], code: int) -> None:
-    path = built.history.example.path
-    by_dot = run_dot(*args, cwd=path)
-    by_module = run_dot(*args, cwd=path, module=True)
-    assert by_dot.returncode == by_module.returncode == code, by_module.stderr
+def test_python_module_exits_like_dot_on_success(built: Built) -> None:
+    h = built.history
+    by_module = run_dot("build", "prod@v1", cwd=h.example.path, env=h.environ, module=True)
+    assert by_module.returncode == built.v1.returncode == ExitCode.OK, by_module.stderr
+    assert "SUCCESS: dbt build prod@v1" in by_module.stderr
+
+
+def test_python_module_exits_like_dot_on_bad_input(built: Built) -> None:
+    h = built.history
+    by_dot = run_dot("build", "prod@-x", cwd=h.example.path, env=h.environ)
+    by_module = run_dot("build", "prod@-x", cwd=h.example.path, env=h.environ, module=True)
+    assert by_dot.returncode == by_module.returncode == ExitCode.BAD_INPUT
+    assert by_module.stderr == by_dot.stderr
 
 
 def test_python_module_exits_like_dot_on_dbt_failure(fragile: FragileRuns) -> None:

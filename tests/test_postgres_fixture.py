@@ -38,18 +38,18 @@ def test_find_bin_dir_picks_the_newest_debian_version(
     for version in ("9.6", "15", "13"):
         _programs(tmp_path / "lib" / version / "bin")
     (tmp_path / "lib" / "16" / "bin").mkdir(parents=True)  # no programs: not a candidate
-    monkeypatch.setattr(postgres, "LIB_GLOB", str(tmp_path / "lib" / "*" / "bin" / "pg_ctl"))
+    monkeypatch.setattr(postgres, "LIB_DIR", tmp_path / "lib")
     assert postgres.find_bin_dir({"PATH": str(tmp_path / "empty")}) == tmp_path / "lib/15/bin"
 
 
 def test_fixture_fails_and_does_not_skip_without_postgresql(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres, "LIB_GLOB", str(tmp_path / "none" / "*" / "bin" / "pg_ctl"))
+    monkeypatch.setattr(postgres, "LIB_DIR", tmp_path / "none")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     pytester.makepyfile("def test_needs_server(postgres_server):\n    pass\n")
     result = pytester.runpytest_inprocess("-p", "tests.helpers.postgres", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*the PostgreSQL test cluster could not start: PostgreSQL is not installed*apt-get*"]
+        ["*the PostgreSQL test cluster failed: PostgreSQL is not installed*apt-get*"]
     )

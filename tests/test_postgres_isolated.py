@@ -11,13 +11,11 @@ import os
 import re
 import stat
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import HERMETIC_ENV
 from tests.helpers.example import BIN
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.repo import GitRepo, make_repo
@@ -124,41 +122,36 @@ def _output(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def shop(
-    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Shop]:
-    base = tmp_path_factory.mktemp("pgshop")
-    with pytest.MonkeyPatch.context() as mp:
-        # The autouse `hermetic` fixture is per test; a module fixture sets its own.
-        mp.setenv("HOME", str(base / "home"))
-        mp.setenv("DATUM_HOME", str(base / "home" / ".datum"))
-        for key, value in HERMETIC_ENV.items():
-            mp.setenv(key, value)
-        for key in ("DBT_PROFILES_DIR", "CI", "DBT_TARGET_PATH", "DBT_LOG_PATH", *LIBPQ_VARS):
-            mp.delenv(key, raising=False)
-        repo = make_repo(base / "repo")
-        v1 = repo.commit({**PROJECT, "models/orders.sql": orders_sql(10)}, "v1")
-        repo.tag("v1")
-        v2 = repo.commit({"models/orders.sql": orders_sql(20)}, "v2: orders amount 20")
-        repo.tag("v2")
-        env = {
-            **os.environ,
-            "DBT_PG_PASSWORD": postgres_server.password,
-            "PGPORT_TEST": str(postgres_server.port),
-        }
-        yield Shop(
-            repo=repo,
-            server=postgres_server,
-            v1=v1[:8],
-            v2=v2[:8],
-            prod_v1=_dot(repo, env, "build", "prod@v1"),
-            prod_v2=_dot(repo, env, "build", "prod@v2"),
-            defer=_dot(
-                repo, env, "build", "dev@HEAD", "--defer", "prod@v1", "--", "-s", "state:modified+"
-            ),  # fmt: skip
-            wrong_password=_dot(
-                repo, {**env, "DBT_PG_PASSWORD": "not-the-password"}, "build", "dev@v1"
-            ),
-        )
+    postgres_server: PostgresServer,
+    module_monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Shop:
+    for key in LIBPQ_VARS:
+        module_monkeypatch.delenv(key, raising=False)
+    repo = make_repo(tmp_path_factory.mktemp("pgshop") / "repo")
+    v1 = repo.commit({**PROJECT, "models/orders.sql": orders_sql(10)}, "v1")
+    repo.tag("v1")
+    v2 = repo.commit({"models/orders.sql": orders_sql(20)}, "v2: orders amount 20")
+    repo.tag("v2")
+    env = {
+        **os.environ,
+        "DBT_PG_PASSWORD": postgres_server.password,
+        "PGPORT_TEST": str(postgres_server.port),
+    }
+    return Shop(
+        repo=repo,
+        server=postgres_server,
+        v1=v1[:8],
+        v2=v2[:8],
+        prod_v1=_dot(repo, env, "build", "prod@v1"),
+        prod_v2=_dot(repo, env, "build", "prod@v2"),
+        defer=_dot(
+            repo, env, "build", "dev@HEAD", "--defer", "prod@v1", "--", "-s", "state:modified+"
+        ),
+        wrong_password=_dot(
+            repo, {**env, "DBT_PG_PASSWORD": "not-the-password"}, "build", "dev@v1"
+        ),
+    )
 
 
 def test_prod_build_creates_hash_suffixed_schema_on_the_server(shop: Shop) -> None:
@@ -167,7 +160,7 @@ def test_prod_build_creates_hash_suffixed_schema_on_the_server(shop: Shop) -> No
     schema = f"analytics_{shop.v1}"
     assert schema in shop.server.schemas()
     assert shop.server.relations(schema) == {"customers": "BASE TABLE", "orders": "VIEW"}
-    customers = shop.server.query(f'select customer_id, name from "{schema}".customers order by 1')
+    customers = shop.server.rows(schema, "customers", ["customer_id", "name"])
     assert customers == [(1, "Ada"), (2, "Grace")]
 
 
@@ -182,7 +175,7 @@ def test_two_refs_build_two_schemas_with_their_own_contents(shop: Shop) -> None:
     assert shop.prod_v2.returncode == 0, _output(shop.prod_v2)
     assert shop.v1 != shop.v2
     amounts = {
-        ref: shop.server.query(f'select order_id, name, amount from "analytics_{ref}".orders')
+        ref: shop.server.rows(f"analytics_{ref}", "orders", ["order_id", "name", "amount"])
         for ref in (shop.v1, shop.v2)
     }
     assert amounts == {shop.v1: [(101, "Ada", 10)], shop.v2: [(101, "Ada", 20)]}
@@ -218,7 +211,7 @@ def test_defer_builds_only_the_modified_model_on_the_baseline_parent(shop: Shop)
     dev_schema, baseline = f"dev_{shop.v2}", f"analytics_{shop.v1}"
     # Only the modified model was built; its unchanged parent is not in the dev schema.
     assert shop.server.relations(dev_schema) == {"orders": "VIEW"}
-    rows = shop.server.query(f'select order_id, name, amount from "{dev_schema}".orders')
+    rows = shop.server.rows(dev_schema, "orders", ["order_id", "name", "amount"])
     assert rows == [(101, "Ada", 20)]
     # The server says which table the view reads: the baseline's, not a dev or prod@v2 one.
     used = shop.server.query(

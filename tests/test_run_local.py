@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,7 @@ import pytest
 
 from datum_dot.errors import ExitCode
 from datum_dot.execute import execute
-from datum_dot.run import RunRequest, RunStatus
-from tests.conftest import HERMETIC_ENV
+from datum_dot.run import RunRecord, RunRequest, RunStatus
 from tests.helpers.example import BIN, EXAMPLE, ExampleProject, make_example
 
 pytestmark = pytest.mark.slow
@@ -89,24 +87,12 @@ class Loose:
 
 
 @pytest.fixture(scope="module")
-def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pytest.MonkeyPatch]:
-    """Hermetic variables for module-scoped fixtures, which run before the `hermetic` fixture."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        mp.setenv("DATUM_HOME", str(home / ".datum"))
-        for key, value in HERMETIC_ENV.items():
-            mp.setenv(key, value)
-        for key in ("DBT_PROFILES_DIR", "CI", "DBT_TARGET_PATH", "DBT_LOG_PATH"):
-            mp.delenv(key, raising=False)
-        yield mp
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, module_env: pytest.MonkeyPatch) -> Built:
+def built(
+    tmp_path_factory: pytest.TempPathFactory, module_monkeypatch: pytest.MonkeyPatch
+) -> Built:
     """The example in a git repository, built for dev and prod, then run with a selection."""
     base = tmp_path_factory.mktemp("built")
-    module_env.setenv("DOT_EXAMPLE_DUCKDB", str(base / "warehouse.duckdb"))
+    module_monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(base / "warehouse.duckdb"))
     project = make_example(base, monkeypatch_env=False)
     commands = {
         "deps": ("deps",),
@@ -125,7 +111,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, module_env: pytest.MonkeyPat
 
 
 @pytest.fixture(scope="module")
-def loose(tmp_path_factory: pytest.TempPathFactory, module_env: pytest.MonkeyPatch) -> Loose:
+def loose(
+    tmp_path_factory: pytest.TempPathFactory, module_monkeypatch: pytest.MonkeyPatch
+) -> Loose:
     """The example copied outside any git repository, with extra models, after `dot deps`."""
     base = tmp_path_factory.mktemp("loose")
     path = base / "project"
@@ -199,23 +187,45 @@ def test_run_passthrough_select_runs_only_descendants(built: Built) -> None:
     assert "model.jaffle_dot.stg_payments" in build_ran  # the selection, not the project, is small
 
 
-def test_execute_in_process_returns_success_record(built: Built) -> None:
+@pytest.fixture(scope="module")
+def in_process(built: Built) -> RunRecord:
+    """A run through `execute()` in this process (dbt-core's dbtRunner), after `built`."""
     request = RunRequest(
         command=("run",),
         project_dir=built.project.path,
         dbt_args=("--select", "stg_customers"),
     )
-    record = execute(request)
-    assert record.status is RunStatus.SUCCESS
-    assert record.exit_code is ExitCode.OK
-    assert record.dbt_exit_code == 0
-    assert record.node_statuses == ("success",)
-    assert record.plan is not None
-    assert record.plan.env.name == "dev"
-    assert record.duration_seconds is not None
-    assert record.duration_seconds > 0
-    # The in-process run released the warehouse: another connection can open it.
+    return execute(request)
+
+
+def test_execute_in_process_returns_success_record(in_process: RunRecord) -> None:
+    assert in_process.status is RunStatus.SUCCESS
+    assert in_process.exit_code is ExitCode.OK
+    assert in_process.dbt_exit_code == 0
+    assert in_process.node_statuses == ("success",)
+    assert in_process.plan is not None
+    assert in_process.plan.env.name == "dev"
+    assert in_process.duration_seconds is not None
+    assert in_process.duration_seconds > 0
+
+
+def test_execute_in_process_releases_duckdb_file_lock(in_process: RunRecord, built: Built) -> None:
+    # Regression: dbt-duckdb keeps its database open after the invocation (`keep_open`), which
+    # held the file's lock, so no other process (and no read-only connection here) could open it.
+    assert in_process.status is RunStatus.SUCCESS
     assert built.project.query("select count(*) from dev.stg_customers")[0][0] > 0
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb; duckdb.connect({str(built.project.database)!r}).close()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert other.returncode == 0, other.stderr
 
 
 # --- loose: outside any git repository ------------------------------------------------------

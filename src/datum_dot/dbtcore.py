@@ -7,15 +7,17 @@ dbt versions stay in this file. dbt is imported lazily: `dot --help` must not pa
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from datum_dot.runtimes.base import NodeTarget
+from datum_dot.runtimes.base import ErrorClass, NodeOutcome, NodeTarget
 
 # dbt's in-process runner keeps global adapter state: one invocation at a time per process.
 _INVOKE_LOCK = threading.Lock()
@@ -47,19 +49,27 @@ DBT_COMMANDS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Invocation:
-    """The outcome of one in-process dbt invocation.
+    """The outcome of one in-process dbt invocation, in plain (picklable) values.
 
     Attributes:
         success: dbt's own verdict.
-        exception: The exception dbt handed back (unhandled errors), if any.
+        exit_code: The exit code dbt's CLI would give: 0 ok, 1 handled failure, 2 unhandled.
         statuses: The status of each node result (`success`, `error`, `fail`, `warn`, `skipped`).
         interrupted: The invocation was stopped by Ctrl-C.
+        nodes: Each node result.
+        error: The unhandled exception's message (`Type: message`), if any.
+        error_type: Its qualified class name.
+        error_class: What kind of failure that exception is, from its class.
     """
 
     success: bool
-    exception: BaseException | None
+    exit_code: int
     statuses: tuple[str, ...] = ()
     interrupted: bool = False
+    nodes: tuple[NodeOutcome, ...] = ()
+    error: str | None = None
+    error_type: str | None = None
+    error_class: ErrorClass | None = None
 
 
 def versions() -> dict[str, str]:
@@ -134,12 +144,98 @@ def invoke(
         result = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(list(args))  # type: ignore[arg-type]
     exc = result.exception
     interrupted = isinstance(exc, KeyboardInterrupt)
+    nodes = _nodes(result.result)
+    error = error_type = None
+    if exc is not None and not interrupted:
+        error = f"{type(exc).__name__}: {exc}"
+        error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
     return Invocation(
         success=bool(result.success),
-        exception=exc,
-        statuses=_statuses(result.result),
+        exit_code=0 if result.success else 2 if exc is not None else 1,
+        statuses=tuple(n.status for n in nodes),
         interrupted=interrupted,
+        nodes=nodes,
+        error=error,
+        error_type=error_type,
+        error_class=exception_class(exc) if error is not None else None,
     )
+
+
+# dbt exception families by class name (checked along the MRO, most specific first), so that no
+# dbt module has to import for the check and renamed modules between versions do not matter.
+_EXCEPTION_CLASSES: tuple[tuple[str, ErrorClass], ...] = (
+    ("FailedToConnectError", ErrorClass.CONNECTION),
+    ("DbtProfileError", ErrorClass.CONNECTION),
+    ("UninstalledPackagesFoundError", ErrorClass.DEPENDENCY),
+    ("DependencyError", ErrorClass.DEPENDENCY),
+    ("CompilationError", ErrorClass.COMPILATION),
+    ("ParsingError", ErrorClass.COMPILATION),
+    ("DbtProjectError", ErrorClass.COMPILATION),
+    ("DbtDatabaseError", ErrorClass.DATABASE),
+    ("ConnectionError", ErrorClass.CONNECTION),
+    ("TimeoutError", ErrorClass.CONNECTION),
+    ("OperationalError", ErrorClass.CONNECTION),
+    ("InterfaceError", ErrorClass.CONNECTION),
+)
+# DuckDB raises its own exceptions past dbt when the database file cannot be opened (another
+# process holds its lock): an I/O failure that goes away when the other process lets go.
+_TRANSIENT_FOREIGN = frozenset({"IOException", "ConnectionException"})
+
+
+def exception_class(exc: BaseException | None) -> ErrorClass | None:
+    """What kind of failure an exception dbt handed back is, judged by its class."""
+    if exc is None:
+        return None
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    for name, kind in _EXCEPTION_CLASSES:
+        if name in names:
+            return kind
+    if names[0] in _TRANSIENT_FOREIGN:
+        return ErrorClass.CONNECTION
+    return ErrorClass.INTERNAL
+
+
+def preload_modules() -> list[str]:
+    """Modules a warm worker imports once, so each invocation it forks starts warm."""
+    adapters = [
+        f"dbt.adapters.{name.removeprefix('dbt-')}" for name in versions() if name != "dbt-core"
+    ]
+    return ["dbt.cli.main", "dbt.adapters.factory", *adapters]
+
+
+@dataclass(frozen=True)
+class AdapterProbe:
+    """Whether dbt's adapter for a profiles.yml `type:` imports here (for `dot validate`).
+
+    Attributes:
+        adapter_type: The `type:` (`duckdb`).
+        importable: `dbt.adapters.<type>` imported.
+        package: The distribution that normally provides it (`dbt-duckdb`).
+        version: Its installed version, or "" when it is not installed.
+        error: Why the import failed.
+    """
+
+    adapter_type: str
+    importable: bool
+    package: str
+    version: str = ""
+    error: str = ""
+
+
+def probe_adapter(adapter_type: str) -> AdapterProbe:
+    """Import the adapter plugin for a profiles.yml `type:` and report its version."""
+    import importlib
+    import re
+
+    package = f"dbt-{adapter_type}"
+    version = versions().get(package, "")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", adapter_type):
+        return AdapterProbe(adapter_type, False, package, version, "not an adapter name")
+    try:
+        importlib.import_module(f"dbt.adapters.{adapter_type}")
+    except Exception as e:  # noqa: BLE001 - a broken adapter plugin is a finding, not a crash
+        return AdapterProbe(adapter_type, False, package, version, f"{type(e).__name__}: {e}")
+    return AdapterProbe(adapter_type, True, package, version)
 
 
 def parse_targets(
@@ -209,11 +305,24 @@ def _callback(on_event: Callable[[str, dict[str, Any]], None]) -> Callable[[Any]
     return callback
 
 
-def _statuses(result: object) -> tuple[str, ...]:
+def _nodes(result: object) -> tuple[NodeOutcome, ...]:
     results = getattr(result, "results", None)
     if not isinstance(results, list):
         return ()
-    return tuple(str(getattr(r, "status", "")) for r in results)
+    nodes: list[NodeOutcome] = []
+    for item in results:
+        node = getattr(item, "node", None)
+        message = getattr(item, "message", None)
+        failures = getattr(item, "failures", None)
+        nodes.append(
+            NodeOutcome(
+                unique_id=str(getattr(node, "unique_id", "")),
+                status=str(getattr(item, "status", "")),
+                message=message if isinstance(message, str) else None,
+                failures=failures if isinstance(failures, int) else None,
+            )
+        )
+    return tuple(nodes)
 
 
 @contextmanager
@@ -243,7 +352,128 @@ class _ReleasedConnections:
 
         cleanup_connections()  # type: ignore[no-untyped-call]
         reset_adapters()  # type: ignore[no-untyped-call]
+        _close_duckdb_file()
+
+
+def _close_duckdb_file() -> None:
+    # dbt-duckdb's `keep_open` defaults to true, so its database outlives the invocation, and with
+    # it the file lock that keeps every other process (another `dot`, a query) out. An in-memory or
+    # MotherDuck database stays open: closing would lose or reconnect it for nothing.
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    manager = getattr(module, "DuckDBConnectionManager", None)
+    env = getattr(manager, "_ENV", None)
+    if manager is None or env is None:
+        return
+    path = str(getattr(env.creds, "path", ":memory:"))
+    if path.startswith((":memory:", "md:", "motherduck:")):
+        return
+    env.close()
+    manager.close_all_connections()
 
 
 def _released_connections() -> _ReleasedConnections:
     return _ReleasedConnections()
+
+
+@dataclass(frozen=True)
+class SchemaDrop:
+    """What dropping an isolated build's schema did.
+
+    Attributes:
+        schema: The schema as dbt rendered it from the profile ("" when rendering failed).
+        database: The target's database, as dbt rendered it.
+        outcome: `dropped`, `absent` (there was nothing to drop), `refused` (the rendered name
+            failed the caller's check; nothing was dropped) or `failed`.
+        error: Why it was refused or failed.
+    """
+
+    schema: str
+    database: str | None
+    outcome: str
+    error: str = ""
+
+
+def drop_target_schema(
+    project_dir: Path,
+    profiles_dir: Path,
+    *,
+    variables: Mapping[str, Any],
+    check: Callable[[str], str | None],
+) -> SchemaDrop:
+    """Drop the schema of a profiles.yml's default target through dbt's adapter.
+
+    The profile and project are loaded the way dbt loads them (Jinja rendered, `env_var()`
+    read now), the adapter's own `drop_schema` runs (`drop schema ... cascade` or the
+    platform's API), and connections are released afterwards. Only dbt's and the adapter's
+    built-in macros are loaded, so the project's packages need not be installed.
+
+    Args:
+        project_dir: The dbt project whose `profile:` names the profile.
+        profiles_dir: The folder of the profiles.yml to use.
+        variables: Vars for rendering dbt_project.yml and profiles.yml.
+        check: Given the rendered schema name, a reason to refuse dropping it, or None.
+
+    Returns:
+        The outcome; failures are reported in it, never raised.
+    """
+    from argparse import Namespace
+
+    from dbt.adapters.factory import get_adapter, register_adapter
+    from dbt.config.runtime import RuntimeConfig
+    from dbt.context.providers import generate_runtime_macro_context
+    from dbt.flags import set_from_args
+    from dbt.mp_context import get_mp_context
+    from dbt.parser.manifest import ManifestLoader
+    from dbt_common.context import set_invocation_context
+
+    schema, database = "", None
+    args = Namespace(
+        project_dir=str(project_dir),
+        profiles_dir=str(profiles_dir),
+        target=None,
+        profile=None,
+        threads=None,
+        vars=dict(variables),
+    )
+    with _INVOKE_LOCK, _silenced_events(), _released_connections():
+        try:
+            set_invocation_context(dict(os.environ))
+            set_from_args(args, {})
+            config: Any = RuntimeConfig.from_args(args)
+            schema = str(config.credentials.schema)
+            database = config.credentials.database
+            database = None if database is None else str(database)
+            refused = check(schema)
+            if refused is not None:
+                return SchemaDrop(schema, database, "refused", refused)
+            register_adapter(config, get_mp_context())
+            adapter: Any = get_adapter(config)
+            macros = ManifestLoader.load_macros(
+                config, adapter.connections.set_query_header, base_macros_only=True
+            )
+            adapter.set_macro_resolver(macros)
+            adapter.set_macro_context_generator(generate_runtime_macro_context)
+            with adapter.connection_named("dot-clean"):
+                if not adapter.check_schema_exists(database, schema):
+                    return SchemaDrop(schema, database, "absent")
+                adapter.drop_schema(adapter.Relation.create(database=database, schema=schema))
+        # dbt, the adapter and its driver (duckdb.IOException, psycopg2.OperationalError) each
+        # raise their own classes: whichever it is, the drop failed and is reported.
+        except Exception as e:  # noqa: BLE001
+            return SchemaDrop(schema, database, "failed", f"{type(e).__name__}: {e}".strip())
+    return SchemaDrop(schema, database, "dropped")
+
+
+@contextmanager
+def _silenced_events() -> Iterator[None]:
+    # Outside an invocation nobody set dbt's loggers up: give its events a manager that prints
+    # nothing, and put the previous one back.
+    from dbt_common.events import event_manager_client
+    from dbt_common.events.event_manager import EventManager
+
+    previous = event_manager_client.get_event_manager()
+    event_manager_client.ctx_set_event_manager(EventManager())
+    try:
+        yield
+    finally:
+        event_manager_client.ctx_set_event_manager(previous)

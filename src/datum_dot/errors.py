@@ -115,3 +115,21 @@ class CancelledError(DotError):
     """A run was cancelled (Ctrl-C, SIGTERM)."""
 
     exit_code = ExitCode.CANCELLED
+
+
+class DatumHomeError(BadInputError):
+    """`$DATUM_HOME`, or a file the tool keeps in it, cannot be created or written."""
+
+
+class CrontabError(DotError):
+    """The crontab could not be read or written (`crontab -l` / `crontab FILE`, or `DOT_CRONTAB`)."""
+
+    exit_code = ExitCode.RUNTIME_FAILURE
+
+
+class HistoryError(BadInputError):
+    """The run history cannot serve the request.
+
+    An unknown, ambiguous or malformed run id, or a history file that is corrupted or not
+    datum-dot's.
+    """

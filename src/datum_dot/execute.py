@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from datum_dot import dbtcore, isolation, workspace
-from datum_dot.errors import DbtError, ExitCode
+from datum_dot.errors import DbtError, DotError, ExitCode
+from datum_dot.history import RunEnd, RunStart, RunStore
 from datum_dot.plan import BuildPlan
-from datum_dot.planner import make_plan
-from datum_dot.run import RunRecord, RunRequest, RunStatus
-from datum_dot.runtimes.base import InvocationResult, Runtime
+from datum_dot.planner import make_plan, project_name, working_tree_commit
+from datum_dot.run import RunRecord, RunRequest, RunStatus, Trigger
+from datum_dot.runner import RetryPolicy, Runner, runtime_for
+from datum_dot.runtimes.base import InvocationResult, OutputSink, Runtime
+from datum_dot.settings import datum_home
 
 
 class Observer:
@@ -36,23 +39,34 @@ def execute(
     *,
     runtime: Runtime | None = None,
     observer: Observer | None = None,
+    store: RunStore | None = None,
 ) -> RunRecord:
-    """Plan, prepare and run one dbt command, and say what happened.
+    """Plan, prepare and run one dbt command, record it in the history, and say what happened.
 
     Args:
         request: What to run.
-        runtime: What runs dbt; dbt-core in process by default.
+        runtime: What runs dbt; the one the request or environment names by default.
         observer: Progress and question hooks.
+        store: The run history; the one in `$DATUM_HOME` by default.
 
     Returns:
         The record of the run. A dbt failure is a FAILED record, not an exception.
 
     Raises:
-        DotError: Bad input (exit 20) found while planning, or a failure preparing the run.
+        DotError: Bad input (exit 20) found while planning, or a failure preparing the run;
+            once the run is recorded, the record is finalized before the error propagates.
     """
     observer = observer or Observer()
     started = datetime.now(UTC)
-    plan = make_plan(request, options_for=dbtcore.command_options)
+    try:
+        plan = make_plan(request, options_for=dbtcore.command_options)
+        runtime = runtime or runtime_for(request, plan)  # bad runtime settings fail a dry run too
+    except DotError as e:
+        if request.trigger is not Trigger.MANUAL and not request.dry_run:
+            # Nobody watches a cron or webhook run: a spec that no longer resolves must leave a
+            # FAILED record, not just a line in a log nobody reads.
+            _record_planning_failure(store or RunStore(datum_home()), request, started, e)
+        raise
     if request.dry_run:
         return RunRecord(
             request=request,
@@ -62,28 +76,39 @@ def execute(
             started_at=started,
             finished_at=datetime.now(UTC),
             warnings=plan.warnings,
+            runtime=runtime.name,
         )
-    if runtime is None:
-        from datum_dot.runtimes.local import LocalRuntime
-
-        runtime = LocalRuntime()
     observer.planned(plan)
-
-    def run_deps(args: Sequence[str]) -> None:
-        observer.step(f"installing dbt packages in {plan.project_dir}")
-        result = runtime.invoke(args, env=plan.dbt_env, on_event=observer.event)
-        if not result.success:
-            raise DbtError(
-                f"dbt deps failed in {plan.project_dir}"
-                + (f": {result.error}" if result.error else ""),
-                f"run it by hand to see why: dbt {' '.join(args)}",
-            )
-
-    with workspace.prepared(plan, run_deps=run_deps, on_wait=observer.waiting):
-        if plan.check_isolation:
-            _check_isolation(plan, runtime, observer, request.environ)
-        result = runtime.invoke(plan.dbt_args, env=plan.dbt_env, on_event=observer.event)
+    store = store or RunStore(datum_home())
+    run_id = store.begin(_run_start(request, plan, runtime, started))
+    with store.output(run_id) as out:
+        try:
+            result = _run(request, plan, runtime, observer, out)
+        except KeyboardInterrupt:
+            store.finish(run_id, RunEnd(RunStatus.CANCELLED, int(ExitCode.CANCELLED)))
+            raise
+        except DotError as e:
+            status = RunStatus.TIMEOUT if e.exit_code == ExitCode.TIMEOUT else RunStatus.FAILED
+            out.line("stderr", f"error: {e.message}")
+            store.finish(
+                run_id,
+                RunEnd(status, int(e.exit_code), error_class=type(e).__name__,
+                       error_message=e.message, suggestion=e.hint),
+            )  # fmt: skip
+            raise
     status, code = _outcome(result)
+    store.finish(
+        run_id,
+        RunEnd(
+            status,
+            int(code),
+            dbt_exit_code=result.dbt_exit_code,
+            error_class=result.error_class,
+            error_message=result.error,
+            suggestion=result.suggestion,
+            run_results=plan.target_path / "run_results.json",
+        ),
+    )
     return RunRecord(
         request=request,
         plan=plan,
@@ -95,18 +120,103 @@ def execute(
         dbt_exit_code=result.dbt_exit_code,
         warnings=plan.warnings,
         error=result.error,
+        error_class=result.error_class,
+        suggestion=result.suggestion,
+        attempts=result.attempts,
+        runtime=runtime.name,
+        run_id=run_id,
+    )
+
+
+def _run(
+    request: RunRequest,
+    plan: BuildPlan,
+    runtime: Runtime,
+    observer: Observer,
+    out: OutputSink,
+) -> InvocationResult:
+    policy = RetryPolicy(retries=request.retries, delay=request.retry_delay)
+
+    def note(message: str) -> None:
+        observer.step(message)
+        out.line("stderr", f"dot: {message}")
+
+    runner = Runner(runtime, policy=policy, on_notice=note)
+
+    def run_deps(args: Sequence[str]) -> None:
+        note(f"installing dbt packages in {plan.project_dir}")
+        result = runner.invoke(args, env=plan.dbt_env, on_event=observer.event, output=out)
+        if not result.success:
+            raise DbtError(
+                f"dbt deps failed in {plan.project_dir}"
+                + (f": {result.error}" if result.error else ""),
+                f"run it by hand to see why: dbt {' '.join(args)}",
+            )
+
+    with workspace.prepared(plan, run_deps=run_deps, on_wait=note):
+        if plan.check_isolation:
+            _check_isolation(plan, runtime, note, request.environ)
+        return runner.invoke(
+            plan.dbt_args,
+            env=plan.dbt_env,
+            on_event=observer.event,
+            output=out,
+            timeout=request.timeout,
+        )
+
+
+def _record_planning_failure(
+    store: RunStore, request: RunRequest, started: datetime, error: DotError
+) -> None:
+    start = RunStart(
+        project=project_name(request.project_dir),
+        spec=str(request.spec),
+        command=request.command,
+        env=request.spec.env,
+        ref=request.spec.ref,
+        runtime=request.runtime or "local",
+        trigger=request.trigger.value,
+        started_at=started,
+    )
+    run_id = store.begin(start)
+    with store.output(run_id) as out:
+        out.line("stderr", f"error: {error.message}")
+        if error.hint:
+            out.line("stderr", f"hint: {error.hint}")
+    store.finish(
+        run_id,
+        RunEnd(RunStatus.FAILED, int(error.exit_code), error_class=type(error).__name__,
+               error_message=error.message, suggestion=error.hint),
+    )  # fmt: skip
+
+
+def _run_start(
+    request: RunRequest, plan: BuildPlan, runtime: Runtime, started: datetime
+) -> RunStart:
+    iso = plan.isolated
+    return RunStart(
+        project=project_name(plan.source_project_dir),
+        spec=str(request.spec),
+        command=request.command,
+        argv=plan.dbt_args,
+        env=plan.env.name,
+        ref=request.spec.ref,
+        commit=iso.commit if iso is not None else working_tree_commit(plan.source_project_dir),
+        runtime=runtime.name,
+        trigger=request.trigger.value,
+        started_at=started,
     )
 
 
 def _check_isolation(
     plan: BuildPlan,
     runtime: Runtime,
-    observer: Observer,
+    note: Callable[[str], None],
     environ: Mapping[str, str] | None,
 ) -> None:
     iso = plan.isolated
     assert iso is not None  # noqa: S101 - only isolated plans are checked
-    observer.step("checking that every node lands in the isolated schema")
+    note("checking that every node lands in the isolated schema")
     targets = runtime.parse_targets(plan.parse_args, env=plan.dbt_env)
     schema = isolation.expected_schema(
         iso.profile.schema_after, os.environ if environ is None else environ
@@ -116,6 +226,8 @@ def _check_isolation(
 
 
 def _outcome(result: InvocationResult) -> tuple[RunStatus, ExitCode]:
+    if result.timed_out:
+        return RunStatus.TIMEOUT, ExitCode.TIMEOUT
     if result.interrupted:
         return RunStatus.CANCELLED, ExitCode.CANCELLED
     if not result.success:

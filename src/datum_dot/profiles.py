@@ -553,3 +553,56 @@ def _problem(error: yaml.YAMLError) -> str:
 
 def _listing(names: list[str] | Mapping[str, Any]) -> str:
     return ", ".join(sorted(names)) if names else "(none)"
+
+
+@dataclass(frozen=True)
+class IsolatedTarget:
+    """Where an isolated profiles.yml (one profile, one target) builds, as written in it.
+
+    Attributes:
+        profile: The profile name.
+        target: The target name.
+        adapter_type: The target's `type:`.
+        schema_key: `schema`, or `dataset` for BigQuery.
+        schema: The isolated schema as written (Jinja, if any, unrendered).
+        database: The target's database (BigQuery: project), or None.
+    """
+
+    profile: str
+    target: str
+    adapter_type: str
+    schema_key: SchemaKey
+    schema: str
+    database: str | None
+
+
+def read_isolated_target(path: Path) -> IsolatedTarget:
+    """Read back the profile an isolated build was run with (`write_isolated_profile`'s file).
+
+    Raises:
+        ProfileError: The file is missing or malformed, or holds no single profile with a
+            target and a schema.
+    """
+    document = load_profiles(path)
+    names = [str(name) for name in document if name != _CONFIG_KEY]
+    if len(names) != 1:
+        raise ProfileError(
+            f"{path} should hold exactly one profile, not {len(names)}",
+            "it is written by dot for each isolated build: rebuild it, or remove the build",
+        )
+    target, settings = select_target(document, names[0], None, path=path)
+    key = _schema_key(settings)
+    schema = settings.get(key)
+    if schema is None or str(schema).strip() == "":
+        raise ProfileError(
+            f"target '{target}' in {path} has no `{key}`",
+            "it is written by dot for each isolated build: rebuild it, or remove the build",
+        )
+    return IsolatedTarget(
+        profile=names[0],
+        target=target,
+        adapter_type=str(settings.get("type", "")),
+        schema_key=key,
+        schema=str(schema),
+        database=_database(settings),
+    )

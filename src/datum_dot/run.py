@@ -55,6 +55,10 @@ class RunRequest:
         timeout: Seconds before the run is stopped, or None for no limit.
         trigger: What started the run.
         environ: Environment variables to resolve profiles with (DBT_PROFILES_DIR, HOME).
+        runtime: The runtime to run dbt with (`--runtime`); None: the environment's, or local.
+        retries: Attempts after the first for transient failures (`--retries`).
+        retry_delay: Seconds before the first retry; later ones back off (`--retry-delay`).
+        cache: Use cached remote artifacts (False for `--no-cache`).
     """
 
     command: tuple[str, ...]
@@ -69,6 +73,11 @@ class RunRequest:
     timeout: float | None = None
     trigger: Trigger = Trigger.MANUAL
     environ: Mapping[str, str] | None = None
+    runtime: str | None = None
+    run_id: str | None = None
+    retries: int = 0
+    retry_delay: float = 2.0
+    cache: bool = True
 
 
 @dataclass
@@ -86,6 +95,11 @@ class RunRecord:
         dbt_exit_code: dbt's own exit code (0 ok, 1 handled failure, 2 unhandled), once run.
         warnings: Problems worth showing that did not stop the run.
         error: The error message when the run failed.
+        error_class: Why it failed (`connection`, `compilation`, ...), as the runner classified it.
+        suggestion: What to do about the failure.
+        attempts: How many times dbt was run (more than 1 after retries).
+        runtime: The runtime that ran dbt.
+        run_id: The run's id in the history (None for a dry run).
     """
 
     request: RunRequest
@@ -98,6 +112,11 @@ class RunRecord:
     dbt_exit_code: int | None = None
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    error_class: str | None = None
+    suggestion: str | None = None
+    attempts: int = 1
+    runtime: str | None = None
+    run_id: str | None = None
 
     @property
     def duration_seconds(self) -> float | None:

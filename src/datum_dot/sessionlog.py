@@ -1,40 +1,71 @@
-"""The session log: one JSON object per line under `$DATUM_HOME/logs/`, where tracebacks go."""
+"""The session log: one JSON object per line under `$DATUM_HOME/logs/`, where tracebacks go.
+
+Each event is `{"time", "level", "pid", "run_id", "message", "context"}`; `run_id` is null where
+no run is concerned. With `DOT_LOG_FORMAT=json` (what `--log-format json` sets) every event is
+also printed on stderr, one JSON object per line.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from datum_dot.settings import datum_home
 
+LOG_FORMAT_ENV = "DOT_LOG_FORMAT"
+LOG_FORMATS = ("text", "json")
 
-def log_path(now: datetime | None = None) -> Path:
-    """Today's session log file (one file per UTC day)."""
+
+def log_path(now: datetime | None = None, *, home: Path | None = None) -> Path:
+    """Today's session log file (one file per UTC day) under `home` (default `$DATUM_HOME`)."""
     now = now or datetime.now(UTC)
-    return datum_home() / "logs" / f"dot-{now:%Y%m%d}.jsonl"
+    return (home or datum_home()) / "logs" / f"dot-{now:%Y%m%d}.jsonl"
 
 
-def write_event(level: str, message: str, **context: Any) -> Path | None:
+def write_event(
+    level: str,
+    message: str,
+    *,
+    run_id: str | None = None,
+    home: Path | None = None,
+    **context: Any,
+) -> Path | None:
     """Append one event to the session log; returns the file, or None if it cannot be written.
 
     Writing the log must never be the reason a command fails, so OS errors are swallowed.
+
+    Args:
+        level: `debug`, `info`, `warning`, `error` or `critical`.
+        message: What happened, for people.
+        run_id: The run the event belongs to, where there is one.
+        home: The state folder whose `logs/` gets the event (default `$DATUM_HOME`).
+        **context: Further facts, stored under `context` (JSON-encoded; others as `str()`).
     """
     now = datetime.now(UTC)
-    path = log_path(now)
+    path = log_path(now, home=home)
     record = {
         "time": now.isoformat(timespec="milliseconds"),
         "level": level,
         "pid": os.getpid(),
+        "run_id": run_id,
         "message": message,
-        **context,
+        "context": context,
     }
+    line = json.dumps(record, default=str) + "\n"
+    if os.environ.get(LOG_FORMAT_ENV) == "json":
+        try:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # a closed stderr must not fail the command either
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, default=str) + "\n")
+            f.write(line)
     except OSError:
         return None
     return path

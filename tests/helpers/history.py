@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from datum_dot.execute import Observer, execute
 from datum_dot.run import RunRecord, RunRequest
 from datum_dot.spec import parse_defer_spec, parse_spec
@@ -77,11 +79,16 @@ class History:
         """`.dot/build/<short hash>/env/<env>` of a named commit."""
         return self.build_dir(name) / "env" / env
 
+    @property
+    def environ(self) -> dict[str, str]:
+        """The environment variables that point dbt at this project's warehouse."""
+        return {"DOT_EXAMPLE_DUCKDB": str(self.example.database)}
+
 
 def make_history(base: Path, *, subdir: str = "", fragile: bool = False) -> History:
     """Make the example project with history in `base/repo[/subdir]`.
 
-    Commits on `main`: `before` (a README only, no dbt project), `initial` (the example as
+    Commits on `main`: `before` (tag `before`; a README only, no dbt project), `initial` (the example as
     shipped, except that its .gitignore leaves `.dot/` out, so `.dot/.gitignore` alone keeps
     builds out of `git status`), `v1` (tag `v1`; orders gets `version_marker` 'v1' and prod gets
     `threads: 3`, unlike its profile's 2), `v2` (branch `feature`; the marker is 'v2').
@@ -94,6 +101,7 @@ def make_history(base: Path, *, subdir: str = "", fragile: bool = False) -> Hist
     project = repo.path / subdir if subdir else repo.path
     prefix = f"{subdir}/" if subdir else ""
     commits = {"before": repo.commit({"README.md": "a shop\n"}, "readme")}
+    repo.tag("before")
     shutil.copytree(
         EXAMPLE,
         project,
@@ -208,7 +216,7 @@ def run_dot_in_pty(
     cwd: Path,
     answers: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
-    timeout: float = 300,
+    timeout: float = 120,
 ) -> PtyResult:
     """Run `dot` with stdin, stdout and stderr on a pseudo-terminal, answering questions.
 
@@ -225,7 +233,8 @@ def run_dot_in_pty(
     if pid == 0:  # pragma: no cover - the child
         try:
             os.chdir(cwd)
-            os.execve(str(BIN / "dot"), [str(BIN / "dot"), *args], {**os.environ, **(env or {})})
+            program = str(BIN / "dot")
+            os.execve(program, [program, *args], {**os.environ, **(env or {})})  # noqa: S606
         finally:
             os._exit(127)
     chunks: list[bytes] = []
@@ -300,11 +309,13 @@ def run_in_process(
     *dbt_args: str,
     command: tuple[str, ...] = ("build",),
     defer: str | None = None,
+    env: dict[str, str] | None = None,
     **options: Any,
 ) -> tuple[RunRecord, RecordingObserver]:
     """Run one dbt command for `spec` through `execute()` in this process (dbt stays imported).
 
-    `options` are further `RunRequest` fields (`deps`, `allow_unisolated`, `dry_run`, ...).
+    `env` is set in `os.environ` for the duration (dbt renders `env_var()` from it); `options`
+    are further `RunRequest` fields (`deps`, `allow_unisolated`, `dry_run`, ...).
     """
     observer = RecordingObserver()
     request = RunRequest(
@@ -315,4 +326,75 @@ def run_in_process(
         defer=parse_defer_spec(defer) if defer is not None else None,
         **options,
     )
-    return execute(request, observer=observer), observer
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        return execute(request, observer=observer), observer
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def assert_bad_input(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Exit 20, one `error:` line holding `message`, a `hint:` line, and no traceback."""
+    assert result.returncode == 20, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0], errors[0]
+    assert any(line.startswith("hint: ") for line in lines), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def select_from(
+    example: ExampleProject, columns: str, schema: str, table: str
+) -> list[tuple[Any, ...]]:
+    """`select <columns> from "<schema>"."<table>"` on the example's warehouse."""
+    relation = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
+    return example.query(f"select {columns} from {relation}")  # noqa: S608 - quoted names, test data
+
+
+def table_names(example: ExampleProject, schema: str) -> set[str]:
+    """The tables and views in one schema of the example's warehouse."""
+    con = duckdb.connect(str(example.database), read_only=True)
+    try:
+        rows = con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [schema]
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(r[0]) for r in rows}
+
+
+def run_dot_with_tty_stdin(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `dot` with stdin on a pseudo-terminal but stdout and stderr captured (redirected).
+
+    A question asked now would wait for ever (nobody sees it): the timeout fails the test.
+    """
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(BIN / "dot"), *args],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(slave)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"dot waited for an answer nobody could see:\n{err}") from None
+    finally:
+        os.close(master)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -13,7 +13,6 @@ cluster on its own free port, so workers never share (or stop) each other's serv
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pwd
 import secrets
@@ -21,20 +20,21 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
+from psycopg2 import sql
 
 DATABASE = "shop"
 SUPERUSER = "postgres"
 OS_USER = "postgres"
 START_ATTEMPTS = 3
-# Where Debian installs the programs (not on PATH unless linked there).
-LIB_GLOB = "/usr/lib/postgresql/*/bin/pg_ctl"
+# Where Debian installs the programs, one folder per major version (not on PATH by default).
+LIB_DIR = Path("/usr/lib/postgresql")
 INSTALL_HINT = (
     "install PostgreSQL (Debian: apt-get install -y postgresql; .ci/run does this) or put "
     "initdb and pg_ctl on PATH"
@@ -80,15 +80,26 @@ class PostgresServer:
         con.autocommit = True
         return con
 
-    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    def query(
+        self, statement: str | sql.Composable, params: tuple[object, ...] = ()
+    ) -> list[tuple[Any, ...]]:
         """Run one statement on the test database and return its rows."""
         con = self.connect()
         try:
             with con.cursor() as cur:
-                cur.execute(sql, params)
+                cur.execute(statement, params)
                 return list(cur.fetchall()) if cur.description else []
         finally:
             con.close()
+
+    def rows(self, schema: str, table: str, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """`columns` of every row of `schema.table` (names quoted as identifiers), sorted."""
+        statement = sql.SQL("select {} from {}.{} order by 1").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            sql.Identifier(schema),
+            sql.Identifier(table),
+        )
+        return self.query(statement)
 
     def schemas(self) -> set[str]:
         """The schemas of the test database, from information_schema.schemata."""
@@ -116,12 +127,12 @@ def find_bin_dir(environ: dict[str, str] | None = None) -> Path:
     if found[0] and found[1]:
         # Debian links the programs into PATH; the real folder also holds `postgres`.
         return Path(found[1]).resolve().parent
-    candidates = [Path(p).parent for p in glob.glob(LIB_GLOB) if Path(p).is_file()]
+    candidates = [p.parent for p in LIB_DIR.glob("*/bin/pg_ctl") if p.is_file()]
     candidates = [c for c in candidates if (c / "initdb").is_file()]
     if not candidates:
         raise PostgresUnavailableError(
             "PostgreSQL is not installed: initdb and pg_ctl are neither on PATH nor under "
-            f"{Path(LIB_GLOB).parent}; {INSTALL_HINT}"
+            f"{LIB_DIR}/*/bin; {INSTALL_HINT}"
         )
     return max(candidates, key=lambda c: _version_key(c.parent.name))
 
@@ -184,11 +195,14 @@ def running_server(base: Path | None = None) -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL cluster for this test session (or xdist worker); fails if none can start."""
+    problem = None
     try:
         with running_server() as server:
             yield server
     except PostgresUnavailableError as e:
-        pytest.fail(f"the PostgreSQL test cluster could not start: {e}", pytrace=False)
+        problem = str(e)
+    if problem is not None:  # failed outside the handler: one clear message, no chained trace
+        pytest.fail(f"the PostgreSQL test cluster failed: {problem}", pytrace=False)
 
 
 def _run_as_prefix() -> list[str]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from datum_dot.cli import render
+from datum_dot.cli.progress import ProgressView
 from datum_dot.config.variables import parse_cli_vars
 from datum_dot.execute import Observer, execute
 from datum_dot.plan import BuildPlan
@@ -36,12 +39,22 @@ def run_dbt_command(args: argparse.Namespace, passthrough: list[str], *, prog: s
         dry_run=args.dry_run,
         deps=not args.no_deps,
         allow_unisolated=args.allow_unisolated,
+        timeout=args.timeout,
+        runtime=args.runtime,
+        retries=args.retries,
+        retry_delay=args.retry_delay,
+        cache=not args.no_cache,
     )
     debug = bool(getattr(args, "debug", False))
-    record = execute(
-        request,
-        observer=CliObserver(prog=prog, debug=debug, prompts=not args.disable_prompts),
+    progress = None if request.dry_run else ProgressView.for_terminal()
+    observer = CliObserver(
+        prog=prog, debug=debug, prompts=not args.disable_prompts, progress=progress
     )
+    try:
+        record = execute(request, observer=observer)
+    finally:
+        if progress is not None:
+            progress.stop()
     if record.plan is not None and request.dry_run:
         if args.json:
             render.print_json(record.plan.to_json())
@@ -54,7 +67,9 @@ def run_dbt_command(args: argparse.Namespace, passthrough: list[str], *, prog: s
 
 def _may_prompt() -> bool:
     ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-    return sys.stdin.isatty() and not ci
+    # The question goes to stderr: asked into a log file (`dot build ... 2>build.log` typed at a
+    # terminal) nobody would see it, and the run would wait for an answer for ever.
+    return sys.stdin.isatty() and sys.stderr.isatty() and not ci
 
 
 def ask_startup_questions(project_dir: Path) -> None:
@@ -68,7 +83,11 @@ def ask_startup_questions(project_dir: Path) -> None:
         print(
             f"{suggestion.question} ({suggestion.why}) [Y/n] ", end="", file=sys.stderr, flush=True
         )
-        answer = sys.stdin.readline().strip().lower()
+        raw = sys.stdin.readline()
+        if not raw:  # end of input (Ctrl-D): change nothing, and ask again next time
+            print("", file=sys.stderr)
+            return
+        answer = raw.strip().lower()
         if answer in {"", "y", "yes"}:
             prompts.apply(suggestion)
             print(f"updated {suggestion.path}", file=sys.stderr)
@@ -80,10 +99,13 @@ def ask_startup_questions(project_dir: Path) -> None:
 class CliObserver(Observer):
     """Shows preparation steps and lock waits on stderr, and asks the start-up questions."""
 
-    def __init__(self, *, prog: str, debug: bool, prompts: bool) -> None:
+    def __init__(
+        self, *, prog: str, debug: bool, prompts: bool, progress: ProgressView | None = None
+    ) -> None:
         self.prog = prog
         self.debug = debug
         self.prompts = prompts
+        self.progress = progress
 
     def planned(self, plan: BuildPlan) -> None:
         """Show warnings (and debug notes) once the plan is valid, then the start-up questions."""
@@ -94,6 +116,13 @@ class CliObserver(Observer):
                 print(f"debug: {note}", file=sys.stderr)
         if plan.isolated is not None and self.prompts and _may_prompt():
             ask_startup_questions(plan.source_project_dir)
+        if self.progress is not None:
+            self.progress.start()  # after the questions: the bar must not hide them
+
+    def event(self, name: str, data: Mapping[str, Any]) -> None:
+        """Feed dbt's events to the progress display."""
+        if self.progress is not None:
+            self.progress.event(name, data)
 
     def waiting(self, message: str) -> None:
         """Say why the run is not starting yet."""

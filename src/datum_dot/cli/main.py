@@ -14,11 +14,12 @@ import re
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from datum_dot import __version__
+from datum_dot.cli.setupargs import SETUP_COMMANDS, add_setup_parsers, run_setup_command
 from datum_dot.errors import DotError, ExitCode, UsageError
 
 # dbt commands, with the extra word each takes before the spec.
@@ -42,13 +43,13 @@ DBT_COMMANDS: dict[str, str | None] = {
     "debug": None,
 }
 SUB_VERBS = {"docs": ("generate", "serve"), "source": ("freshness", "snapshot-freshness")}
+TOOL_COMMANDS = {
+    "logs": "run history: list runs, show one, follow new ones, prune old ones",
+    "runtimes": "installed runtimes, their versions, and which one is the default",
+}
 RESERVED_COMMANDS = {
-    "init": "project set-up",
-    "validate": "pre-flight validation",
-    "config": "configuration",
     "schedule": "cron schedules",
     "webhook": "the webhook server",
-    "logs": "run history",
     "builds": "listing isolated builds",
     "clean": "removing isolated builds",
 }
@@ -101,6 +102,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="show versions and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug notes")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="json: also print the session log's events on stderr, one JSON object per line",
+    )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, extra in DBT_COMMANDS.items():
         cmd = sub.add_parser(
@@ -113,9 +119,57 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         elif extra is not None:
             cmd.add_argument("verb", choices=SUB_VERBS[name], help=f"dbt {name} sub-command")
         _add_run_options(cmd)
+    _add_logs_parser(sub)
+    runtimes = sub.add_parser(
+        "runtimes", help=TOOL_COMMANDS["runtimes"], description=TOOL_COMMANDS["runtimes"] + "."
+    )
+    runtimes.add_argument("--json", action="store_true", help="print the list as JSON")
+    runtimes.add_argument("--project-dir", type=Path, help="the dbt project (default: search up)")
+    _add_common_options(runtimes)
+    add_setup_parsers(sub, common=_add_common_options)
     for name, what in RESERVED_COMMANDS.items():
         sub.add_parser(name, help=f"{what} (not in this version)", add_help=True)
     return parser
+
+
+def _add_logs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    cmd = sub.add_parser(
+        "logs",
+        help=TOOL_COMMANDS["logs"],
+        description="List recorded runs (newest first), show one run, follow runs, or prune "
+        "old records. Times are UTC.",
+        epilog="examples: %(prog)s --status failed --since 2d | %(prog)s <run-id> --raw | "
+        "%(prog)s --follow | %(prog)s prune --keep 500 --older-than 30d\n--follow ends with "
+        "Ctrl-C (exit 50); with a run id it exits 0 once that run has finished.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument(
+        "run_id",
+        nargs="?",
+        metavar="RUN_ID|prune",
+        help="show this run (a unique prefix of its id is enough); `prune`: remove old records",
+    )
+    cmd.add_argument("--last", type=int, metavar="N", help="list at most N runs (default 10)")
+    cmd.add_argument("--status", metavar="S[,S]", help="only runs with these statuses (any case)")
+    cmd.add_argument("--env", help="only runs of this environment")
+    cmd.add_argument("--project", help="only runs of this project")
+    cmd.add_argument("--since", metavar="AGE|DATE", help="only runs since 2d, 12h, 30m or a date")
+    cmd.add_argument("-f", "--follow", action="store_true", help="print new runs and live output")
+    cmd.add_argument("--raw", action="store_true", help="a run's output as dbt printed it")
+    cmd.add_argument("--json", action="store_true", help="print JSON (JSON lines with --follow)")
+    cmd.add_argument("--keep", type=int, metavar="N", help="prune: keep the newest N records")
+    cmd.add_argument("--older-than", metavar="AGE", help="prune: only records older than AGE")
+    _add_common_options(cmd)
+
+
+def _add_common_options(cmd: argparse.ArgumentParser) -> None:
+    # Also accepted after the command word; the top-level parser documents them.
+    cmd.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    cmd.add_argument(
+        "--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
 
 
 def _add_run_options(cmd: argparse.ArgumentParser) -> None:
@@ -146,9 +200,66 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
         "--disable-prompts", action="store_true", help="never ask the start-up questions"
     )
     cmd.add_argument("--project-dir", type=Path, help="the dbt project folder (default: search up)")
+    _add_runtime_options(cmd)
+    _add_common_options(cmd)
+
+
+def _add_runtime_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        "--runtime", metavar="NAME", help="what runs dbt: local, subprocess, cloud, ..."
     )
+    cmd.add_argument(
+        "--retries",
+        type=_count("--retries", "3"),
+        default=0,
+        metavar="N",
+        help="retry transient failures N times",
+    )
+    cmd.add_argument(
+        "--retry-delay",
+        type=_seconds("--retry-delay", "2", zero=True),
+        default=2.0,
+        metavar="SECONDS",
+        help="wait before the first retry; doubles each time (default 2)",
+    )
+    cmd.add_argument(
+        "--timeout",
+        type=_seconds("--timeout", "600", zero=False),
+        metavar="SECONDS",
+        help="stop dbt after this long (exit 40)",
+    )
+    cmd.add_argument(
+        "--no-cache", action="store_true", help="fetch remote artifacts again (dbt Cloud)"
+    )
+
+
+def _count(option: str, example: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.lstrip("-").isdigit() or int(text) < 0:
+            raise UsageError(
+                f"{option} must be a whole number 0 or more, got '{text}'",
+                f"pass {option} {example}, for example",
+            )
+        return int(text)
+
+    return parse
+
+
+def _seconds(option: str, example: str, *, zero: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            what = "0 or more" if zero else "more than 0"
+            raise UsageError(
+                f"{option} must be a number of seconds {what}, got '{text}'",
+                f"pass {option} {example}, for example",
+            )
+        return value
+
+    return parse
 
 
 def complete_spec(prefix: str, **_: object) -> list[str]:
@@ -199,7 +310,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_command_word(ours, prog)
         args = parser.parse_args(ours)
         debug = bool(args.debug)
-        return _dispatch(args, passthrough, prog, parser)
+        if args.log_format:
+            # DOT_LOG_FORMAT mirrors the option, so events of this process and its children echo.
+            os.environ["DOT_LOG_FORMAT"] = args.log_format
+        code = _dispatch(args, passthrough, prog, parser)
+        if args.command:
+            _log_exit(prog, args.command, code)
+        return code
     except DotError as e:
         return _report(e, debug=debug)
     except KeyboardInterrupt:
@@ -209,16 +326,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report_bug(e, debug=debug)
 
 
+def _log_exit(prog: str, command: str, code: int) -> None:
+    from datum_dot import sessionlog
+
+    sessionlog.write_event("info", f"{prog} {command} exited {code}", exit_code=code)
+
+
 def _cancel(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def _check_command_word(ours: Sequence[str], prog: str) -> None:
-    words = [a for a in ours if not a.startswith("-")]
+    # The first word that is neither an option nor the value of `--log-format`.
+    words = [
+        a
+        for i, a in enumerate(ours)
+        if not a.startswith("-") and (i == 0 or ours[i - 1] != "--log-format")
+    ]
     if not words:
         return
     word = words[0]
-    known = [*DBT_COMMANDS, *RESERVED_COMMANDS]
+    known = [*DBT_COMMANDS, *TOOL_COMMANDS, *SETUP_COMMANDS, *RESERVED_COMMANDS]
     if word in known:
         return
     close = difflib.get_close_matches(word, known, n=1)
@@ -243,6 +371,21 @@ def _dispatch(
     if args.command is None:
         parser.print_help()
         return int(ExitCode.OK)
+    if args.command == "logs":
+        from datum_dot.cli.logs import run_logs
+
+        return run_logs(args, prog=prog)
+    if args.command == "runtimes":
+        from datum_dot.cli.runtimes import run_runtimes
+
+        return run_runtimes(args)
+    if args.command in SETUP_COMMANDS:
+        return run_setup_command(
+            args,
+            passthrough,
+            prog=prog,
+            redispatch=lambda again, rest: _dispatch(again, rest, prog, parser),
+        )
     if args.command in RESERVED_COMMANDS:
         raise UsageError(
             f"'{prog} {args.command}' ({RESERVED_COMMANDS[args.command]}) is not in this version",

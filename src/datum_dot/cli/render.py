@@ -105,9 +105,39 @@ def print_outcome(record: RunRecord) -> None:
     seconds = record.duration_seconds or 0.0
     style = "green" if record.exit_code in (0, 10) else "red"
     line = Text(f"{record.status.value}", style=style) + Text(
-        f": dbt {' '.join(record.request.command)} {record.request.spec}{where}"
+        f": {' '.join(['dbt', *record.request.command, str(record.request.spec)]).strip()}{where}"
         f" in {seconds:.1f}s (exit {int(record.exit_code)})"
     )
+    if record.run_id:
+        line += Text(f"; details: dot logs {record.run_id}")
     _console(stderr=True).print(line)
     if record.error:
         _console(stderr=True).print(Text(f"dbt error: {record.error}"))
+    if record.suggestion and record.exit_code not in (0, 10):
+        kind = f" ({record.error_class})" if record.error_class else ""
+        _console(stderr=True).print(Text(f"hint{kind}: {record.suggestion}"))
+
+
+def print_runtimes(rows: list[dict[str, Any]]) -> None:
+    """Print the installed runtimes, the default (marked `*`) first, one block each."""
+    from rich.text import Text
+
+    out = _console()
+    ordered = sorted(rows, key=lambda row: (not row["default"], row["name"]))
+    width = max((len(row["name"]) for row in rows), default=0) + 2
+    for row in ordered:
+        name = row["name"] + (" *" if row["default"] else "")
+        mode = {True: "parallel", False: "serial", None: "?"}[row["parallel"]]
+        status = Text("ok", style="green") if row["available"] else Text("unavailable", style="red")
+        used = f"  environments: {', '.join(row['environments'])}" if row["environments"] else ""
+        out.print(
+            Text(f"{name:<{width}}", style="bold")
+            + Text(f"{row['version'] or '-'}  {mode}  ")
+            + status
+            + Text(used)
+        )
+        if row["detail"]:
+            out.print(Text(f"{'':<{width}}{row['detail']}"))
+    out.print(
+        Text("* the default here; choose with --runtime or `runtime:` in dot_environments.yml")
+    )

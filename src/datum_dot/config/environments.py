@@ -42,6 +42,7 @@ class Environment:
         var_sources: For each top-level var, where its value was set (`file:line key`).
         isolation: Project-wide isolated-build settings.
         runtime: The runtime named by the environment, if any.
+        runtimes: Settings per runtime name (`runtimes:` blocks, merged deeply, later wins).
     """
 
     name: str | None
@@ -50,6 +51,7 @@ class Environment:
     var_sources: Mapping[str, str] = field(default_factory=dict)
     isolation: IsolationConfig = field(default_factory=IsolationConfig)
     runtime: str | None = None
+    runtimes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def dir_name(self) -> str:
@@ -105,6 +107,7 @@ class EnvironmentsConfig:
         sources: dict[str, str] = {}
         isolation = IsolationConfig()
         runtime: str | None = None
+        runtimes: dict[str, Any] = {}
         for layer in self.layers:
             section = layer.config.environment
             if layer.config.isolation is not None:
@@ -116,6 +119,7 @@ class EnvironmentsConfig:
                 if block.isolation is not None:
                     isolation = block.isolation
                 runtime = block.runtime or runtime
+                runtimes = deep_merge(runtimes, block.runtimes)
                 flags.update(block.flags())
                 variables = deep_merge(variables, block.vars)
                 for var in block.vars:
@@ -129,6 +133,10 @@ class EnvironmentsConfig:
             var_sources=sources,
             isolation=isolation,
             runtime=runtime,
+            runtimes={
+                name: dict(block) if isinstance(block, Mapping) else {}
+                for name, block in runtimes.items()
+            },
         )
 
 

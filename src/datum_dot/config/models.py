@@ -52,7 +52,7 @@ class EnvironmentBlock(BaseModel):
     vars: dict[str, Any] = Field(default_factory=dict)
     isolation: IsolationConfig | None = None
     runtime: str | None = None
-    runtimes: dict[str, Any] = Field(default_factory=dict)
+    runtimes: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _flags_have_values(self) -> EnvironmentBlock:

@@ -1,0 +1,85 @@
+"""`dot config show | set KEY VALUE ... | schema`: the effective configuration and its files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from datum_dot import configkeys, effective
+from datum_dot.cli import render, setup_render
+from datum_dot.config import schema
+from datum_dot.errors import ExitCode, ProjectNotFoundError
+from datum_dot.planner import find_project_dir
+from datum_dot.settings import datum_home
+
+
+def run_config(args: argparse.Namespace, *, prog: str) -> int:
+    """Dispatch `dot config <verb>`; `dot config` alone shows."""
+    verb = args.config_command or "show"
+    if verb == "set":
+        return _set(args, prog)
+    if verb == "schema":
+        return _schema(args, prog)
+    return _show(args)
+
+
+def _project(args: argparse.Namespace) -> Path | None:
+    given = getattr(args, "project_dir", None)
+    if given is not None:
+        return find_project_dir(given)
+    try:
+        return find_project_dir(Path.cwd())
+    except ProjectNotFoundError:
+        return None
+
+
+def _show(args: argparse.Namespace) -> int:
+    flags = effective.Flags(
+        env=getattr(args, "env", None),
+        target=getattr(args, "target", None),
+        profiles_dir=getattr(args, "profiles_dir", None),
+    )
+    settings = effective.resolve_settings(
+        _project(args), flags=flags, environ=os.environ, home=datum_home()
+    )
+    if getattr(args, "json", False):
+        render.print_json([setting.to_json() for setting in settings])
+    else:
+        setup_render.print_settings(settings)
+    return int(ExitCode.OK)
+
+
+def _set(args: argparse.Namespace, prog: str) -> int:
+    pairs = configkeys.parse_pairs(args.pairs)
+    project_dir = None
+    if any(key in configkeys.PROJECT_KEYS for key, _ in pairs):
+        project_dir = find_project_dir(args.project_dir or Path.cwd())
+    changes = configkeys.set_values(datum_home(), pairs, project_dir=project_dir)
+    if not changes:
+        print("nothing changed: every value was already set")
+    for change in changes:
+        print(f"{change.key}: {change.before} -> {change.after}")
+    if changes:
+        print(f"saved; see `{prog} config show`")
+    return int(ExitCode.OK)
+
+
+def _schema(args: argparse.Namespace, prog: str) -> int:
+    names = [args.name] if args.name else list(schema.SCHEMAS)
+    if args.output is not None:
+        for path in schema.write_schemas(args.output, names):
+            print(path)
+        return int(ExitCode.OK)
+    if args.name:
+        print(schema.schema_text(args.name), end="")
+        return int(ExitCode.OK)
+    for name in names:
+        print(f"{schema.SCHEMAS[name][1]:<20} {schema.shipped_schema(name)}")
+    path = schema.shipped_schema("environments")
+    print(
+        "\nto use one in an editor (the YAML language server: VS Code, JetBrains, Neovim), "
+        f"put this first in the YAML file:\n  # yaml-language-server: $schema={path}\n"
+        f"or write copies next to the project: {prog} config schema --output ."
+    )
+    return int(ExitCode.OK)

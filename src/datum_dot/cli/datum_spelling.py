@@ -1,0 +1,116 @@
+"""`datum dbt <word> ...`: the datum CLI's spelling, translated to the same commands.
+
+    datum dbt init --repo-path .            -> dot init --repo-path .
+    datum dbt validate                      -> dot validate
+    datum dbt run --target prod             -> dot run -- --target prod
+    datum dbt run --profile ~/.dbt/x.yml    -> dot run -- --profiles-dir ~/.dbt
+    datum dbt schedule --cron "0 10 * * *"  -> dot schedule --cron "0 10 * * *"
+    datum dbt logs --last 5                 -> dot logs --last 5
+    datum dbt config                        -> dot config show
+    datum dbt config --target prod          -> dot config set target prod
+
+`datum dbt run` loads the registered project's target and profiles folder, as datum did, when
+nothing more specific (the environment, DBT_TARGET, DBT_PROFILES_DIR) names them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from datum_dot.errors import UsageError
+
+_DBT_TARGET_FLAGS = ("--target", "-t")
+
+
+def translate(
+    word: str, rest: Sequence[str], passthrough: Sequence[str], *, prog: str
+) -> tuple[argparse.Namespace, list[str]]:
+    """Turn `dbt <word> <rest> [-- passthrough]` into the parsed arguments of the same command.
+
+    Returns:
+        The arguments as `dot <word>` would have parsed them, and the arguments for dbt.
+
+    Raises:
+        UsageError: The command is not in this version, or its options are wrong.
+    """
+    from datum_dot.cli.main import RESERVED_COMMANDS, build_parser
+
+    if word in RESERVED_COMMANDS:
+        raise UsageError(
+            f"'{prog} dbt {word}' ({RESERVED_COMMANDS[word]}) is not in this version",
+            f"run `{prog} --help` for the commands this version has",
+        )
+    parser = build_parser(prog)
+    words, dbt_args = list(rest), list(passthrough)
+    if word == "run":
+        words, dbt_args = _run_words(words, dbt_args)
+    elif word == "config":
+        words = _config_words(words)
+    args = parser.parse_args([word, *words])
+    if word == "run":
+        for option, value in _registered_defaults(args).items():
+            if not _has_option(dbt_args, option):
+                dbt_args += [option, value]
+    return args, dbt_args
+
+
+def _run_words(words: list[str], dbt_args: list[str]) -> tuple[list[str], list[str]]:
+    """Move datum's --target and --profile onto dbt's arguments; keep the rest for `dot run`."""
+    mini = argparse.ArgumentParser(add_help=False)
+    mini.add_argument("--target", "-t")
+    mini.add_argument("--profile", type=Path)
+    known, remaining = mini.parse_known_args(words)
+    moved: list[str] = []
+    if known.target is not None:
+        moved += ["--target", known.target]
+    if known.profile is not None:
+        path = known.profile.expanduser()
+        if not path.exists():
+            raise UsageError(
+                f"--profile {known.profile} does not exist",
+                "pass profiles.yml or the folder that holds it",
+            )
+        moved += ["--profiles-dir", str((path.parent if path.is_file() else path).absolute())]
+    return remaining, [*moved, *dbt_args]
+
+
+def _config_words(words: list[str]) -> list[str]:
+    """datum's `config [--project-path P] [--profiles-path P] [--target T]` as show or set."""
+    mini = argparse.ArgumentParser(add_help=False)
+    mini.add_argument("--project-path")
+    mini.add_argument("--profiles-path")
+    mini.add_argument("--target")
+    known, remaining = mini.parse_known_args(words)
+    pairs: list[str] = []
+    for key, value in (
+        ("project-path", known.project_path),
+        ("profiles-dir", known.profiles_path),
+        ("target", known.target),
+    ):
+        if value is not None:
+            pairs += [key, value]
+    if pairs:
+        return ["set", *pairs, *remaining]
+    if remaining and remaining[0] in {"show", "set", "schema"}:
+        return remaining
+    return ["show", *remaining]
+
+
+def _registered_defaults(args: argparse.Namespace) -> dict[str, str]:
+    from datum_dot import effective
+    from datum_dot.planner import find_project_dir
+    from datum_dot.settings import datum_home
+    from datum_dot.spec import parse_spec
+
+    project_dir = find_project_dir(args.project_dir or Path.cwd())
+    return effective.datum_run_args(
+        project_dir, env_name=parse_spec(args.spec).env, environ=os.environ, home=datum_home()
+    )
+
+
+def _has_option(args: Sequence[str], option: str) -> bool:
+    names = _DBT_TARGET_FLAGS if option == "--target" else (option,)
+    return any(a in names or a.startswith(f"{option}=") for a in args)

@@ -1,0 +1,196 @@
+"""How `dot logs` shows runs: the table, one run in full, its output, JSON.
+
+Text from outside (specs, commands, error messages, dbt's output) is never read as rich markup:
+it is wrapped in `Text`, or written to the stream as it is. Times are UTC.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from datum_dot.history import StoredRun, unstamp
+from datum_dot.run import RunStatus
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+STATUS_STYLES = {
+    RunStatus.RUNNING: "cyan",
+    RunStatus.SUCCESS: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.TIMEOUT: "red",
+    RunStatus.CANCELLED: "yellow",
+    RunStatus.ABORTED: "magenta",
+}
+MISSING = "log files missing"
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console that never wraps data: wide when the stream is not a terminal."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 400
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+def status_text(status: RunStatus) -> Text:
+    """A run status, coloured."""
+    from rich.text import Text
+
+    return Text(status.value, style=STATUS_STYLES.get(status, ""))
+
+
+def when(moment: datetime | None) -> str:
+    """A UTC time for people: `2024-05-01 06:00:00`."""
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def duration(seconds: float | None) -> str:
+    """`4.2s`, `3m05s`, `2h04m`; `-` when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def command_line(run: StoredRun) -> str:
+    """`dbt build -s orders+` (the dbt argv when recorded, else the command words)."""
+    return "dbt " + shlex.join(run.start.argv or run.start.command)
+
+
+def print_runs(runs: list[StoredRun], *, filtered: bool, home: Path) -> None:
+    """The table of runs: id, started, spec, commit, command, status, duration, exit."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if not runs:
+        what = "no runs match" if filtered else f"no runs recorded yet in {home}"
+        console(stderr=True).print(Text(what))
+        return
+    missing = {run.run_id for run in runs if not run.has_log_files()}
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("run id", no_wrap=True)
+    for name in ("started (UTC)", "spec", "commit", "command", "status"):
+        table.add_column(name)
+    table.add_column("duration", justify="right")
+    table.add_column("exit", justify="right")
+    if missing:
+        table.add_column("note")
+    for run in runs:
+        cells: list[Text] = [
+            Text(run.run_id),
+            Text(when(run.started_at)),
+            Text(run.start.spec or "(default)"),
+            Text((run.start.commit or "working tree")[:12]),
+            Text(" ".join(run.start.command)),
+            status_text(run.status),
+            Text(duration(run.duration_seconds)),
+            Text("-" if run.exit_code is None else str(run.exit_code)),
+        ]
+        if missing:
+            cells.append(Text(MISSING if run.run_id in missing else "", style="yellow"))
+        table.add_row(*cells)
+    console().print(table)
+
+
+def print_run(run: StoredRun) -> None:
+    """One run in full: metadata, node summary, error and suggestion, output, file paths."""
+    from rich.text import Text
+
+    out = console()
+    s = run.start
+    rows: list[tuple[str, Text]] = [
+        ("run id", Text(run.run_id)),
+        ("status", status_text(run.status)),
+        ("project", Text(s.project)),
+        ("spec", Text(s.spec or "(default environment, working tree)")),
+        ("environment", Text(s.env or "(none)")),
+        ("ref", Text(f"{s.ref} -> {s.commit}" if s.ref else (s.commit or "(working tree)"))),
+        ("command", Text(command_line(run))),
+        ("runtime", Text(s.runtime)),
+        ("trigger", Text(s.trigger)),
+        ("host", Text(f"{s.hostname} (pid {s.pid})")),
+        ("started", Text(f"{when(run.started_at)} UTC")),
+        ("finished", Text(f"{when(run.finished_at)} UTC" if run.finished_at else "-")),
+        ("duration", Text(duration(run.duration_seconds))),
+        ("exit code", Text(_codes(run))),
+    ]
+    if run.counts is not None:
+        rows.append(("nodes", Text(run.counts.summary())))
+    if run.error_class or run.error_message:
+        rows.append(("error", Text(f"[{run.error_class or 'error'}] ", style="red")))
+        rows[-1][1].append(run.error_message or "")
+    if run.suggestion:
+        rows.append(("suggestion", Text(run.suggestion, style="bold")))
+    _print_rows(out, rows)
+    out.print(Text("\noutput (UTC)", style="bold"))
+    sys.stdout.flush()
+    if run.has_log_files():
+        for line in output_lines(run):
+            sys.stdout.write(line)
+        sys.stdout.flush()
+    else:
+        out.print(Text(f"({MISSING})", style="yellow"))
+    out.print(Text("\nfiles", style="bold"))
+    files = [(role, Text(str(path))) for role, path in run.files().items() if path.exists()]
+    _print_rows(out, files or [("folder", Text(f"{run.run_dir} ({MISSING})", style="yellow"))])
+
+
+def _codes(run: StoredRun) -> str:
+    code = "-" if run.exit_code is None else str(run.exit_code)
+    return code if run.dbt_exit_code is None else f"{code} (dbt exited {run.dbt_exit_code})"
+
+
+def _print_rows(out: Console, rows: list[tuple[str, Text]]) -> None:
+    from rich.text import Text
+
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        out.print(Text(f"{key:<{width}}  ", style="bold") + value)
+
+
+def output_lines(run: StoredRun) -> Iterator[str]:
+    """The stamped lines of output.log, each ending in a newline; none if it is missing."""
+    try:
+        with run.files()["output"].open(encoding="utf-8", errors="replace", newline="\n") as f:
+            for line in f:
+                yield line if line.endswith("\n") else line + "\n"
+    except FileNotFoundError:
+        return
+
+
+def print_raw_output(run: StoredRun) -> None:
+    """The combined output as dbt printed it: output.log without its stamps."""
+    for line in output_lines(run):
+        sys.stdout.write(unstamp(line))
+    sys.stdout.flush()
+
+
+def run_detail_json(run: StoredRun) -> dict[str, Any]:
+    """One run for machines: the record, whether its files are there, and its output lines."""
+    return {
+        **run.to_json(),
+        "log_files_missing": not run.has_log_files(),
+        "output": [line.removesuffix("\n") for line in output_lines(run)],
+    }
+
+
+def print_pruned(removed: list[str]) -> None:
+    """Say what prune removed."""
+    from rich.text import Text
+
+    noun = "run" if len(removed) == 1 else "runs"
+    console().print(Text(f"removed {len(removed)} {noun} and their folders"))

@@ -1,0 +1,51 @@
+"""The run history: every run `execute()` performs, recorded as it happens.
+
+```
+$DATUM_HOME/history.sqlite     the index (SQLite, WAL; schema versioned by PRAGMA user_version)
+$DATUM_HOME/runs/<run_id>/     metadata.json, output.log, stdout.log, stderr.log, run_results.json
+```
+
+Use it like this (what `execute()` does around a dbt invocation):
+
+```python
+store = RunStore(datum_home())
+run_id = store.begin(RunStart(project="shop", spec="prod@main", command=("build",), ...))
+with store.output(run_id) as out:
+    out.line("stdout", "1 of 3 START sql table model ...")
+store.finish(run_id, RunEnd(status=RunStatus.SUCCESS, exit_code=0, run_results=target / "run_results.json"))
+```
+
+This package alone touches SQLite (in `database`).
+"""
+
+from __future__ import annotations
+
+from datum_dot.history.files import NodeCounts, RunOutput, count_nodes, node_counts, unstamp
+from datum_dot.history.records import (
+    FINAL_STATUSES,
+    RUN_ID,
+    STORED_STATUSES,
+    RunEnd,
+    RunStart,
+    StoredRun,
+    check_run_id_prefix,
+)
+from datum_dot.history.store import ABORTED_CLASS, HISTORY_FILE, RunStore
+
+__all__ = [
+    "ABORTED_CLASS",
+    "FINAL_STATUSES",
+    "HISTORY_FILE",
+    "RUN_ID",
+    "STORED_STATUSES",
+    "NodeCounts",
+    "RunEnd",
+    "RunOutput",
+    "RunStart",
+    "RunStore",
+    "StoredRun",
+    "check_run_id_prefix",
+    "count_nodes",
+    "node_counts",
+    "unstamp",
+]

@@ -1,0 +1,281 @@
+"""The SQLite side of the run history: schema, migrations, connections, rows <-> records.
+
+The history package alone touches SQLite. Each unit of work opens its own connection
+(`Database.connect`), with WAL, a busy timeout and foreign keys on; the schema is checked on every
+connection and migrated (under a file lock, so a fresh file is created once) when behind.
+
+Every write transaction is `BEGIN IMMEDIATE` (`write`): a deferred transaction that reads and
+then writes fails at once with SQLITE_BUSY (busy_timeout does not apply) when another process
+wrote in between; with IMMEDIATE the write lock is taken first, and waited for.
+
+Timestamps are UTC ISO-8601 of fixed width (`records.iso`), so text order is time order and the
+indexes serve `ORDER BY started_at`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from datum_dot.errors import DotError, HistoryError, LockTimeoutError
+from datum_dot.history.files import NodeCounts
+from datum_dot.history.records import RunStart, StoredRun, iso
+from datum_dot.locks import file_lock
+from datum_dot.run import RunStatus
+
+HISTORY_FILE = "history.sqlite"
+APPLICATION_ID = 0x646F7431  # "dot1": tells our file from another program's SQLite file
+# Ordered; never edit one once shipped: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY NOT NULL,
+        project TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        env TEXT,
+        ref TEXT,
+        commit_sha TEXT,
+        command TEXT NOT NULL,
+        argv TEXT NOT NULL,
+        runtime TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        start_ticks INTEGER,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        duration_seconds REAL,
+        status TEXT NOT NULL CHECK (status IN
+            ('RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT', 'CANCELLED', 'ABORTED')),
+        exit_code INTEGER,
+        dbt_exit_code INTEGER,
+        error_class TEXT,
+        error_message TEXT,
+        suggestion TEXT,
+        models INTEGER, seeds INTEGER, snapshots INTEGER, tests INTEGER,
+        failures INTEGER, warnings INTEGER, skipped INTEGER
+    );
+    CREATE INDEX runs_by_started ON runs (started_at, run_id);
+    CREATE INDEX runs_by_status ON runs (status, started_at, run_id);
+    CREATE INDEX runs_by_env ON runs (env, started_at, run_id);
+    CREATE INDEX runs_by_project ON runs (project, started_at, run_id);
+    """,
+)
+COUNT_COLUMNS = tuple(f.name for f in dataclasses.fields(NodeCounts))
+NEWEST_FIRST = "ORDER BY started_at DESC, run_id DESC"
+
+
+class Database:
+    """The history file: connections with the schema checked, and errors said plainly.
+
+    Args:
+        path: The SQLite file (`$DATUM_HOME/history.sqlite`).
+        timeout: Seconds to wait for another process's write lock.
+    """
+
+    def __init__(self, path: Path, *, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    @contextlib.contextmanager
+    def connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
+        """One connection for one unit of work, with the schema checked (and migrated).
+
+        Args:
+            create: Create the folder if needed (writers); readers check the file exists first.
+
+        Yields:
+            The connection; it is closed after the block.
+
+        Raises:
+            HistoryError: The file is corrupted, another program's, newer, or unwritable.
+            LockTimeoutError: Another process held the write lock longer than the timeout.
+        """
+        if create:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as e:
+            raise self.error(e) from e
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # WAL with NORMAL: a commit survives a crash of the process, not of the machine.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if _versions(conn) != (APPLICATION_ID, len(MIGRATIONS)):
+                self._migrate(conn)
+            yield conn
+        except sqlite3.Error as e:
+            raise self.error(e) from e
+        finally:
+            conn.close()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        # One migrator at a time: a fresh file is set to WAL and created once, not raced.
+        try:
+            with file_lock(self.path.with_name(".history.lock"), timeout=self.timeout):
+                app_id, version = _versions(conn)
+                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if app_id != APPLICATION_ID and (app_id, version, tables) != (0, 0, 0):
+                    raise self.unusable("is not a datum-dot run history (another program's file)")
+                if version > len(MIGRATIONS):
+                    raise HistoryError(
+                        f"run history {self.path} has schema version {version}, newer than this "
+                        f"datum-dot knows ({len(MIGRATIONS)})",
+                        "upgrade datum-dot: pip install -U datum-dot",
+                    )
+                conn.execute("PRAGMA journal_mode = WAL")
+                for number in range(version, len(MIGRATIONS)):
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE; {MIGRATIONS[number]};"
+                        f" PRAGMA user_version = {number + 1};"
+                        f" PRAGMA application_id = {APPLICATION_ID}; COMMIT;"
+                    )
+        except LockTimeoutError as e:
+            raise self.locked() from e
+
+    def error(self, error: sqlite3.Error) -> DotError:
+        """The product error for a SQLite error met on this file."""
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return self.locked()
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+            return self.unusable(f"is corrupted or not a SQLite database ({error})")
+        return HistoryError(
+            f"cannot use the run history {self.path}: {error}",
+            f"check that {self.path.parent} is writable and the disk has room",
+        )
+
+    def unusable(self, what: str) -> HistoryError:
+        """The error for a file that cannot be our history: says to move it away."""
+        home = self.path.parent
+        return HistoryError(
+            f"run history {self.path} {what}",
+            f"move it away with its -wal and -shm files (mkdir -p {home}/broken && mv "
+            f"{self.path}* {home}/broken/); the next run starts a new history",
+        )
+
+    def locked(self) -> LockTimeoutError:
+        """The error for a write lock held too long by another process."""
+        return LockTimeoutError(
+            f"run history {self.path} stayed locked by another process for {self.timeout:g}s",
+            f"retry; see which process holds it with `fuser -v {self.path}`",
+        )
+
+
+@contextlib.contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that holds the write lock from its start (see the module docstring)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _versions(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The file's application id and schema version (both 0 for a new file)."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    return int(app_id), int(version)
+
+
+START_COLUMNS = (
+    "run_id", "project", "spec", "env", "ref", "commit_sha", "command", "argv", "runtime",
+    "trigger", "hostname", "pid", "boot_id", "start_ticks", "started_at",
+)  # fmt: skip
+INSERT = (
+    f"INSERT INTO runs ({', '.join(START_COLUMNS)}, status) "  # noqa: S608 - constant text
+    f"VALUES ({', '.join(':' + c for c in START_COLUMNS)}, 'RUNNING')"
+)
+END_COLUMNS = (
+    "status", "finished_at", "duration_seconds", "exit_code", "dbt_exit_code", "error_class",
+    "error_message", "suggestion", *COUNT_COLUMNS,
+)  # fmt: skip
+FINISH = (
+    f"UPDATE runs SET {', '.join(f'{c} = :{c}' for c in END_COLUMNS)} "  # noqa: S608 - constant text
+    "WHERE run_id = :run_id"
+)
+ABORT = (
+    "UPDATE runs SET status = 'ABORTED', finished_at = :finished_at, "
+    "duration_seconds = :duration_seconds, error_class = :error_class, "
+    "error_message = :error_message, suggestion = :suggestion "
+    "WHERE run_id = :run_id AND status = 'RUNNING'"
+)
+
+
+def start_row(run_id: str, start: RunStart) -> dict[str, object]:
+    """The named parameters of `INSERT` for a run's start."""
+    assert start.started_at is not None  # noqa: S101 - begin() sets it
+    return {
+        "run_id": run_id,
+        "project": start.project,
+        "spec": start.spec,
+        "env": start.env,
+        "ref": start.ref,
+        "commit_sha": start.commit,
+        "command": json.dumps(list(start.command)),
+        "argv": json.dumps(list(start.argv)),
+        "runtime": start.runtime,
+        "trigger": str(start.trigger),
+        "hostname": start.hostname,
+        "pid": start.pid,
+        "boot_id": start.boot_id,
+        "start_ticks": start.start_ticks,
+        "started_at": iso(start.started_at),
+    }
+
+
+def counts_row(counts: NodeCounts | None) -> dict[str, int | None]:
+    """The count columns' parameters (all NULL when nothing was counted)."""
+    if counts is None:
+        return dict.fromkeys(COUNT_COLUMNS)
+    return dataclasses.asdict(counts)
+
+
+def to_run(row: sqlite3.Row, runs_dir: Path) -> StoredRun:
+    """The record a `SELECT * FROM runs` row holds."""
+
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    start = RunStart(
+        project=row["project"],
+        spec=row["spec"],
+        command=tuple(json.loads(row["command"])),
+        argv=tuple(json.loads(row["argv"])),
+        env=row["env"],
+        ref=row["ref"],
+        commit=row["commit_sha"],
+        runtime=row["runtime"],
+        trigger=row["trigger"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        boot_id=row["boot_id"],
+        start_ticks=row["start_ticks"],
+        started_at=when(row["started_at"]),
+    )
+    counted = row["models"] is not None
+    return StoredRun(
+        run_id=row["run_id"],
+        start=start,
+        status=RunStatus(row["status"]),
+        run_dir=runs_dir / row["run_id"],
+        finished_at=when(row["finished_at"]),
+        duration_seconds=row["duration_seconds"],
+        exit_code=row["exit_code"],
+        dbt_exit_code=row["dbt_exit_code"],
+        error_class=row["error_class"],
+        error_message=row["error_message"],
+        suggestion=row["suggestion"],
+        counts=NodeCounts(**{c: row[c] or 0 for c in COUNT_COLUMNS}) if counted else None,
+    )

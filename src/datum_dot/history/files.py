@@ -1,0 +1,245 @@
+"""The files of one run under `$DATUM_HOME/runs/<run_id>/`, and dbt's run_results.json.
+
+```
+metadata.json      the record (no output in it), rewritten atomically at start and end
+output.log         stdout and stderr combined, each line `[HH:MM:SS] ` (UTC) stamped
+stdout.log         dbt's stdout as it printed it
+stderr.log         dbt's stderr as it printed it
+run_results.json   dbt's, copied when the run produced one
+```
+
+Each output line is written and flushed as it arrives, so a run killed mid-way keeps every line
+written before the kill.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+METADATA = "metadata.json"
+OUTPUT_LOG = "output.log"
+STDOUT_LOG = "stdout.log"
+STDERR_LOG = "stderr.log"
+RUN_RESULTS = "run_results.json"
+LOG_FILES = (OUTPUT_LOG, STDOUT_LOG, STDERR_LOG)
+STAMP_WIDTH = len("[HH:MM:SS] ")
+
+
+def utc_now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+class RunOutput:
+    """Appends a run's output to its log files, one flushed line at a time.
+
+    A line from dbt's stdout goes to stdout.log as written and to output.log stamped; likewise
+    for stderr. Safe to call from a stdout reader and a stderr reader thread at once.
+    """
+
+    def __init__(self, run_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
+        """Open (append to) the log files in `run_dir`, which must exist."""
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._files: dict[str, IO[str]] = {}
+        for name in LOG_FILES:
+            self._files[name] = (run_dir / name).open(
+                "a", encoding="utf-8", errors="backslashreplace", newline="\n"
+            )
+
+    def line(self, stream: str, text: str) -> None:
+        """Store one line of output (a trailing newline is optional; inner ones split it).
+
+        This is the runtimes' `OutputSink` protocol, so a `RunOutput` can be handed to
+        `Runtime.invoke(output=...)` as it is.
+
+        Args:
+            stream: Where dbt printed it: "stderr", or "stdout" (anything else counts as stdout).
+            text: The line as printed.
+        """
+        lines = text.removesuffix("\n").removesuffix("\r").split("\n")
+        raw = self._files[STDERR_LOG if stream == "stderr" else STDOUT_LOG]
+        combined = self._files[OUTPUT_LOG]
+        with self._lock:
+            stamp = f"[{self._clock().astimezone(UTC):%H:%M:%S}] "
+            for one in lines:
+                raw.write(one + "\n")
+                combined.write(stamp + one + "\n")
+            raw.flush()
+            combined.flush()
+
+    def close(self) -> None:
+        """Close the files (idempotent)."""
+        with self._lock:
+            for f in self._files.values():
+                f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def unstamp(line: str) -> str:
+    """An output.log line without its `[HH:MM:SS] ` stamp (the raw combined output)."""
+    if len(line) >= STAMP_WIDTH and line[0] == "[" and line[9:11] == "] ":
+        return line[STAMP_WIDTH:]
+    return line
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write a JSON file so that readers see the old or the new file, never half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def last_change(run_dir: Path) -> datetime | None:
+    """When a run's files last changed (its output.log, else its metadata.json), if they exist."""
+    for name in (OUTPUT_LOG, METADATA):
+        with contextlib.suppress(OSError):
+            return datetime.fromtimestamp((run_dir / name).stat().st_mtime, tz=UTC)
+    return None
+
+
+def written_since(path: Path, moment: datetime) -> bool:
+    """Whether `path` exists and was last written at or after `moment`."""
+    try:
+        return path.stat().st_mtime >= moment.timestamp()
+    except OSError:
+        return False
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy a file so that `target` is never seen half written."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+
+
+@dataclass(frozen=True)
+class NodeCounts:
+    """What one dbt invocation did, counted from its run_results.json.
+
+    Attributes:
+        models: Model results.
+        seeds: Seed results.
+        snapshots: Snapshot results.
+        tests: Data test and unit test results.
+        failures: Results with status `error`, `fail` or `runtime error`.
+        warnings: Results with status `warn`.
+        skipped: Results with status `skipped`.
+    """
+
+    models: int = 0
+    seeds: int = 0
+    snapshots: int = 0
+    tests: int = 0
+    failures: int = 0
+    warnings: int = 0
+    skipped: int = 0
+
+    def summary(self) -> str:
+        """One line for people: `3 models, 1 seed, 5 tests: 1 failed, 2 skipped`."""
+        built = [
+            f"{n} {word}{'' if n == 1 else 's'}"
+            for n, word in (
+                (self.models, "model"),
+                (self.seeds, "seed"),
+                (self.snapshots, "snapshot"),
+                (self.tests, "test"),
+            )
+            if n
+        ]
+        outcome = [
+            f"{n} {word}"
+            for n, word in (
+                (self.failures, "failed"),
+                (self.warnings, "warned"),
+                (self.skipped, "skipped"),
+            )
+            if n
+        ]
+        head = ", ".join(built) or "no nodes"
+        return f"{head}: {', '.join(outcome)}" if outcome else head
+
+
+_FAILED = {"error", "fail", "runtime error"}
+_KINDS = {
+    "model": "models",
+    "seed": "seeds",
+    "snapshot": "snapshots",
+    "test": "tests",
+    "unit_test": "tests",
+}
+
+
+def node_counts(path: Path) -> NodeCounts | None:
+    """Count the results in a dbt run_results.json.
+
+    Args:
+        path: The file (`<target>/run_results.json`).
+
+    Returns:
+        The counts, or None when the file is missing or is not a run_results document.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        return None
+    return count_nodes(
+        (str(r.get("unique_id", "")), str(r.get("status", "")))
+        for r in results
+        if isinstance(r, dict)
+    )
+
+
+def count_nodes(results: Iterable[tuple[str, str]]) -> NodeCounts:
+    """Count node results given as `(unique_id, status)` pairs (for runtimes without a file).
+
+    Args:
+        results: Each result's dbt unique id (`model.shop.orders`) and status (`success`).
+
+    Returns:
+        The counts.
+    """
+    counts = dict.fromkeys(("models", "seeds", "snapshots", "tests"), 0)
+    outcome = {"failures": 0, "warnings": 0, "skipped": 0}
+    for unique_id, raw_status in results:
+        kind = _KINDS.get(unique_id.split(".", 1)[0])
+        if kind is not None:
+            counts[kind] += 1
+        status = raw_status.lower()
+        if status in _FAILED:
+            outcome["failures"] += 1
+        elif status == "warn":
+            outcome["warnings"] += 1
+        elif status == "skipped":
+            outcome["skipped"] += 1
+    return NodeCounts(**counts, **outcome)

@@ -1,0 +1,437 @@
+"""RunStore: record runs as they happen, and read them back.
+
+A run is recorded as RUNNING (its folder, metadata.json and index row) before dbt starts; its
+output is appended line by line (`RunOutput`); `finish` finalizes the row and rewrites
+metadata.json. Whenever the history is read, a RUNNING record whose writer is gone (a dead pid, or
+another boot: see `liveness`) is marked ABORTED, keeping the output it had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import sqlite3
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from datum_dot import sessionlog
+from datum_dot.errors import HistoryError
+from datum_dot.history.database import (
+    ABORT,
+    FINISH,
+    INSERT,
+    NEWEST_FIRST,
+    Database,
+    counts_row,
+    start_row,
+    to_run,
+    write,
+)
+from datum_dot.history.files import (
+    LOG_FILES,
+    METADATA,
+    OUTPUT_LOG,
+    RUN_RESULTS,
+    RunOutput,
+    copy_atomic,
+    last_change,
+    node_counts,
+    utc_now,
+    write_json_atomic,
+    written_since,
+)
+from datum_dot.history.records import (
+    RunEnd,
+    RunStart,
+    StoredRun,
+    check_run_id_prefix,
+    hostname,
+    iso,
+    new_run_id,
+    run_time_of,
+)
+from datum_dot.liveness import current_boot_id, is_writer_gone
+from datum_dot.run import RunStatus
+
+HISTORY_FILE = "history.sqlite"
+ABORTED_CLASS = "aborted"
+
+
+class RunStore:
+    """The run history under one `$DATUM_HOME`.
+
+    Args:
+        home: The `$DATUM_HOME` folder.
+        clock: Gives the current UTC time (tests inject one).
+        timeout: Seconds to wait for another process's write lock.
+    """
+
+    def __init__(
+        self, home: Path, *, clock: Callable[[], datetime] = utc_now, timeout: float = 30.0
+    ) -> None:
+        self.home = home
+        self.path = home / HISTORY_FILE
+        self.runs_dir = home / "runs"
+        self._clock = clock
+        self._db = Database(self.path, timeout=timeout)
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of a run; the id is checked before the path is built.
+
+        Raises:
+            HistoryError: `run_id` holds characters a run id never has.
+        """
+        return self.runs_dir / check_run_id_prefix(run_id)
+
+    def begin(self, start: RunStart) -> str:
+        """Record a run as RUNNING, before dbt starts: its folder, metadata.json and index row.
+
+        Args:
+            start: What the run starts with.
+
+        Returns:
+            The new run id.
+
+        Raises:
+            HistoryError: The history file is corrupted, another program's, or unwritable.
+            LockTimeoutError: Another process held the history's write lock too long.
+        """
+        start = dataclasses.replace(start, started_at=start.started_at or self._clock())
+        assert start.started_at is not None  # noqa: S101 - set just above
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.runs_dir.mkdir(mode=0o700, exist_ok=True)
+        while True:  # the folder is made exclusively: an id already taken is drawn again
+            run_id = new_run_id(start.project, start.started_at)
+            with contextlib.suppress(FileExistsError):
+                (self.runs_dir / run_id).mkdir(mode=0o700)
+                break
+        run = StoredRun(run_id, start, RunStatus.RUNNING, self.run_dir(run_id))
+        try:
+            for name in LOG_FILES:
+                (run.run_dir / name).touch(mode=0o600)
+            write_json_atomic(run.run_dir / METADATA, run.to_json())
+            with self._db.connect(create=True) as conn, write(conn):
+                conn.execute(INSERT, start_row(run_id, start))
+        except BaseException:
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+            raise
+        self._log(
+            "info", "run started", run_id=run_id, spec=start.spec, command=list(start.command)
+        )
+        return run_id
+
+    def output(self, run_id: str) -> RunOutput:
+        """A writer appending the run's output to its log files (close it, or use `with`).
+
+        Raises:
+            HistoryError: `run_id` is not a run id.
+            OSError: The run's folder is gone.
+        """
+        return RunOutput(self.run_dir(run_id), clock=self._clock)
+
+    def finish(self, run_id: str, end: RunEnd) -> StoredRun:
+        """Finalize a run's record: status, codes, error, counts; copy run_results.json.
+
+        Args:
+            run_id: The id `begin` returned.
+            end: How the run ended. Without `counts`, they are read from `end.run_results`,
+                which is copied only if it was written after the run started (a file left in
+                the target folder by an earlier run is not this run's).
+
+        Returns:
+            The finished record.
+
+        Raises:
+            ValueError: `end.status` is RUNNING or PLANNED.
+            HistoryError: No such run, or the history file is unusable.
+            LockTimeoutError: Another process held the history's write lock too long.
+        """
+        if end.status in (RunStatus.RUNNING, RunStatus.PLANNED):
+            raise ValueError(f"a run cannot finish as {end.status.value}")
+        run_dir = self.run_dir(run_id)
+        counts = end.counts
+        since = run_time_of(run_id)
+        if end.run_results and since and written_since(end.run_results, since) and run_dir.is_dir():
+            copy_atomic(end.run_results, run_dir / RUN_RESULTS)
+            counts = counts or node_counts(run_dir / RUN_RESULTS)
+        finished = end.finished_at or self._clock()
+        with self._db.connect(create=True) as conn, write(conn):
+            started = self._select(conn, run_id).started_at
+            conn.execute(
+                FINISH,
+                {
+                    "run_id": run_id,
+                    "status": end.status.value,
+                    "finished_at": iso(finished),
+                    "duration_seconds": max((finished - started).total_seconds(), 0.0),
+                    "exit_code": end.exit_code,
+                    "dbt_exit_code": end.dbt_exit_code,
+                    "error_class": end.error_class,
+                    "error_message": end.error_message,
+                    "suggestion": end.suggestion,
+                    **counts_row(counts),
+                },
+            )
+            run = self._select(conn, run_id)
+        _rewrite_metadata(run)
+        self._log(
+            "info", f"run finished {run.status.value}", run_id=run_id, exit_code=end.exit_code
+        )
+        return run
+
+    def get(self, run_id_or_prefix: str) -> StoredRun:
+        """One run, by its id or a unique prefix of it.
+
+        Raises:
+            HistoryError: The text is not a run id (checked before any file is read), no run
+                matches, several do (the message lists them), or the history file is unusable.
+        """
+        prefix = check_run_id_prefix(run_id_or_prefix)
+        if not self.path.exists():
+            raise self._unknown(prefix)
+        with self._db.connect(create=False) as conn:
+            self._abort_stale(conn)
+            rows = conn.execute(
+                "SELECT * FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 11",
+                # Every character a run id may hold sorts below DEL: this is a prefix range.
+                (prefix, prefix + "\x7f"),
+            ).fetchall()
+        exact = [row for row in rows if row["run_id"] == prefix]
+        if exact or len(rows) == 1:
+            return to_run((exact or rows)[0], self.runs_dir)
+        if not rows:
+            raise self._unknown(prefix)
+        shown = ", ".join(row["run_id"] for row in rows[:10]) + (", ..." if len(rows) > 10 else "")
+        raise HistoryError(
+            f"run id prefix '{prefix}' is ambiguous: it matches {shown}",
+            f"give more of the id, for example: dot logs {rows[0]['run_id']}",
+        )
+
+    def query(
+        self,
+        *,
+        last: int | None = 10,
+        status: Collection[RunStatus] | None = None,
+        env: str | None = None,
+        since: datetime | None = None,
+        project: str | None = None,
+    ) -> list[StoredRun]:
+        """Runs, newest first, filtered.
+
+        Args:
+            last: At most this many (None: all).
+            status: Only these statuses.
+            env: Only runs of this environment.
+            since: Only runs started at or after this time.
+            project: Only runs of this project.
+
+        Returns:
+            The matching runs, newest first.
+
+        Raises:
+            HistoryError: The history file is unusable.
+        """
+        if not self.path.exists():
+            return []
+        where: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            where.append(f"status IN ({', '.join('?' * len(status))})")
+            params += [s.value for s in status]
+        for column, value in (("env", env), ("project", project)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(iso(since))
+        # Only constant column names and `?` are spliced in; every value is a bound parameter.
+        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")  # noqa: S608
+        sql += f" {NEWEST_FIRST}" + (" LIMIT ?" if last is not None else "")
+        params += [last] if last is not None else []
+        with self._db.connect(create=False) as conn:
+            self._abort_stale(conn)
+            return [to_run(row, self.runs_dir) for row in conn.execute(sql, params)]
+
+    def last_isolated_runs(self, *, project: str, commits: Collection[str]) -> dict[str, StoredRun]:
+        """The newest isolated run (one with a ref) of each commit, for `dot builds`.
+
+        Args:
+            project: Only runs of this project.
+            commits: Full commit hashes.
+
+        Returns:
+            Commit -> its newest run; commits without an isolated run are left out.
+
+        Raises:
+            HistoryError: The history file is unusable.
+        """
+        wanted = sorted(set(commits))
+        if not wanted or not self.path.exists():
+            return {}
+        found: dict[str, StoredRun] = {}
+        with self._db.connect(create=False) as conn:
+            self._abort_stale(conn)
+            for chunk in (wanted[i : i + 500] for i in range(0, len(wanted), 500)):
+                marks = ", ".join("?" * len(chunk))
+                sql = (
+                    "SELECT * FROM runs WHERE project = ? AND ref IS NOT NULL"  # noqa: S608
+                    f" AND commit_sha IN ({marks}) {NEWEST_FIRST}"
+                )
+                for row in conn.execute(sql, [project, *chunk]):
+                    found.setdefault(row["commit_sha"], to_run(row, self.runs_dir))
+        return found
+
+    def mark_aborted_stale(self) -> list[str]:
+        """Mark RUNNING records whose process is gone (dead pid, another boot) as ABORTED.
+
+        Reading the history (`get`, `query`, `prune`) does this first. Records written on
+        another host are left alone: their processes cannot be seen from here.
+
+        Returns:
+            The ids marked ABORTED.
+
+        Raises:
+            HistoryError: The history file is unusable.
+        """
+        if not self.path.exists():
+            return []
+        with self._db.connect(create=False) as conn:
+            return self._abort_stale(conn)
+
+    def prune(self, *, keep: int | None = None, older_than: timedelta | None = None) -> list[str]:
+        """Remove finished records and their folders together; RUNNING ones are never removed.
+
+        A record is removed when it is outside the newest `keep` records *and*, if given,
+        started more than `older_than` ago: each limit protects records on its own.
+
+        Args:
+            keep: Keep at least the newest this many records (None: no count limit).
+            older_than: Remove only records that started longer ago than this.
+
+        Returns:
+            The removed run ids, oldest first.
+
+        Raises:
+            HistoryError: Neither limit was given, a limit is negative, or the file is unusable.
+        """
+        if keep is None and older_than is None:
+            raise HistoryError(
+                "prune needs a limit: --keep N and/or --older-than AGE",
+                "for example: dot logs prune --keep 500 --older-than 30d",
+            )
+        if (keep or 0) < 0 or (older_than or timedelta(0)) < timedelta(0):
+            raise HistoryError(
+                "prune limits cannot be negative", "for example: dot logs prune --keep 500"
+            )
+        if not self.path.exists():
+            return []
+        where = ["status != 'RUNNING'"]
+        params: list[object] = []
+        if keep is not None:
+            where.append(f"run_id NOT IN (SELECT run_id FROM runs {NEWEST_FIRST} LIMIT ?)")  # noqa: S608
+            params.append(keep)
+        if older_than is not None:
+            where.append("started_at < ?")
+            params.append(iso(self._clock() - older_than))
+        sql = f"SELECT run_id FROM runs WHERE {' AND '.join(where)} ORDER BY started_at, run_id"  # noqa: S608
+        with self._db.connect(create=False) as conn:
+            self._abort_stale(conn)
+            with write(conn):
+                ids = [row[0] for row in conn.execute(sql, params)]
+                conn.executemany("DELETE FROM runs WHERE run_id = ?", [(i,) for i in ids])
+        for run_id in ids:
+            shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+        self._sweep_orphans()
+        if ids:
+            self._log("info", f"pruned {len(ids)} runs", keep=keep, older_than=older_than)
+        return ids
+
+    # --- private --------------------------------------------------------------------------------
+
+    def _abort_stale(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT run_id, hostname, pid, boot_id, start_ticks FROM runs WHERE status = 'RUNNING'"
+        ).fetchall()
+        host, boot = hostname(), current_boot_id()
+        stale = [
+            row["run_id"]
+            for row in rows
+            if row["hostname"] == host
+            and is_writer_gone(row["pid"], row["boot_id"], row["start_ticks"], now_boot_id=boot)
+        ]
+        if not stale:
+            return []
+        aborted: list[StoredRun] = []
+        with write(conn):
+            for run_id in stale:
+                run = self._select(conn, run_id)
+                if run.status is not RunStatus.RUNNING:
+                    continue  # another reader got there first
+                last_seen = last_change(run.run_dir) or self._clock()
+                conn.execute(
+                    ABORT,
+                    {
+                        "run_id": run_id,
+                        "finished_at": iso(last_seen),
+                        "duration_seconds": max((last_seen - run.started_at).total_seconds(), 0.0),
+                        "error_class": ABORTED_CLASS,
+                        "error_message": f"the process recording this run (pid {run.start.pid}) "
+                        "ended without finishing it: it was killed (SIGKILL, out of memory) or "
+                        "the machine restarted",
+                        "suggestion": f"the output up to that moment is in {run.run_dir}/"
+                        f"{OUTPUT_LOG}; run the command again",
+                    },
+                )
+                aborted.append(self._select(conn, run_id))
+        for run in aborted:
+            _rewrite_metadata(run)
+            self._log("warning", "run marked ABORTED", run_id=run.run_id)
+        return [run.run_id for run in aborted]
+
+    def _select(self, conn: sqlite3.Connection, run_id: str) -> StoredRun:
+        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise self._unknown(run_id)
+        return to_run(row, self.runs_dir)
+
+    def _sweep_orphans(self) -> None:
+        """Remove run folders left without a record by an interrupted prune (a day old or more)."""
+        if not self.runs_dir.is_dir():
+            return
+        cutoff = self._clock() - timedelta(days=1)
+        candidates = {
+            p.name: p
+            for p in self.runs_dir.iterdir()
+            if (t := run_time_of(p.name)) is not None and t < cutoff
+        }
+        if not candidates:
+            return
+        names = sorted(candidates)
+        known: set[str] = set()
+        with self._db.connect(create=False) as conn:
+            for chunk in (names[i : i + 500] for i in range(0, len(names), 500)):
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT run_id FROM runs WHERE run_id IN ({marks})"  # noqa: S608
+                known.update(row[0] for row in conn.execute(sql, chunk))
+        for name in names:
+            if name not in known:
+                shutil.rmtree(candidates[name], ignore_errors=True)
+
+    def _log(self, level: str, message: str, *, run_id: str | None = None, **context: Any) -> None:
+        sessionlog.write_event(level, message, run_id=run_id, home=self.home, **context)
+
+    def _unknown(self, run_id: str) -> HistoryError:
+        return HistoryError(
+            f"no run with id '{run_id}' in {self.path}",
+            "run `dot logs --last 50` to list recent runs and their ids",
+        )
+
+
+def _rewrite_metadata(run: StoredRun) -> None:
+    """Rewrite metadata.json from the index, unless someone deleted the run's folder."""
+    if run.run_dir.is_dir():
+        write_json_atomic(run.run_dir / METADATA, run.to_json())

@@ -1,0 +1,274 @@
+"""Run one in-process dbt invocation in a child process, so that it can really be stopped.
+
+`dbtRunner` cannot be cancelled from inside its own process: a timed-out invocation would leave
+dbt's threads and warehouse queries running. In a child process, a timeout or a cancellation
+stops everything: SIGINT first (dbt cancels its open queries), SIGKILL to the child's process
+group after a grace period.
+
+Two ways to get a child (see adr/0003):
+
+- `fork`, for one-shot callers (the CLI): the child is a copy of this process, which has already
+  imported dbt and may hold a parsed manifest, so it starts warm and skips the second parse.
+- a fork server (`multiprocessing`'s `forkserver`, with dbt preloaded), for long-lived callers
+  (the webhook server, a scheduler worker) and for processes with threads, where forking the
+  caller is unsafe: dbt is imported once, and every invocation forks a fresh, warm child.
+
+The child sends its output lines, dbt's events and the result back over a pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any
+
+from datum_dot.runtimes.base import EventHandler, OutputSink
+from datum_dot.runtimes.output import LineSplitter, Tail, strip_ansi
+
+GRACE_SECONDS = 5.0
+_POLL_SECONDS = 0.2
+_preload_lock = threading.Lock()
+_preload_set = False
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """What the child reported, or how it was stopped.
+
+    Attributes:
+        payload: The child's `dbtcore.Invocation` as a dict, or None if it sent none.
+        timed_out: Stopped because the timeout passed.
+        interrupted: Stopped because we were interrupted.
+        returncode: The child's exit status (negative: the signal that ended it).
+        tail: The last lines of its output.
+    """
+
+    payload: Mapping[str, Any] | None
+    timed_out: bool
+    interrupted: bool
+    returncode: int
+    tail: tuple[str, ...]
+
+
+def context(*, warm: bool) -> BaseContext:
+    """`fork` when this process may be forked safely and need not stay warm; else the server.
+
+    Forking is safe when every other thread is a daemon helper (a progress bar's refresh
+    thread): the child replaces its stdio at once and never touches what those threads hold.
+    A process with worker threads (a server) could be forked in the middle of their work.
+    """
+    main = threading.main_thread()
+    helpers_only = all(t.daemon for t in threading.enumerate() if t is not main)
+    if not warm and helpers_only and threading.current_thread() is main:
+        return multiprocessing.get_context("fork")
+    return _forkserver()
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports dbt once), so the first run does not wait for it."""
+    from multiprocessing import forkserver
+
+    _forkserver()
+    forkserver.ensure_running()
+
+
+def _forkserver() -> BaseContext:
+    global _preload_set
+    ctx = multiprocessing.get_context("forkserver")
+    with _preload_lock:
+        if not _preload_set:
+            from datum_dot import dbtcore
+
+            modules = [__name__, "datum_dot.dbtcore", *dbtcore.preload_modules()]
+            ctx.set_forkserver_preload([*modules, "datum_dot.runtimes.warmup"])
+            _preload_set = True
+    return ctx
+
+
+def invoke(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    manifest: object | None,
+    on_event: EventHandler | None,
+    output: OutputSink | None,
+    timeout: float | None,
+    warm: bool,
+    grace: float = GRACE_SECONDS,
+) -> ChildOutcome:
+    """Run `dbtcore.invoke(args)` in a child process and relay its output and events.
+
+    Args:
+        args: dbt's argv without the leading `dbt`.
+        env: Extra environment variables for dbt.
+        manifest: A parsed manifest to reuse (only a forked copy of this process can take it).
+        on_event: Called here with each dbt event the child reports.
+        output: Receives each output line (which is also written to this process's stdout).
+        timeout: Seconds before the child is stopped, or None.
+        warm: Use the fork server even where forking this process would be safe.
+        grace: Seconds between SIGINT and SIGKILL.
+
+    Returns:
+        What happened.
+    """
+    ctx = context(warm=warm)
+    forked = ctx.get_start_method() == "fork"
+    receiver, sender = ctx.Pipe(duplex=False)
+    environ = {**os.environ, **env}
+    proc = ctx.Process(  # type: ignore[attr-defined]
+        target=_child_main,
+        args=(sender, list(args), environ, str(Path.cwd()), manifest if forked else None),
+        daemon=True,
+    )
+    deadline = None if timeout is None else time.monotonic() + timeout
+    tail = Tail()
+    proc.start()
+    sender.close()
+    payload: Mapping[str, Any] | None = None
+    timed_out = interrupted = False
+    try:
+        payload, timed_out = _relay(receiver, proc, deadline, on_event, output, tail)
+        if timed_out:
+            _stop(proc, grace)
+    except KeyboardInterrupt:
+        interrupted = True
+        _stop(proc, grace)
+    finally:
+        proc.join(timeout=grace)
+        if proc.is_alive():
+            _stop(proc, 0)
+        _kill_group(proc.pid)
+        receiver.close()
+    code = proc.exitcode if proc.exitcode is not None else -signal.SIGKILL
+    return ChildOutcome(payload, timed_out, interrupted, code, tail.lines())
+
+
+def _relay(
+    receiver: Connection,
+    proc: Any,
+    deadline: float | None,
+    on_event: EventHandler | None,
+    output: OutputSink | None,
+    tail: Tail,
+) -> tuple[Mapping[str, Any] | None, bool]:
+    while True:
+        wait = _POLL_SECONDS
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, True
+            wait = min(wait, remaining)
+        if not receiver.poll(wait):
+            if not proc.is_alive() and not receiver.poll(0):
+                return None, False
+            continue
+        try:
+            message = receiver.recv()
+        except (EOFError, OSError):
+            return None, False
+        kind = message[0]
+        if kind == "line":
+            _, stream, text = message
+            _echo(stream, text)
+            tail.add(text)
+            if output is not None:
+                output.line(stream, text)
+        elif kind == "event" and on_event is not None:
+            on_event(message[1], message[2])
+        elif kind == "done":
+            return message[1], False
+
+
+def _echo(stream: str, text: str) -> None:
+    target = sys.stderr if stream == "stderr" else sys.stdout
+    with contextlib.suppress(OSError, ValueError):
+        target.write(text + "\n")
+        target.flush()
+
+
+def _stop(proc: Any, grace: float) -> None:
+    # The child made itself a process group leader; before it got that far, signal it alone.
+    _signal(proc.pid, signal.SIGINT)
+    proc.join(timeout=grace)
+    _kill_group(proc.pid)
+    proc.join(timeout=5)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+# --- in the child ---------------------------------------------------------------------------
+
+
+class _PipeText:
+    """A text stream in the child that sends each complete line to the parent."""
+
+    def __init__(self, send: Any, stream: str) -> None:
+        self._splitter = LineSplitter(lambda line: send(("line", stream, strip_ansi(line))))
+
+    def write(self, text: str) -> int:
+        self._splitter.feed(text)
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+    def finish(self) -> None:
+        self._splitter.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _child_main(
+    conn: Connection,
+    args: list[str],
+    environ: dict[str, str],
+    cwd: str,
+    manifest: object | None,
+) -> None:
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(environ)
+    lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with lock, contextlib.suppress(OSError, ValueError):
+            conn.send(message)
+
+    out, err = _PipeText(send, "stdout"), _PipeText(send, "stderr")
+    sys.stdout, sys.stderr = out, err
+    from datum_dot import dbtcore
+
+    try:
+        outcome = dbtcore.invoke(
+            args, manifest=manifest, on_event=lambda name, data: send(("event", name, data))
+        )
+    finally:
+        out.finish()
+        err.finish()
+    send(("done", outcome.__dict__))
+    conn.close()

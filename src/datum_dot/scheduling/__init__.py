@@ -1,0 +1,1 @@
+"""Cron schedules: the crontab lines the tool writes, reads and removes."""

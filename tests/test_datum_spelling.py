@@ -1,0 +1,125 @@
+"""`datum dbt <word> ...` gives the same results as the `dot` spelling of the same command."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from datum_dot.cli.main import RESERVED_COMMANDS
+from datum_dot.registration import InitRequest, init_project
+from datum_dot.settings import datum_home
+from tests.helpers.example import ExampleProject
+
+
+@pytest.fixture
+def registered(example: ExampleProject) -> ExampleProject:
+    init_project(InitRequest(repo_path=example.path), home=datum_home())
+    return example
+
+
+def plan(project: ExampleProject, *args: str, program: str = "dot") -> dict[str, Any]:
+    result = project.dot(*args, program=program)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_datum_init_registers_like_dot_init(example: ExampleProject, tmp_path: Path) -> None:
+    datum = example.dot("dbt", "init", "--repo-path", ".", "--json", program="datum")
+    assert datum.returncode == 0, datum.stderr
+    other_home = {"DATUM_HOME": str(tmp_path / "other-home")}
+    dot = example.dot("init", "--repo-path", ".", "--json", env=other_home)
+    assert dot.returncode == 0, dot.stderr
+    a, b = json.loads(datum.stdout), json.loads(dot.stdout)
+    for data in (a, b):
+        del data["registration"]["created_at"]
+        for key in ("private_key", "public_key", "webhook_token"):
+            data[key] = Path(data[key]).name
+        data["changes"] = len(data["changes"])
+    assert a == b
+    again = example.dot("init", program="datum")
+    assert "nothing changed" in again.stdout
+
+
+def test_datum_validate_is_dot_validate(registered: ExampleProject) -> None:
+    datum = registered.dot("dbt", "validate", "--json", program="datum")
+    dot = registered.dot("validate", "--json")
+    assert (datum.returncode, datum.stdout) == (dot.returncode, dot.stdout)
+    assert datum.returncode == 0, datum.stdout
+
+
+def test_datum_run_options_map_onto_dot_run(registered: ExampleProject) -> None:
+    profiles = registered.path / "profiles.yml"
+    datum = plan(
+        registered,
+        *("dbt", "run", "--target", "prod", "--profile", str(profiles)),
+        *("--vars", "{sample_rate: 5}", "--timeout", "600", "--dry-run", "--json"),
+        program="datum",
+    )
+    dot = plan(
+        registered,
+        *("run", "--vars", "{sample_rate: 5}", "--timeout", "600", "--dry-run", "--json"),
+        *("--", "--target", "prod", "--profiles-dir", str(registered.path)),
+    )
+    assert datum == dot
+    assert datum["argv"][datum["argv"].index("--target") + 1] == "prod"
+    assert datum["vars"]["sample_rate"] == 5
+
+
+def test_datum_run_uses_the_registered_target_when_nothing_else_names_one(
+    registered: ExampleProject,
+) -> None:
+    (registered.path / "dot_environments.yml").unlink()
+    (registered.path / "dot_vars.yml").unlink()
+    assert registered.dot("config", "set", "target", "prod").returncode == 0
+    datum = plan(registered, "dbt", "run", "--dry-run", "--json", program="datum")
+    assert datum == plan(registered, "run", "--dry-run", "--json", "--", "--target", "prod")
+    shown = registered.dot("config", "show", "--json")
+    target = next(s for s in json.loads(shown.stdout) if s["key"] == "target")
+    assert (target["value"], target["source"]) == ("prod", "user config")
+
+
+def test_datum_logs_is_dot_logs(registered: ExampleProject) -> None:
+    datum = registered.dot("dbt", "logs", "--last", "5", program="datum")
+    dot = registered.dot("logs", "--last", "5")
+    assert (datum.returncode, datum.stdout, datum.stderr) == (
+        dot.returncode,
+        dot.stdout,
+        dot.stderr,
+    )
+    assert datum.returncode == 0, datum.stderr
+
+
+def test_datum_config_shows_and_sets(registered: ExampleProject) -> None:
+    datum = registered.dot("dbt", "config", program="datum")
+    dot = registered.dot("config", "show")
+    assert (datum.returncode, datum.stdout) == (dot.returncode, dot.stdout)
+    result = registered.dot("dbt", "config", "--target", "prod", program="datum")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((Path(os.environ["DATUM_HOME"]) / "config.yaml").read_text())
+    assert config["projects"]["jaffle_dot"]["target"] == "prod"
+    bad = registered.dot("dbt", "config", "--target", "nope", program="datum")
+    assert bad.returncode == 20
+    assert "target 'nope' cannot be used" in bad.stderr
+
+
+@pytest.mark.skipif("schedule" not in RESERVED_COMMANDS, reason="schedule exists now")
+def test_datum_schedule_maps_to_schedule(example: ExampleProject) -> None:
+    result = example.dot("dbt", "schedule", "--cron", "0 10 * * *", program="datum")
+    assert result.returncode == 20
+    assert "'datum dbt schedule' (cron schedules) is not in this version" in result.stderr
+
+
+def test_datum_dbt_help_and_unknown_word(example: ExampleProject) -> None:
+    result = example.dot("dbt", "--help", program="datum")
+    assert result.returncode == 0
+    assert "{init,validate,run,schedule,logs,config}" in result.stdout
+    bad = example.dot("dbt", "biuld", program="datum")
+    assert bad.returncode == 20
+    assert "did you mean 'build'" in bad.stderr or "invalid choice" in bad.stderr
+    assert "Traceback" not in bad.stderr
