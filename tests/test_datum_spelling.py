@@ -123,3 +123,6 @@ def test_datum_dbt_help_and_unknown_word(example: ExampleProject) -> None:
     assert bad.returncode == 20
     assert "did you mean 'build'" in bad.stderr or "invalid choice" in bad.stderr
     assert "Traceback" not in bad.stderr
+    missing = example.dot("dbt", "run", "--profile", "/nowhere/profiles.yml", program="datum")
+    assert missing.returncode == 20
+    assert "--profile /nowhere/profiles.yml does not exist" in missing.stderr

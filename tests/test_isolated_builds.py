@@ -313,7 +313,7 @@ def test_bad_input_profiles_yml_not_valid_yaml(example: ExampleProject) -> None:
 
 # --- retry, and `python -m datum_dot` ------------------------------------------------------
 
-FAIL = ("--vars", "{fail_me: true}", "--", "-s", "raw_customers", "fragile+")
+FAIL = ("--", "-s", "raw_customers", "fragile+")
 
 
 @dataclass(frozen=True)
@@ -332,8 +332,9 @@ def fragile(built: Built) -> FragileRuns:
     h = built.history
     target = h.env_dir("fragile", "prod") / "target"
     path, env = h.example.path, h.environ
-    dot = run_dot("build", "prod@fragile", *FAIL, cwd=path, env=env)
-    module = run_dot("build", "prod@fragile", *FAIL, cwd=path, env=env, module=True)
+    failing = {**env, "DOT_FRAGILE_FAIL": "yes"}
+    dot = run_dot("build", "prod@fragile", *FAIL, cwd=path, env=failing)
+    module = run_dot("build", "prod@fragile", *FAIL, cwd=path, env=failing, module=True)
     failed = run_results(target)
     record, _ = run_in_process(path, "prod@fragile", command=("retry",), env=env)
     return FragileRuns(dot, module, failed, record.exit_code, run_results(target))
@@ -348,7 +349,7 @@ def test_retry_reruns_only_failed_nodes_in_isolated_target(
         "model.jaffle_dot.fragile": "error",
         "model.jaffle_dot.fragile_child": "skipped",
     }
-    # The retry runs without `fail_me` (the environment's vars), so the failed nodes now pass.
+    # The retry runs once the fault is gone, so the failed and skipped nodes (only they) now pass.
     assert fragile.retry_results == {
         "model.jaffle_dot.fragile": "success",
         "model.jaffle_dot.fragile_child": "success",

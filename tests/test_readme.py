@@ -61,7 +61,10 @@ def test_readme_example_runs(readme_repo: ExampleProject, command: str) -> None:
     # One DATUM_HOME for the whole README, as for a reader running it top to bottom (`dot init`
     # registers the project that a later `dot validate` checks).
     home = readme_repo.path.parent / "datum-home"
-    result = readme_repo.dot(*argv[1:], program=argv[0], env={"DATUM_HOME": str(home)})
+    # Schedules go to a crontab file: the README's examples never touch the user's crontab.
+    crontab = readme_repo.path.parent / "crontab"
+    env = {"DATUM_HOME": str(home), "DOT_CRONTAB": str(crontab)}
+    result = readme_repo.dot(*argv[1:], program=argv[0], env=env)
     assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     assert "Traceback" not in result.stderr
 

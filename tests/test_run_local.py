@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,9 @@ import pytest
 
 from datum_dot.errors import ExitCode
 from datum_dot.execute import execute
+from datum_dot.history import RunStore, StoredRun
 from datum_dot.run import RunRecord, RunRequest, RunStatus
+from datum_dot.settings import datum_home
 from tests.helpers.example import BIN, EXAMPLE, ExampleProject, make_example
 
 pytestmark = pytest.mark.slow
@@ -59,6 +62,7 @@ class Built:
     project: ExampleProject
     results: dict[str, subprocess.CompletedProcess[str]]
     run_results: dict[str, dict[str, Any]]
+    home: Path
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def built(
         results[name] = project.dot(*args)
         if artifact.is_file():
             run_results[name] = json.loads(artifact.read_text())
-    return Built(project=project, results=results, run_results=run_results)
+    return Built(project=project, results=results, run_results=run_results, home=datum_home())
 
 
 @pytest.fixture(scope="module")
@@ -318,3 +322,49 @@ def test_ctrl_c_cancels_run_with_exit_50(loose: Loose) -> None:
     assert "CANCELLED: dbt run" in stderr
     finished = stdout.count("OK created python table model")
     assert finished < NAPS, stdout
+
+
+def _runs(home: Path | None = None) -> list[StoredRun]:
+    return RunStore(home or datum_home()).query(last=None)
+
+
+def test_history_records_real_build_end_to_end(built: Built) -> None:
+    prod = [
+        r for r in _runs(built.home) if r.start.spec == "prod" and r.start.command == ("build",)
+    ]
+    assert len(prod) == 1
+    run = prod[0]
+    assert run.status is RunStatus.SUCCESS
+    assert run.exit_code == 0
+    assert run.dbt_exit_code == 0
+    assert run.start.env == "prod"
+    assert run.start.commit == built.project.repo.head()
+    assert run.start.trigger == "manual"
+    assert run.counts is not None
+    assert (run.counts.models, run.counts.seeds, run.counts.tests) == (6, 3, 29)
+    assert run.counts.failures == 0
+    output = (run.run_dir / "output.log").read_text()
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] .*Done\. PASS=38", output, re.M), output[-2000:]
+    copied = json.loads((run.run_dir / "run_results.json").read_text())
+    assert copied == built.run_results["build prod"]
+    metadata = json.loads((run.run_dir / "metadata.json").read_text())
+    assert "Done. PASS" not in json.dumps(metadata)
+
+
+def test_history_records_every_manual_run_once(built: Built) -> None:
+    # The module's in-process execute() adds a run of its own (this process's pid).
+    # (and the module's project outside git records its `dot deps` in the same history).
+    head = built.project.repo.head()
+    runs = [r for r in _runs(built.home) if r.start.pid != os.getpid() and r.start.commit == head]
+    assert len(runs) == len(built.results)
+    assert len({r.run_id for r in runs}) == len(runs)
+    assert {r.status for r in runs} == {RunStatus.SUCCESS}
+
+
+def test_ctrl_c_leaves_a_cancelled_record_with_partial_output(loose: Loose) -> None:
+    test_ctrl_c_cancels_run_with_exit_50(loose)
+    cancelled = [r for r in _runs() if r.status is RunStatus.CANCELLED]
+    assert cancelled, [(r.run_id, r.status) for r in _runs()]
+    output = (cancelled[-1].run_dir / "output.log").read_text()
+    assert " START " in output
+    assert cancelled[-1].exit_code == 50

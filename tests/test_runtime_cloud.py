@@ -216,7 +216,9 @@ def test_cloud_deps_runs_here_not_in_cloud(cloud: tuple[CloudDouble, str], tmp_p
     empty = tmp_path / "no_project"
     empty.mkdir()
     result = runtime(url, tmp_path).invoke(
-        ["deps", "--project-dir", str(empty)], env={}, output=sink
+        ["deps", "--project-dir", str(empty), "--log-path", str(tmp_path / "logs")],
+        env={},
+        output=sink,
     )
     assert not result.success  # dbt-core ran here, and found no dbt_project.yml
     assert result.error is not None
@@ -301,6 +303,23 @@ def test_runner_retries_a_transient_cloud_failure(
     assert result.attempts == 2
     assert len(notices) == 1
     assert "attempt 1 of 3 failed (connection)" in notices[0]
+
+
+def test_cloud_retry_uses_the_retry_endpoint(
+    cloud: tuple[CloudDouble, str], tmp_path: Path
+) -> None:
+    double, url = cloud
+    rt = runtime(url, tmp_path, job_ids={"build": ERROR_JOB})
+    failed = rt.invoke(["build"], env={})
+    assert not failed.success
+    assert sorted(failed.statuses) == ["error", "skipped", "success"]
+    again = rt.retry(failed, ["build"], env={})
+    assert again.success
+    assert again.metadata["cloud_run_id"] != failed.metadata["cloud_run_id"]
+    assert double.count("POST", f"/runs/{failed.metadata['cloud_run_id']}/retry/") == 1
+    assert double.count("POST", "/run/") == 1  # no second trigger of the job
+    retried = double.runs[int(str(again.metadata["cloud_run_id"]))]
+    assert retried.body["retry_of"] == failed.metadata["cloud_run_id"]
 
 
 def test_cloud_response_with_wrong_shape_is_refused(

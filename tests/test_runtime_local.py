@@ -138,7 +138,7 @@ def test_local_timeout_runs_in_a_child_and_stops_it(
     started = time.monotonic()
     result = LocalRuntime(grace=1).invoke(
         ["run", *args(project, "-s", "slow")],
-        env={"DOT_TEST_MARKER": str(marker)},
+        env={"DOT_TEST_MARKER": str(marker), "DOT_TEST_SLEEP": "313.43"},
         timeout=8,
     )
     assert result.timed_out
@@ -146,7 +146,7 @@ def test_local_timeout_runs_in_a_child_and_stops_it(
     assert time.monotonic() - started < 8 + 1 + 6
     assert marker.is_file(), "the slow model never started; raise the timeout"
     assert not is_alive(int(marker.read_text()))
-    assert sleepers() == []
+    assert sleepers("313.43") == []
     # dbt's threads died with the child: the warehouse is free and this process can run again
     again = LocalRuntime().invoke(["run", *args(project, "-s", "stg_customers")], env={})
     assert again.success, again.error

@@ -191,18 +191,18 @@ def test_cli_subprocess_timeout_stops_silent_model_and_children(
     marker = tmp_path / "marker"
     started = time.monotonic()
     result = built.project.dot(
-        "run", "prod", "--runtime", "subprocess", "--timeout", "12", "--", "-s", "slow",
-        env={"DOT_TEST_MARKER": str(marker), "CI": "true"},
+        "run", "prod", "--runtime", "subprocess", "--timeout", "15", "--", "-s", "slow",
+        env={"DOT_TEST_MARKER": str(marker), "DOT_TEST_SLEEP": "313.41", "CI": "true"},
     )  # fmt: skip
     elapsed = time.monotonic() - started
     assert result.returncode == 40, result.stdout[-2000:] + result.stderr
     assert "TIMEOUT: dbt run prod" in result.stderr
     assert "Traceback" not in result.stderr
-    assert elapsed < 12 + 5 + 8  # the timeout, the grace period, start-up
+    assert elapsed < 15 + 5 + 10  # the timeout, the grace period, start-up
     assert marker.is_file(), "the slow model never started; raise the timeout"
     grandchild = int(marker.read_text())
     assert not is_alive(grandchild)
-    assert sleepers() == []
+    assert sleepers("313.41") == []
 
 
 def test_cli_sigterm_stops_dbt_and_children_with_exit_50(built: Built, tmp_path: Path) -> None:
@@ -210,7 +210,12 @@ def test_cli_sigterm_stops_dbt_and_children_with_exit_50(built: Built, tmp_path:
     proc = subprocess.Popen(
         [str(BIN / "dot"), "run", "prod", "--runtime", "subprocess", "--", "-s", "slow"],
         cwd=built.project.path,
-        env={**os.environ, "DOT_TEST_MARKER": str(marker), "CI": "true"},
+        env={
+            **os.environ,
+            "DOT_TEST_MARKER": str(marker),
+            "DOT_TEST_SLEEP": "313.42",
+            "CI": "true",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -225,6 +230,6 @@ def test_cli_sigterm_stops_dbt_and_children_with_exit_50(built: Built, tmp_path:
     assert proc.returncode == 50, err
     assert "CANCELLED: dbt run prod" in err
     assert not is_alive(int(marker.read_text()))
-    assert sleepers() == []
+    assert sleepers("313.42") == []
     run_results = built.project.path / "target" / "run_results.json"
     assert "model.jaffle_dot.slow" not in json.dumps(json.loads(run_results.read_text()))

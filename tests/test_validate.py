@@ -48,6 +48,7 @@ def key_file() -> Path:
     return datum_home() / "keys" / "jaffle_dot.pem"
 
 
+@pytest.mark.slow
 def test_validate_healthy_project_passes_every_check(registered: ExampleProject) -> None:
     result = registered.dot("validate", "--connection", "--env", "prod")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -192,7 +193,7 @@ BROKEN: dict[str, tuple[Callable[[ExampleProject], None], str, Status, list[str]
         break_profiles_missing,
         "profiles.yml",
         Status.FAIL,
-        ["profiles.yml not found", "create"],
+        ["profiles.yml not found", "dot config set profiles-dir"],
         False,
     ),
     "profile-name": (
@@ -279,13 +280,6 @@ def test_validate_key_0644_on_the_command_line(registered: ExampleProject) -> No
     assert "✗ key " in result.stdout
     assert f"fix: chmod 600 {key_file()}" in result.stdout
     assert "Traceback" not in result.stderr
-
-
-def test_validate_warnings_only_exit_10(registered: ExampleProject) -> None:
-    break_gitignore(registered)
-    result = registered.dot("validate")
-    assert result.returncode == 10, result.stdout
-    assert "! git" in result.stdout
 
 
 def test_validate_auto_fix_repairs_every_safe_problem(registered: ExampleProject) -> None:

@@ -10,20 +10,17 @@ forced.
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from datum_dot import git
-from datum_dot.builds import Build, Project, disk_usage, list_builds
-from datum_dot.errors import DotError, UsageError
-from datum_dot.locks import file_lock
+from datum_dot.builds import Build, Project, list_builds
+from datum_dot.depscache import DepsEntry, remove_entry, unused_deps
+from datum_dot.errors import DotError
 from datum_dot.protection import (
     BuildInUseError,
     Protections,
@@ -39,23 +36,7 @@ from datum_dot.schemadrop import (
     load_drop_settings,
     plan_drops,
 )
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which builds to remove.
-
-    Attributes:
-        hashes: Builds named by short hash, a longer prefix of the commit, or the full hash.
-        older_than: Builds last used longer ago than this.
-        keep: Keep this many most recently used builds whatever their age.
-        everything: Every build (`--all`).
-    """
-
-    hashes: tuple[str, ...] = ()
-    older_than: timedelta | None = None
-    keep: int | None = None
-    everything: bool = False
+from datum_dot.selection import Selection, select_builds
 
 
 @dataclass(frozen=True)
@@ -79,14 +60,6 @@ class Kept:
     build: Build
     reason: str
     warning: bool = False
-
-
-@dataclass(frozen=True)
-class DepsEntry:
-    """A `.dot/cache/deps/<digest>` folder no remaining build uses."""
-
-    path: Path
-    size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -140,7 +113,9 @@ class CleanResult:
     @property
     def freed_bytes(self) -> int:
         """Disk space freed."""
-        return sum(b.size_bytes for b in self.removed) + sum(d.size_bytes for d in self.deps_removed)
+        return sum(b.size_bytes for b in self.removed) + sum(
+            d.size_bytes for d in self.deps_removed
+        )
 
 
 def plan_clean(
@@ -255,7 +230,7 @@ def apply_clean(plan: CleanPlan, *, force: bool = False) -> CleanResult:
     staying = list(_build_dirs(project))
     deps, deps_warning = unused_deps(project, staying)
     warnings += [deps_warning] if deps_warning else []
-    deps_removed = [entry for entry in deps if _remove_deps_entry(project, entry)]
+    deps_removed = [entry for entry in deps if remove_entry(entry)]
     return CleanResult(
         plan=plan,
         removed=tuple(removed),
@@ -265,78 +240,6 @@ def apply_clean(plan: CleanPlan, *, force: bool = False) -> CleanResult:
         deps_removed=tuple(deps_removed),
         warnings=tuple(warnings),
     )
-
-
-def select_builds(builds: list[Build], selection: Selection, *, now: datetime) -> list[Build]:
-    """The builds a selection names, most recently used first (`builds` is in that order).
-
-    Raises:
-        UsageError: Nothing is selected, the options contradict each other, `keep` is negative,
-            or a hash is malformed, unknown or ambiguous.
-    """
-    _check_selection(selection)
-    if selection.hashes:
-        return list(dict.fromkeys(_find(builds, text) for text in selection.hashes))
-    if selection.everything:
-        return list(builds)
-    keep = selection.keep or 0
-    chosen = builds[keep:]
-    if selection.older_than is not None:
-        cutoff = now - selection.older_than
-        chosen = [b for b in chosen if b.last_used < cutoff]
-    return chosen
-
-
-def _check_selection(selection: Selection) -> None:
-    example = "for example: dot clean --older-than 14d --keep 5 (a dry run; add --yes to remove)"
-    limits = selection.keep is not None or selection.older_than is not None
-    if not (selection.hashes or selection.everything or limits):
-        raise UsageError(
-            "clean needs to know what to remove: a build's hash, --older-than AGE, --keep N "
-            "or --all",
-            example,
-        )
-    if selection.hashes and (selection.everything or limits):
-        raise UsageError(
-            "a build's hash cannot be combined with --all, --keep or --older-than",
-            "name builds (dot clean 1a2b3c4d --yes) or give limits, not both",
-        )
-    if selection.everything and limits:
-        raise UsageError("--all cannot be combined with --keep or --older-than", example)
-    if selection.keep is not None and selection.keep < 0:
-        raise UsageError(f"--keep must be 0 or more, got {selection.keep}", example)
-
-
-_HASH_TEXT = re.compile(r"[0-9a-f]{4,40}")
-
-
-def _find(builds: list[Build], text: str) -> Build:
-    wanted = text.strip().lower()
-    if not _HASH_TEXT.fullmatch(wanted):
-        raise UsageError(
-            f"'{text}' is not a commit hash (4 to 40 hex digits)",
-            "`dot builds` lists the builds with their hashes; for example: dot clean 1a2b3c4d",
-        )
-    exact = [b for b in builds if b.short_hash == wanted]
-    hits = exact or [b for b in builds if _matches(b, wanted)]
-    if not hits:
-        raise UsageError(
-            f"unknown build '{text}': no isolated build of that commit in .dot/build",
-            "`dot builds` lists the builds with their hashes",
-        )
-    if len(hits) > 1:
-        names = ", ".join(b.short_hash for b in hits)
-        raise UsageError(
-            f"build hash '{text}' is ambiguous: it matches {names}",
-            "give more of the hash; `dot builds` lists them",
-        )
-    return hits[0]
-
-
-def _matches(build: Build, wanted: str) -> bool:
-    if build.commit is not None:
-        return build.commit.startswith(wanted)
-    return build.short_hash.startswith(wanted) or wanted.startswith(build.short_hash)
 
 
 @contextmanager
@@ -358,57 +261,16 @@ def _delete(project: Project, build: Build) -> None:
 
 
 def _drop_failure(bad: list[SchemaOutcome]) -> str:
-    parts = [f"{o.drop.schema or o.planned.schema} ({o.drop.outcome}: {o.drop.error})" for o in bad]
-    return "schema not dropped, build kept: " + "; ".join(parts)
+    verb = {"refused": "refused to drop"}
+    parts = [
+        f"{verb.get(o.drop.outcome, 'could not drop')} schema {o.drop.schema or o.planned.schema}"
+        f": {o.drop.error}"
+        for o in bad
+    ]
+    return "; ".join(parts)
 
 
 def _build_dirs(project: Project) -> Iterable[Path]:
     if not project.builds_dir.is_dir():
         return []
     return sorted(p for p in project.builds_dir.iterdir() if p.is_dir() and not p.is_symlink())
-
-
-def unused_deps(project: Project, staying: Iterable[Path]) -> tuple[list[DepsEntry], str | None]:
-    """The package cache entries no staying build's worktree uses.
-
-    Returns:
-        The entries (leftover `.tmp` folders of interrupted installs included), and a warning
-        instead when a worktree's package files cannot be read (then nothing is removed).
-    """
-    from datum_dot.workspace import deps_digest
-
-    cache = project.deps_cache
-    if not cache.is_dir():
-        return [], None
-    used: set[str] = set()
-    for build_dir in staying:
-        worktree = build_dir / "worktree"
-        if not worktree.is_dir():
-            continue
-        try:
-            digest = deps_digest(project.project_in(worktree))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, TypeError) as e:
-            # A malformed packages.yml (not a mapping, say): its entry cannot be told apart.
-            return [], f"package cache left alone: cannot read the package files of {worktree}: {e}"
-        if digest is not None:
-            used.add(digest)
-    entries = []
-    for path in sorted(cache.iterdir()):
-        if not path.is_dir() or path.is_symlink():
-            continue
-        if path.name in used:
-            continue
-        entries.append(DepsEntry(path, disk_usage(path)))
-    return entries, None
-
-
-def _remove_deps_entry(project: Project, entry: DepsEntry) -> bool:
-    lock = entry.path.with_name(entry.path.name.removesuffix(".tmp") + ".lock")
-    try:
-        with ExitStack() as stack:
-            if lock.exists():
-                stack.enter_context(file_lock(lock, timeout=0))
-            shutil.rmtree(entry.path)
-    except (DotError, OSError):
-        return False
-    return True

@@ -127,9 +127,19 @@ class CrontabError(DotError):
     exit_code = ExitCode.RUNTIME_FAILURE
 
 
+class ScheduleError(BadInputError):
+    """A schedule cannot be added or changed as asked (bad cron, unknown name, unusable crontab)."""
+
+
 class HistoryError(BadInputError):
     """The run history cannot serve the request.
 
     An unknown, ambiguous or malformed run id, or a history file that is corrupted or not
     datum-dot's.
     """
+
+
+class CleanupError(DotError):
+    """`dot clean` could not remove a build (a schema drop or git failed); the build was kept."""
+
+    exit_code = ExitCode.RUNTIME_FAILURE

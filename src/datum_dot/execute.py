@@ -80,8 +80,10 @@ def execute(
         )
     observer.planned(plan)
     store = store or RunStore(datum_home())
-    run_id = store.begin(_run_start(request, plan, runtime, started))
+    run_id = store.begin(_run_start(request, plan, runtime, started), run_id=request.run_id)
     with store.output(run_id) as out:
+        for note in request.notes:
+            out.line("stderr", f"dot: {note}")
         try:
             result = _run(request, plan, runtime, observer, out)
         except KeyboardInterrupt:
@@ -177,8 +179,9 @@ def _record_planning_failure(
         runtime=request.runtime or "local",
         trigger=request.trigger.value,
         started_at=started,
+        schedule=request.schedule,
     )
-    run_id = store.begin(start)
+    run_id = store.begin(start, run_id=request.run_id)
     with store.output(run_id) as out:
         out.line("stderr", f"error: {error.message}")
         if error.hint:
@@ -205,6 +208,7 @@ def _run_start(
         runtime=runtime.name,
         trigger=request.trigger.value,
         started_at=started,
+        schedule=request.schedule,
     )
 
 

@@ -126,7 +126,13 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     isolated = None
     if request.spec.ref is not None:
         isolated = _plan_isolated(
-            request.spec.ref, env, project_dir, repo_root, profiles_dir / "profiles.yml", target
+            request.spec.ref,
+            env,
+            project_dir,
+            repo_root,
+            profiles_dir / "profiles.yml",
+            target,
+            pinned=request.commit,
         )
     baseline = _plan_baseline(request.defer, envs, project_dir, repo_root, env)
     if (
@@ -238,13 +244,16 @@ def _plan_isolated(
     repo_root: Path | None,
     profiles_file: Path,
     target: str | None,
+    *,
+    pinned: str | None = None,
 ) -> IsolatedBuild:
     if repo_root is None:
         raise GitError(
             f"{project_dir} is not inside a git repository, so '@{ref}' cannot be built",
             "isolated builds check out a commit: run `git init` and commit, or drop the '@ref'",
         )
-    commit = git.resolve_commit(repo_root, ref)
+    # A pinned commit (resolved when a queued request was accepted) wins over where `ref` is now.
+    commit = git.resolve_commit(repo_root, pinned or ref)
     short = git.short_hash(commit, env.isolation.hash_length)
     rel = project_dir.relative_to(repo_root)
     project_file = (rel / PROJECT_FILE).as_posix()

@@ -10,12 +10,14 @@ or the commit its ref names now.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datum_dot import git
-from datum_dot.errors import DotError, LockTimeoutError
+from datum_dot.builds import Build, Project
+from datum_dot.errors import ConfigError, DotError, LockTimeoutError
 from datum_dot.locks import file_lock
 from datum_dot.spec import parse_spec
 
@@ -23,6 +25,8 @@ WORKTREE_LOCK = "worktree.lock"
 # Schedule keys holding a spec (`prod@main`) and keys holding a commit pinned at creation.
 _SPEC_KEYS = ("spec", "defer")
 _COMMIT_KEYS = ("pinned_commit", "defer_commit", "pinned_defer_commit")
+_STATE_OPTIONS = ("--state", "--defer-state")
+_BUILD_FOLDER = re.compile(r"(?:^|/)\.dot/build/([0-9a-f]{4,40})(?:/|$)")
 
 
 class BuildInUseError(LockTimeoutError):
@@ -67,19 +71,22 @@ def is_in_use(build_dir: Path) -> bool:
 
 @dataclass(frozen=True)
 class Protections:
-    """The commits schedules need, and why.
+    """The builds schedules need, and why.
 
     Attributes:
-        commits: Full hash -> the reasons (`schedule 'nightly' (prod@main)`).
+        commits: Full hash -> the reasons (`schedule 'nightly' of project 'shop' (spec ...)`).
         warnings: Schedule entries that could not be resolved (a ref that no longer exists).
+        folders: Build folder name -> the reasons, for a `--state .dot/build/<hash>/...` that
+            a schedule passes to dbt.
     """
 
     commits: Mapping[str, tuple[str, ...]]
     warnings: tuple[str, ...] = ()
+    folders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def reasons_for(self, commit: str | None, short_hash: str) -> tuple[str, ...]:
         """Why the build of `commit` (folder `short_hash`) must stay; empty when it need not."""
-        found: list[str] = []
+        found: list[str] = list(self.folders.get(short_hash, ()))
         for protected, reasons in self.commits.items():
             if commit is not None:
                 hit = commit == protected or (len(protected) >= 7 and commit.startswith(protected))
@@ -108,7 +115,7 @@ def scheduled_commits(home: Path, project_dir: Path, repo_root: Path | None) -> 
 
     config = load_user_config(home)
     wanted = project_dir.resolve()
-    commits: dict[str, list[str]] = {}
+    found: dict[str, dict[str, list[str]]] = {"commit": {}, "folder": {}}
     warnings: list[str] = []
     for project_id, entry in config.projects.items():
         if Path(entry.path).expanduser().resolve() != wanted:
@@ -117,28 +124,62 @@ def scheduled_commits(home: Path, project_dir: Path, repo_root: Path | None) -> 
             schedule = _as_mapping(raw)
             name = str(schedule.get("name") or f"#{index + 1}")
             label = f"schedule '{name}' of project '{project_id}'"
-            for commit, why in _schedule_commits(schedule, repo_root, warnings, label):
-                commits.setdefault(commit, []).append(f"{label} ({why})")
-    return Protections({c: tuple(reasons) for c, reasons in commits.items()}, tuple(warnings))
+            for kind, key, why in _schedule_targets(schedule, repo_root, warnings, label):
+                found[kind].setdefault(key, []).append(f"{label} ({why})")
+    return Protections(
+        commits={c: tuple(reasons) for c, reasons in found["commit"].items()},
+        warnings=tuple(warnings),
+        folders={f: tuple(reasons) for f, reasons in found["folder"].items()},
+    )
 
 
-def _schedule_commits(
+def _schedule_targets(
     schedule: Mapping[str, object], repo_root: Path | None, warnings: list[str], label: str
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[tuple[str, str, str]]:
+    """(`commit`, full hash, why) and (`folder`, build folder name, why) for one schedule."""
+    pinned = False
     for key in _COMMIT_KEYS:
         value = schedule.get(key)
         if isinstance(value, str) and value.strip():
-            yield value.strip().lower(), f"{key} {value.strip()[:12]}"
+            pinned = pinned or key == "pinned_commit"
+            yield "commit", value.strip().lower(), f"{key} {value.strip()[:12]}"
     for key in _SPEC_KEYS:
         value = schedule.get(key)
-        if not isinstance(value, str) or "@" not in value or repo_root is None:
-            continue
-        try:
-            ref = parse_spec(value).ref
-            if ref is not None:
-                yield git.resolve_commit(repo_root, ref), f"{key} {value}"
-        except DotError as e:
-            warnings.append(f"{label}: {key} '{value}' protects nothing: {e.message}")
+        # A pinned schedule builds its commit, whatever its ref names now.
+        if isinstance(value, str) and not (key == "spec" and pinned):
+            yield from _spec_target(key, value, repo_root, warnings, label)
+    args = schedule.get("dbt_args")
+    if isinstance(args, list | tuple):
+        yield from _dbt_args_targets([str(a) for a in args], repo_root, warnings, label)
+
+
+def _spec_target(
+    key: str, value: str, repo_root: Path | None, warnings: list[str], label: str
+) -> Iterator[tuple[str, str, str]]:
+    if "@" not in value or repo_root is None:
+        return
+    try:
+        ref = parse_spec(value).ref
+        if ref is not None:
+            yield "commit", git.resolve_commit(repo_root, ref), f"{key} {value}"
+    except DotError as e:
+        warnings.append(f"{label}: {key} '{value}' protects nothing: {e.message}")
+
+
+def _dbt_args_targets(
+    args: list[str], repo_root: Path | None, warnings: list[str], label: str
+) -> Iterator[tuple[str, str, str]]:
+    """`--state .dot/build/<hash>/...` (dbt's own defer) and `--defer env@ref` in dbt_args."""
+    for index, arg in enumerate(args):
+        option, eq, value = arg.partition("=")
+        if not eq:
+            value = args[index + 1] if index + 1 < len(args) else ""
+        if option in _STATE_OPTIONS:
+            folder = _BUILD_FOLDER.search(value.replace("\\", "/"))
+            if folder is not None:
+                yield "folder", folder[1], f"{option} {value}"
+        elif option == "--defer":
+            yield from _spec_target(option, value, repo_root, warnings, label)
 
 
 def _as_mapping(item: object) -> Mapping[str, object]:
@@ -151,3 +192,38 @@ def _as_mapping(item: object) -> Mapping[str, object]:
         if isinstance(data, Mapping):
             return {str(k): v for k, v in data.items()}
     return {}
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What protects one build now (for `dot builds`).
+
+    Attributes:
+        in_use: A running process holds one of its locks.
+        needed_by: The schedules that build it or defer to it.
+    """
+
+    in_use: bool
+    needed_by: tuple[str, ...]
+
+
+def guards(
+    builds: Sequence[Build], project: Project, *, home: Path
+) -> tuple[dict[Path, Guard], tuple[str, ...]]:
+    """Whether each build is in use or needed by a schedule.
+
+    Returns:
+        Build folder -> its guard, and warnings (config.yaml unreadable: schedules unchecked;
+        a schedule's ref that no longer resolves).
+    """
+    try:
+        found = scheduled_commits(home, project.path, project.repo_root)
+    except ConfigError as e:
+        found = Protections({}, (f"schedules not checked: {e.message}",))
+    return {
+        build.path: Guard(
+            in_use=is_in_use(build.path),
+            needed_by=found.reasons_for(build.commit, build.short_hash),
+        )
+        for build in builds
+    }, found.warnings

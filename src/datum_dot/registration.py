@@ -96,6 +96,32 @@ def init_project(
     project_dir = find_project(request.repo_path)
     name = read_project_name(project_dir)
     fresh, warnings = _registration(request, project_dir, environ, now or datetime.now(UTC))
+    project_id, entry, changes = _register(home, project_dir, name, fresh, request)
+    files = keys.key_files(home, project_id)
+    key_type = request.key_type or keys.KeyType.ED25519
+    action = keys.ensure_key_pair(home, project_id, key_type=key_type, force=request.force)
+    if action is not keys.KeyAction.UNCHANGED:
+        changes.append(f"{action.value} key pair {files.private} and {files.public.name}")
+    elif request.key_type is not None:
+        warnings.extend(_key_type_warning(home, project_id, request.key_type))
+    if tokens.read_webhook_token(home) is None:
+        tokens.ensure_webhook_token(home)
+        changes.append(f"created the webhook token {tokens.token_path(home)}")
+    return InitOutcome(
+        project_id=project_id,
+        entry=entry,
+        key_files=files,
+        key_action=action,
+        token_path=tokens.token_path(home),
+        changes=tuple(changes),
+        warnings=tuple(warnings),
+    )
+
+
+def _register(
+    home: Path, project_dir: Path, name: str, fresh: ProjectEntry, request: InitRequest
+) -> tuple[str, ProjectEntry, list[str]]:
+    """Add or update the registration under the config lock; returns id, entry and changes."""
     # A registered project keeps its settings; only what was given on the command line changes.
     explicit = {"dbt_version": fresh.dbt_version}
     for key, given in (
@@ -110,6 +136,7 @@ def init_project(
 
     def register(config: UserConfig) -> UserConfig:
         nonlocal project_id
+        changes.clear()
         found = userconfig.find_project_by_path(config, project_dir)
         if found is None:
             project_id = userconfig.unique_project_id(config, name)
@@ -122,31 +149,17 @@ def init_project(
         return config.model_copy(update={"projects": {**config.projects, project_id: entry}})
 
     saved = userconfig.update_user_config(home, register)
-    key_type = request.key_type or keys.KeyType.ED25519
-    action = keys.ensure_key_pair(home, project_id, key_type=key_type, force=request.force)
-    files = keys.key_files(home, project_id)
-    if action is not keys.KeyAction.UNCHANGED:
-        changes.append(f"{action.value} key pair {files.private} and {files.public.name}")
-    elif request.key_type is not None:
-        state = keys.inspect_key(home, project_id)
-        if state.key_type is not None and not state.key_type.startswith(request.key_type.value):
-            warnings.append(
-                f"the existing key is {state.key_type}; pass --force to replace it with a new "
-                f"{request.key_type.value} key"
-            )
-    had_token = tokens.read_webhook_token(home) is not None
-    tokens.ensure_webhook_token(home)
-    if not had_token:
-        changes.append(f"created the webhook token {tokens.token_path(home)}")
-    return InitOutcome(
-        project_id=project_id,
-        entry=saved.projects[project_id],
-        key_files=files,
-        key_action=action,
-        token_path=tokens.token_path(home),
-        changes=tuple(changes),
-        warnings=tuple(warnings),
-    )
+    return project_id, saved.projects[project_id], changes
+
+
+def _key_type_warning(home: Path, project_id: str, wanted: keys.KeyType) -> list[str]:
+    state = keys.inspect_key(home, project_id)
+    if state.key_type is None or state.key_type.startswith(wanted.value):
+        return []
+    return [
+        f"the existing key is {state.key_type}; pass --force to replace it with a new "
+        f"{wanted.value} key"
+    ]
 
 
 def find_project(repo_path: Path) -> Path:

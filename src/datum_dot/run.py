@@ -35,6 +35,7 @@ class RunStatus(StrEnum):
     TIMEOUT = "TIMEOUT"
     CANCELLED = "CANCELLED"
     ABORTED = "ABORTED"
+    SKIPPED = "SKIPPED"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,13 @@ class RunRequest:
         retries: Attempts after the first for transient failures (`--retries`).
         retry_delay: Seconds before the first retry; later ones back off (`--retry-delay`).
         cache: Use cached remote artifacts (False for `--no-cache`).
+        schedule: The schedule that started the run (`dot schedule run NAME`), if any.
+        notes: Lines written at the start of the run's output (a scheduler's warnings).
+        run_id: The id to record the run under in the history, allocated by the caller (the
+            webhook's queue answers with it before the run starts); None draws a new one.
+        commit: The full hash `spec.ref` was resolved to when the request was accepted; an
+            isolated build of a request that waited in a queue builds this commit, not where
+            the ref points by the time it runs. None resolves the ref when the run starts.
     """
 
     command: tuple[str, ...]
@@ -78,6 +86,9 @@ class RunRequest:
     retries: int = 0
     retry_delay: float = 2.0
     cache: bool = True
+    schedule: str | None = None
+    notes: tuple[str, ...] = ()
+    commit: str | None = None
 
 
 @dataclass

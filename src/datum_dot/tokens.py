@@ -9,10 +9,13 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from datum_dot.locks import file_lock
 from datum_dot.privatefiles import ensure_datum_home, unwritable_home, write_private
 
 TOKEN_FILE = "webhook.token"  # noqa: S105 - a file name, not a secret
 TOKEN_BYTES = 32
+LOCK_FILE = ".webhook.token.lock"
+LOCK_TIMEOUT = 30.0
 
 
 def token_path(home: Path) -> Path:
@@ -34,11 +37,16 @@ def ensure_webhook_token(home: Path) -> str:
 
     Raises:
         DatumHomeError: `$DATUM_HOME` cannot be written.
+        LockTimeoutError: Another process held the token lock too long.
     """
     existing = read_webhook_token(home)
     if existing is not None:
         return existing
-    return rotate_webhook_token(home)
+    ensure_datum_home(home)
+    # Two `dot init` at once must end with one token, not each with its own.
+    with file_lock(home / LOCK_FILE, timeout=LOCK_TIMEOUT):
+        existing = read_webhook_token(home)
+        return existing if existing is not None else rotate_webhook_token(home)
 
 
 def rotate_webhook_token(home: Path) -> str:

@@ -27,9 +27,10 @@ from tests.helpers.example import BIN, EXAMPLE, ExampleProject
 from tests.helpers.repo import make_repo
 
 ORDERS = "models/marts/orders.sql"
-# A model that fails when the var `fail_me` is true: it selects from a table that never exists.
+# A model that fails while DOT_FRAGILE_FAIL=yes is in dbt's environment (a fault that goes away,
+# as a transient one does): it selects from a table that never exists.
 FRAGILE_SQL = """\
-{% if var('fail_me', false) %}
+{% if env_var('DOT_FRAGILE_FAIL', 'no') == 'yes' %}
 select * from a_table_that_does_not_exist
 {% else %}
 select 1 as id

@@ -3,8 +3,9 @@
 The extra models live under `models/extra/` (and a singular test tagged `extra`), so a normal
 build excludes them with `EXCLUDE`. Real faults only:
 
-- `slow` (Python) starts a grandchild `sleep 313.37`, writes its pid to `$DOT_TEST_MARKER`, then
-  sleeps silently: a timeout must stop dbt and the grandchild;
+- `slow` (Python) starts a grandchild `sleep $DOT_TEST_SLEEP` (default 313.37; each test picks
+  its own, so tests running at once do not see each other's), writes its pid to
+  `$DOT_TEST_MARKER`, then sleeps silently: a timeout must stop dbt and the grandchild;
 - `noisy` (Python) writes 256 KiB to stderr at once: readers must not deadlock;
 - `side` attaches `$DOT_SIDE_DB` in a pre-hook: while another process holds that DuckDB file,
   the model fails with a lock error (a transient fault) and the rest of the build succeeds;
@@ -34,7 +35,7 @@ import time
 
 
 def model(dbt, session):
-    child = subprocess.Popen(["sleep", "{SLEEP_SECONDS}"])
+    child = subprocess.Popen(["sleep", os.environ.get("DOT_TEST_SLEEP", "{SLEEP_SECONDS}")])
     pathlib.Path(os.environ["DOT_TEST_MARKER"]).write_text(str(child.pid))
     time.sleep(300)
     return session.sql("select 1 as x")
@@ -85,8 +86,8 @@ def hold_lock(database: Path, seconds: float) -> subprocess.Popen[str]:
     return proc
 
 
-def sleepers() -> list[int]:
-    """Pids of `sleep 313.37` processes still alive (orphans of a stopped `slow` model)."""
+def sleepers(seconds: str = SLEEP_SECONDS) -> list[int]:
+    """Pids of `sleep <seconds>` processes still alive (orphans of a stopped `slow` model)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -96,7 +97,7 @@ def sleepers() -> list[int]:
             state = (entry / "stat").read_text().split(")")[-1].split()[0]
         except OSError:
             continue
-        if argv[:2] == [b"sleep", SLEEP_SECONDS.encode()] and state != "Z":
+        if argv[:2] == [b"sleep", seconds.encode()] and state != "Z":
             found.append(int(entry.name))
     return found
 

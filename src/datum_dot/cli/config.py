@@ -9,7 +9,7 @@ from pathlib import Path
 from datum_dot import configkeys, effective
 from datum_dot.cli import render, setup_render
 from datum_dot.config import schema
-from datum_dot.errors import ExitCode, ProjectNotFoundError
+from datum_dot.errors import ExitCode
 from datum_dot.planner import find_project_dir
 from datum_dot.settings import datum_home
 
@@ -25,13 +25,14 @@ def run_config(args: argparse.Namespace, *, prog: str) -> int:
 
 
 def _project(args: argparse.Namespace) -> Path | None:
+    """The project named by --project-dir, else the one around the current folder, if any."""
     given = getattr(args, "project_dir", None)
     if given is not None:
         return find_project_dir(given)
-    try:
-        return find_project_dir(Path.cwd())
-    except ProjectNotFoundError:
-        return None
+    here = Path.cwd()
+    if any((folder / "dbt_project.yml").is_file() for folder in (here, *here.parents)):
+        return find_project_dir(here)
+    return None
 
 
 def _show(args: argparse.Namespace) -> int:

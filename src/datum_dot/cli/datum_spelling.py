@@ -4,7 +4,8 @@
     datum dbt validate                      -> dot validate
     datum dbt run --target prod             -> dot run -- --target prod
     datum dbt run --profile ~/.dbt/x.yml    -> dot run -- --profiles-dir ~/.dbt
-    datum dbt schedule --cron "0 10 * * *"  -> dot schedule --cron "0 10 * * *"
+    datum dbt schedule --cron "0 10 * * *"  -> dot schedule add --cron "0 10 * * *"
+    datum dbt schedule --status             -> dot schedule status
     datum dbt logs --last 5                 -> dot logs --last 5
     datum dbt config                        -> dot config show
     datum dbt config --target prod          -> dot config set target prod
@@ -37,6 +38,7 @@ def translate(
         UsageError: The command is not in this version, or its options are wrong.
     """
     from datum_dot.cli.main import RESERVED_COMMANDS, build_parser
+    from datum_dot.cli.scheduleargs import expand_shorthand
 
     if word in RESERVED_COMMANDS:
         raise UsageError(
@@ -45,11 +47,17 @@ def translate(
         )
     parser = build_parser(prog)
     words, dbt_args = list(rest), list(passthrough)
+    if word == "schedule" and "--webhook" in words:
+        # datum started its webhook server with `schedule --webhook [--port P]`: the same server.
+        serve = ["webhook", "serve", *(w for w in words if w != "--webhook")]
+        return parser.parse_args(serve), dbt_args
     if word == "run":
         words, dbt_args = _run_words(words, dbt_args)
     elif word == "config":
         words = _config_words(words)
-    args = parser.parse_args([word, *words])
+    elif word == "schedule":
+        words, dbt_args = _schedule_words(words, dbt_args, prog)
+    args = parser.parse_args(expand_shorthand([word, *words]))
     if word == "run":
         for option, value in _registered_defaults(args).items():
             if not _has_option(dbt_args, option):
@@ -75,6 +83,20 @@ def _run_words(words: list[str], dbt_args: list[str]) -> tuple[list[str], list[s
             )
         moved += ["--profiles-dir", str((path.parent if path.is_file() else path).absolute())]
     return remaining, [*moved, *dbt_args]
+
+
+def _schedule_words(
+    words: list[str], dbt_args: list[str], prog: str
+) -> tuple[list[str], list[str]]:
+    """datum's `schedule --status`, `--webhook` and `--target T` as `dot schedule` words."""
+    if "--status" in words:
+        return ["status", *(w for w in words if w != "--status")], dbt_args
+    mini = argparse.ArgumentParser(add_help=False)
+    mini.add_argument("--target", "-t")
+    known, remaining = mini.parse_known_args(words)
+    if known.target is not None:
+        dbt_args = ["--target", known.target, *dbt_args]
+    return remaining, dbt_args
 
 
 def _config_words(words: list[str]) -> list[str]:

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import NoReturn
 
 from datum_dot import __version__
+from datum_dot.cli.buildargs import BUILD_COMMANDS, add_build_parsers, run_build_command
+from datum_dot.cli.scheduleargs import (
+    SCHEDULE_COMMANDS,
+    add_schedule_parser,
+    expand_shorthand,
+    run_schedule_command,
+)
 from datum_dot.cli.setupargs import SETUP_COMMANDS, add_setup_parsers, run_setup_command
+from datum_dot.cli.webhookargs import WEBHOOK_COMMANDS, add_webhook_parser, run_webhook_command
 from datum_dot.errors import DotError, ExitCode, UsageError
 
 # dbt commands, with the extra word each takes before the spec.
@@ -47,12 +55,7 @@ TOOL_COMMANDS = {
     "logs": "run history: list runs, show one, follow new ones, prune old ones",
     "runtimes": "installed runtimes, their versions, and which one is the default",
 }
-RESERVED_COMMANDS = {
-    "schedule": "cron schedules",
-    "webhook": "the webhook server",
-    "builds": "listing isolated builds",
-    "clean": "removing isolated builds",
-}
+RESERVED_COMMANDS: dict[str, str] = {}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,6 +130,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     runtimes.add_argument("--project-dir", type=Path, help="the dbt project (default: search up)")
     _add_common_options(runtimes)
     add_setup_parsers(sub, common=_add_common_options)
+    add_build_parsers(sub, common=_add_common_options)
+    add_schedule_parser(sub, common=_add_common_options)
+    add_webhook_parser(sub, common=_add_common_options)
     for name, what in RESERVED_COMMANDS.items():
         sub.add_parser(name, help=f"{what} (not in this version)", add_help=True)
     return parser
@@ -308,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _cancel)
     try:
         _check_command_word(ours, prog)
-        args = parser.parse_args(ours)
+        args = parser.parse_args(expand_shorthand(ours))
         debug = bool(args.debug)
         if args.log_format:
             # DOT_LOG_FORMAT mirrors the option, so events of this process and its children echo.
@@ -346,7 +352,15 @@ def _check_command_word(ours: Sequence[str], prog: str) -> None:
     if not words:
         return
     word = words[0]
-    known = [*DBT_COMMANDS, *TOOL_COMMANDS, *SETUP_COMMANDS, *RESERVED_COMMANDS]
+    known = [
+        *DBT_COMMANDS,
+        *TOOL_COMMANDS,
+        *SETUP_COMMANDS,
+        *BUILD_COMMANDS,
+        *SCHEDULE_COMMANDS,
+        *WEBHOOK_COMMANDS,
+        *RESERVED_COMMANDS,
+    ]
     if word in known:
         return
     close = difflib.get_close_matches(word, known, n=1)
@@ -379,6 +393,12 @@ def _dispatch(
         from datum_dot.cli.runtimes import run_runtimes
 
         return run_runtimes(args)
+    if args.command in BUILD_COMMANDS:
+        return run_build_command(args, prog=prog)
+    if args.command in WEBHOOK_COMMANDS:
+        return run_webhook_command(args, prog=prog)
+    if args.command in SCHEDULE_COMMANDS:
+        return run_schedule_command(args, passthrough, prog=prog)
     if args.command in SETUP_COMMANDS:
         return run_setup_command(
             args,

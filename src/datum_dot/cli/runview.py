@@ -27,6 +27,7 @@ STATUS_STYLES = {
     RunStatus.TIMEOUT: "red",
     RunStatus.CANCELLED: "yellow",
     RunStatus.ABORTED: "magenta",
+    RunStatus.SKIPPED: "yellow",
 }
 MISSING = "log files missing"
 

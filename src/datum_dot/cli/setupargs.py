@@ -110,10 +110,9 @@ def _add_validate(sub: argparse._SubParsersAction[P], common: AddOptions) -> Non
         "webhook token, the crontab, dbt and its adapter. Exit 0 when all pass, 10 with "
         "warnings only, 20 with failures.",
         epilog="examples: %(prog)s | %(prog)s --env prod --connection | %(prog)s --auto-fix "
-        "--yes\n--auto-fix repairs only what is safe (file modes, .gitignore, a missing key or "
+        "--yes. --auto-fix repairs only what is safe (file modes, .gitignore, a missing key or "
         "token, crontab lines of deleted schedules); it never edits profiles.yml or "
         "dbt_project.yml.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("--env", help="the environment (default: the default one)")
     cmd.add_argument("--target", help="the target, instead of the environment's")

@@ -66,6 +66,47 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_env ON runs (env, started_at, run_id);
     CREATE INDEX runs_by_project ON runs (project, started_at, run_id);
     """,
+    # 2: the schedule that started a run, and the SKIPPED status (an overlapping cron firing).
+    # SQLite cannot change a CHECK constraint in place: the table is rebuilt, as its docs advise.
+    """
+    CREATE TABLE runs_v2 (
+        run_id TEXT PRIMARY KEY NOT NULL,
+        project TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        env TEXT,
+        ref TEXT,
+        commit_sha TEXT,
+        command TEXT NOT NULL,
+        argv TEXT NOT NULL,
+        runtime TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        boot_id TEXT NOT NULL,
+        start_ticks INTEGER,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        duration_seconds REAL,
+        status TEXT NOT NULL CHECK (status IN
+            ('RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT', 'CANCELLED', 'ABORTED', 'SKIPPED')),
+        exit_code INTEGER,
+        dbt_exit_code INTEGER,
+        error_class TEXT,
+        error_message TEXT,
+        suggestion TEXT,
+        models INTEGER, seeds INTEGER, snapshots INTEGER, tests INTEGER,
+        failures INTEGER, warnings INTEGER, skipped INTEGER,
+        schedule TEXT
+    );
+    INSERT INTO runs_v2 SELECT *, NULL FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v2 RENAME TO runs;
+    CREATE INDEX runs_by_started ON runs (started_at, run_id);
+    CREATE INDEX runs_by_status ON runs (status, started_at, run_id);
+    CREATE INDEX runs_by_env ON runs (env, started_at, run_id);
+    CREATE INDEX runs_by_project ON runs (project, started_at, run_id);
+    CREATE INDEX runs_by_schedule ON runs (project, schedule, started_at, run_id);
+    """,
 )
 COUNT_COLUMNS = tuple(f.name for f in dataclasses.fields(NodeCounts))
 NEWEST_FIRST = "ORDER BY started_at DESC, run_id DESC"
@@ -191,7 +232,7 @@ def _versions(conn: sqlite3.Connection) -> tuple[int, int]:
 
 START_COLUMNS = (
     "run_id", "project", "spec", "env", "ref", "commit_sha", "command", "argv", "runtime",
-    "trigger", "hostname", "pid", "boot_id", "start_ticks", "started_at",
+    "trigger", "hostname", "pid", "boot_id", "start_ticks", "started_at", "schedule",
 )  # fmt: skip
 INSERT = (
     f"INSERT INTO runs ({', '.join(START_COLUMNS)}, status) "  # noqa: S608 - constant text
@@ -232,6 +273,7 @@ def start_row(run_id: str, start: RunStart) -> dict[str, object]:
         "boot_id": start.boot_id,
         "start_ticks": start.start_ticks,
         "started_at": iso(start.started_at),
+        "schedule": start.schedule,
     }
 
 
@@ -263,6 +305,7 @@ def to_run(row: sqlite3.Row, runs_dir: Path) -> StoredRun:
         boot_id=row["boot_id"],
         start_ticks=row["start_ticks"],
         started_at=when(row["started_at"]),
+        schedule=row["schedule"],
     )
     counted = row["models"] is not None
     return StoredRun(

@@ -98,6 +98,7 @@ class RunStart:
         boot_id: The writer's boot id ("" where the kernel has none).
         start_ticks: The writer's start time in clock ticks since boot, where known.
         started_at: When the run started (UTC); None means now, by the store's clock.
+        schedule: The schedule that started the run (`nightly`), or None.
     """
 
     project: str
@@ -114,6 +115,7 @@ class RunStart:
     boot_id: str = field(default_factory=current_boot_id)
     start_ticks: int | None = field(default_factory=lambda: process_start_ticks(os.getpid()))
     started_at: datetime | None = None
+    schedule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class RunEnd:
     """How a run ended: what finalizes its record.
 
     Attributes:
-        status: SUCCESS, FAILED, TIMEOUT, CANCELLED or ABORTED.
+        status: SUCCESS, FAILED, TIMEOUT, CANCELLED, ABORTED or SKIPPED.
         exit_code: The exit code the run maps to (0, 10, 20, 30, 40, 50).
         dbt_exit_code: dbt's own exit code, where dbt ran.
         error_class: The runner's classification of the failure (`DatabaseConnectionError`).
@@ -210,6 +212,7 @@ class StoredRun:
             "argv": list(s.argv),
             "runtime": s.runtime,
             "trigger": s.trigger,
+            "schedule": s.schedule,
             "hostname": s.hostname,
             "pid": s.pid,
             "boot_id": s.boot_id,

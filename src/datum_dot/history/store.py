@@ -8,7 +8,6 @@ another boot: see `liveness`) is marked ABORTED, keeping the output it had.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import shutil
 import sqlite3
@@ -44,6 +43,7 @@ from datum_dot.history.files import (
     written_since,
 )
 from datum_dot.history.records import (
+    RUN_ID,
     RunEnd,
     RunStart,
     StoredRun,
@@ -86,28 +86,43 @@ class RunStore:
         """
         return self.runs_dir / check_run_id_prefix(run_id)
 
-    def begin(self, start: RunStart) -> str:
+    def begin(self, start: RunStart, *, run_id: str | None = None) -> str:
         """Record a run as RUNNING, before dbt starts: its folder, metadata.json and index row.
 
         Args:
             start: What the run starts with.
+            run_id: The id to record the run under, allocated earlier (the webhook's queue
+                hands out ids when it accepts a request); None draws a new one.
 
         Returns:
-            The new run id.
+            The run id.
 
         Raises:
-            HistoryError: The history file is corrupted, another program's, or unwritable.
+            HistoryError: The history file is corrupted, another program's, or unwritable;
+                or `run_id` is not a run id, or is already in the history (a run given an id
+                is recorded once: this is what keeps a queued run from running twice).
             LockTimeoutError: Another process held the history's write lock too long.
         """
         start = dataclasses.replace(start, started_at=start.started_at or self._clock())
         assert start.started_at is not None  # noqa: S101 - set just above
+        if run_id is not None and not RUN_ID.fullmatch(run_id):
+            raise HistoryError(
+                f"{run_id!r} is not a run id", "run ids look like shop-20240501T060000Z-1a2b3c4d"
+            )
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.runs_dir.mkdir(mode=0o700, exist_ok=True)
         while True:  # the folder is made exclusively: an id already taken is drawn again
-            run_id = new_run_id(start.project, start.started_at)
-            with contextlib.suppress(FileExistsError):
-                (self.runs_dir / run_id).mkdir(mode=0o700)
+            chosen = run_id or new_run_id(start.project, start.started_at)
+            try:
+                (self.runs_dir / chosen).mkdir(mode=0o700)
                 break
+            except FileExistsError:
+                if run_id is not None:
+                    raise HistoryError(
+                        f"run {run_id} is already in the history: a run is recorded once",
+                        f"see it with `dot logs {run_id}`",
+                    ) from None
+        run_id = chosen
         run = StoredRun(run_id, start, RunStatus.RUNNING, self.run_dir(run_id))
         try:
             for name in LOG_FILES:
@@ -218,6 +233,7 @@ class RunStore:
         env: str | None = None,
         since: datetime | None = None,
         project: str | None = None,
+        schedule: str | None = None,
     ) -> list[StoredRun]:
         """Runs, newest first, filtered.
 
@@ -227,6 +243,7 @@ class RunStore:
             env: Only runs of this environment.
             since: Only runs started at or after this time.
             project: Only runs of this project.
+            schedule: Only runs started by the schedule of this name.
 
         Returns:
             The matching runs, newest first.
@@ -241,7 +258,7 @@ class RunStore:
         if status is not None:
             where.append(f"status IN ({', '.join('?' * len(status))})")
             params += [s.value for s in status]
-        for column, value in (("env", env), ("project", project)):
+        for column, value in (("env", env), ("project", project), ("schedule", schedule)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)

@@ -119,7 +119,12 @@ def check_profiles_file(
     path = Path(folder.value) / profiles.PROFILES_FILE
     origin = f"{folder.source.value}{f': {folder.detail}' if folder.detail else ''}"
     if not path.is_file():
-        fix = f"create {path}, or point {folder.detail or 'the setting'} at the right folder"
+        fix = {
+            effective.Source.FLAG: "pass --profiles-dir <folder of profiles.yml>",
+            effective.Source.ENVIRONMENT_FILE: f"correct profiles-dir at {folder.detail}",
+            effective.Source.ENV_VAR: "set DBT_PROFILES_DIR to the folder of profiles.yml",
+            effective.Source.USER_CONFIG: "dot config set profiles-dir <folder of profiles.yml>",
+        }.get(folder.source, f"create {path}")
         return Check(name, Status.FAIL, f"{path} not found ({origin})", fix), None, None
     try:
         loaded = profiles.load_profiles(path)

@@ -77,7 +77,9 @@ class LocalRuntime(DbtCommandRuntime):
         self._warm = warm
         self._lock_timeout = lock_timeout
         self._grace = grace
-        self._manifest: object | None = None
+        # The manifest parsed by `parse_targets`, for the next `invoke` of the same thread only:
+        # callers sharing one instance (a server) must not run each other's projects.
+        self._parsed = threading.local()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, object], context: RuntimeContext) -> Runtime:
@@ -132,7 +134,8 @@ class LocalRuntime(DbtCommandRuntime):
                 "in-process dbt runs one command at a time: use --runtime subprocess to run in parallel",
             )
         try:
-            manifest, self._manifest = self._manifest, None
+            manifest = getattr(self._parsed, "manifest", None)
+            self._parsed.manifest = None
             remaining = (
                 None if timeout is None else max(timeout - (time.monotonic() - started), 0.01)
             )
@@ -203,7 +206,7 @@ class LocalRuntime(DbtCommandRuntime):
             ) from e
         finally:
             self._execution_lock.release()
-        self._manifest = manifest
+        self._parsed.manifest = manifest
         return targets
 
     def supports_parallel_execution(self) -> bool:

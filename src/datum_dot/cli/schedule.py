@@ -1,0 +1,368 @@
+"""`dot schedule <verb>`: arguments to typed values, one core call, the result shown.
+
+Crontab changes are shown line by line (`+` added, `-` removed) and asked about on the terminal;
+`--yes` answers for the user, `--dry-run` stops after showing, and without a terminal (cron, CI,
+a pipe) and without `--yes` nothing is changed (exit 20). Output is plain text: `schedule run`
+is read in cron.log more often than on a screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from datum_dot.errors import ExitCode, ScheduleError, UsageError
+from datum_dot.execute import Observer
+from datum_dot.run import Trigger
+from datum_dot.settings import datum_home
+
+if TYPE_CHECKING:
+    from datum_dot.scheduling.report import ScheduleView
+
+
+def run_schedule(args: argparse.Namespace, passthrough: list[str], *, prog: str) -> int:
+    """Dispatch one `dot schedule` verb; returns the exit code."""
+    verb = args.schedule_command or "list"
+    if passthrough and verb != "add":
+        raise UsageError(
+            f"'{prog} schedule {verb}' takes no arguments after `--`",
+            "arguments for dbt belong to `schedule add ... -- <args>`",
+        )
+    handler = {
+        "add": _add,
+        "list": _list,
+        "status": _status,
+        "pause": _change,
+        "resume": _change,
+        "remove": _change,
+        "run": _run,
+        "pin": _pin,
+    }[verb]
+    return handler(args, passthrough, prog)
+
+
+def _add(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    from datum_dot.scheduling.adding import AddRequest, apply_add, plan_add
+    from datum_dot.scheduling.cronexpr import zone_name
+    from datum_dot.scheduling.schedules import Overlap
+
+    name, spec = args.name, args.spec
+    if args.shorthand and not spec:
+        name, spec = None, name or ""
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(
+            f"--timeout must be more than 0 seconds, got {args.timeout:g}", "--timeout 3600"
+        )
+    if args.fetch_optional and not args.fetch:
+        raise UsageError(
+            "--fetch-optional goes with --fetch", "add --fetch, or drop --fetch-optional"
+        )
+    request = AddRequest(
+        name=name,
+        cron=args.cron,
+        spec=spec,
+        project_dir=args.project_dir or Path.cwd(),
+        command=_command_words(args.dbt_command, prog),
+        dbt_args=tuple(passthrough),
+        pin=args.pin,
+        fetch=args.fetch,
+        fetch_optional=args.fetch_optional,
+        overlap=Overlap(args.overlap),
+        timeout=args.timeout,
+    )
+    home = datum_home()
+    plan = plan_add(request, home=home, environ=os.environ)
+    s = plan.schedule
+    register = " (registered now, as `dot init` would)" if plan.register else ""
+    print(f"schedule  {s.name} of project {plan.project_id}{register}")
+    print(f"builds    {_what(s.spec, s.command, s.dbt_args)}")
+    if s.pinned_commit:
+        print(f"pinned    {s.pinned_ref} -> {s.pinned_commit}")
+    elif plan.commit:
+        print(f"ref       {s.spec.partition('@')[2]} resolves to {plan.commit} now; "
+              "resolved again at each firing")  # fmt: skip
+    zone = zone_name(plan.next_times[0])
+    times = ", ".join(f"{t:%Y-%m-%d %H:%M}" for t in plan.next_times)
+    print(f"cron      {s.cron}: next {times} ({zone})")
+    _show_change(plan.crontab.describe(), add=(plan.line,), remove=plan.replaced)
+    if not _confirmed(args, "install this line"):
+        return int(ExitCode.OK)
+    apply_add(plan, home=home)
+    print(f"added schedule '{s.name}'; check it with `{prog} schedule status`")
+    return int(ExitCode.OK)
+
+
+def _list(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    from datum_dot.scheduling.report import report
+
+    found = report(datum_home(), project_id=args.project, environ=os.environ, crontab=False)
+    if args.json:
+        print(json.dumps([v.to_json() for v in found.views], indent=2))
+        return int(ExitCode.OK)
+    _print_table(found.views)
+    return int(ExitCode.OK)
+
+
+def _status(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    from datum_dot.scheduling.report import report
+
+    found = report(datum_home(), project_id=args.project, environ=os.environ, crontab=True)
+    problems = found.problems
+    if args.json:
+        data = {
+            "crontab": found.crontab,
+            "schedules": [v.to_json() for v in found.views],
+            "orphan_lines": [ln.text for ln in found.orphans],
+            "problems": problems,
+        }
+        print(json.dumps(data, indent=2))
+        return int(ExitCode.WARNINGS if problems else ExitCode.OK)
+    _print_table(found.views)
+    print(f"\ncrontab: {found.crontab or 'unavailable'}")
+    lines = [ln for v in found.views for ln in v.lines] + list(found.orphans)
+    for line in sorted(lines, key=lambda ln: ln.number):
+        print(f"  {line.number:>4}  {line.text}")
+    if not lines:
+        print("  (no lines of datum-dot)")
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return int(ExitCode.WARNINGS if problems else ExitCode.OK)
+
+
+def _change(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    from datum_dot.scheduling.changes import apply_change, plan_change
+    from datum_dot.scheduling.schedules import find_schedule
+
+    verb, home = args.schedule_command, datum_home()
+    try:
+        located = find_schedule(home, args.name, _project(args))
+    except ScheduleError:
+        located = None
+        if verb != "remove" or _project(args) is None:
+            raise
+    change = plan_change(verb, located, name=args.name, project_id=_project(args), home=home,
+                         environ=os.environ)  # fmt: skip
+    if located is None and not change.remove:
+        raise ScheduleError(
+            f"no schedule named '{args.name}' in project '{change.project_id}'",
+            "run `dot schedule list` to see every schedule",
+        )
+    if (
+        change.schedule is not None
+        and not change.changes_crontab
+        and (change.schedule == (located.schedule if located else None))
+    ):
+        state = "active" if change.schedule.enabled else "paused"
+        print(f"schedule '{args.name}' is already {state}; nothing to change")
+        return int(ExitCode.OK)
+    _show_change(change.crontab.describe(), add=change.add, remove=change.remove)
+    if not _confirmed(args, f"{verb} schedule '{args.name}'"):
+        return int(ExitCode.OK)
+    apply_change(change, home=home)
+    done = {"pause": "paused", "resume": "resumed", "remove": "removed"}[verb]
+    print(f"{done} schedule '{args.name}' of project '{change.project_id}'")
+    return int(ExitCode.OK)
+
+
+def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    from datum_dot.scheduling.fire import fire
+    from datum_dot.scheduling.schedules import find_schedule
+
+    home = datum_home()
+    located = find_schedule(home, args.name, _project(args))
+    trigger = Trigger.CRON if args.from_cron else Trigger.MANUAL
+    label = f"{located.project_id}/{located.schedule.name}"
+    if not located.schedule.enabled and args.from_cron and not args.dry_run:
+        from datum_dot import sessionlog
+
+        sessionlog.write_event("info", f"schedule {label} is paused: cron firing ignored")
+        print(f"{_now()} {label}: PAUSED, not run")
+        return int(ExitCode.OK)
+    if args.from_cron:
+        _trim_cron_log(home)
+    observer = Observer() if args.from_cron or args.json else _steps(prog)
+    with _silenced(args.from_cron and not args.dry_run):
+        firing = fire(located, home=home, trigger=trigger, dry_run=args.dry_run, observer=observer)
+    record = firing.record
+    if args.json:
+        print(json.dumps({
+            "schedule": located.schedule.name, "project": located.project_id,
+            "status": firing.status.value, "exit_code": int(firing.exit_code),
+            "run_id": firing.run_id, "message": firing.message or (record.error if record else None),
+            "commit": record.plan.isolated.commit if record and record.plan and record.plan.isolated else None,
+        }, indent=2))  # fmt: skip
+        return int(firing.exit_code)
+    commit = ""
+    if record is not None and record.plan is not None and record.plan.isolated is not None:
+        iso = record.plan.isolated
+        commit = f" {iso.ref} -> {iso.commit[:12]} into {iso.profile.schema_after}"
+    where = f"; details: {prog} logs {firing.run_id}" if firing.run_id else ""
+    seconds = f" in {record.duration_seconds:.1f}s" if record and record.duration_seconds else ""
+    print(f"{_now()} {label}: {firing.status.value}{commit}{seconds}{where}")
+    if firing.message:
+        print(firing.message)
+    elif record is not None and record.error:
+        print(f"error: {record.error}")
+    return int(firing.exit_code)
+
+
+def _pin(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    from datum_dot.scheduling.changes import apply_pin, plan_pin
+    from datum_dot.scheduling.schedules import find_schedule
+
+    home = datum_home()
+    located = find_schedule(home, args.name, _project(args))
+    pin = plan_pin(located, args.ref)
+    print(f"schedule  {located.schedule.name} of project {located.project_id}")
+    print(f"before    {pin.before} ({located.schedule.pinned_ref or '?'})")
+    print(f"after     {pin.after} ({args.ref})")
+    if pin.before == pin.after:
+        print("already pinned to that commit; nothing to change")
+        return int(ExitCode.OK)
+    if args.dry_run:
+        print("dry run: nothing changed")
+        return int(ExitCode.OK)
+    run_id = apply_pin(pin, home=home)
+    print(f"pinned; recorded as {run_id} (the crontab is unchanged)")
+    return int(ExitCode.OK)
+
+
+def _command_words(text: str, prog: str) -> tuple[str, ...]:
+    from datum_dot.cli.main import DBT_COMMANDS
+
+    words = tuple(text.split())
+    if not words or words[0] not in DBT_COMMANDS:
+        raise UsageError(
+            f"--command '{text}' is not a dbt command; known: {', '.join(DBT_COMMANDS)}",
+            "for example --command build, --command run, --command 'docs generate'",
+        )
+    return words
+
+
+def _what(spec: str, command: tuple[str, ...], dbt_args: tuple[str, ...]) -> str:
+    text = " ".join(["dbt", *command, spec or "(default environment, working tree)"])
+    return f"{text} -- {' '.join(dbt_args)}" if dbt_args else text
+
+
+def _show_change(where: str, *, add: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    if not add and not remove:
+        print(f"crontab   {where}: no line to change")
+        return
+    print(f"crontab   {where}:")
+    for line in remove:
+        print(f"- {line}")
+    for line in add:
+        print(f"+ {line}")
+
+
+def _confirmed(args: argparse.Namespace, what: str) -> bool:
+    if args.dry_run:
+        print("dry run: nothing changed")
+        return False
+    if args.yes:
+        return True
+    ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+    if ci or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ScheduleError(
+            "the crontab is not changed without a yes, and there is no terminal to ask on",
+            "pass --yes to confirm (or --dry-run to only see the change)",
+        )
+    print(f"{what}? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() in {"y", "yes"}:
+        return True
+    print("nothing changed", file=sys.stderr)
+    return False
+
+
+def _print_table(views: tuple[ScheduleView, ...]) -> None:
+    from datum_dot.scheduling.cronexpr import zone_name
+
+    rows = [("PROJECT", "NAME", "CRON", "SPEC", "NEXT RUN", "LAST RUN", "STATE")]
+    for view in views:
+        s, last = view.located.schedule, view.last_run
+        spec = s.spec or "(working tree)"
+        if s.pinned_commit:
+            spec += f" (pinned {s.pinned_commit[:12]})"
+        nxt = f"{view.next_run:%Y-%m-%d %H:%M} {zone_name(view.next_run)}" if view.next_run else "-"
+        when = "-" if last is None else f"{last.started_at:%Y-%m-%d %H:%M}Z {last.status.value}"
+        rows.append((view.located.project_id, s.name, s.cron, spec, nxt, when, view.state))
+    if len(rows) == 1:
+        print("no schedules (add one: dot schedule add NAME --cron '0 6 * * *' prod@main)")
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _project(args: argparse.Namespace) -> str | None:
+    """`--project`, else the registered project holding the current folder, else None."""
+    if args.project:
+        return str(args.project)
+    from datum_dot import userconfig
+    from datum_dot.errors import ProjectNotFoundError
+    from datum_dot.planner import find_project_dir
+
+    try:
+        folder = find_project_dir(Path.cwd())
+    except ProjectNotFoundError:
+        return None
+    found = userconfig.find_project_by_path(userconfig.load_user_config(datum_home()), folder)
+    return found[0] if found else None
+
+
+def _steps(prog: str) -> Observer:
+    from datum_dot.cli.dbt_command import CliObserver
+
+    return CliObserver(prog=prog, debug=False, prompts=False)
+
+
+@contextlib.contextmanager
+def _silenced(silent: bool) -> Iterator[None]:
+    """Under cron, dbt's output goes to the run's logs only, not to cron.log (or cron's mail).
+
+    The file descriptors are redirected, not just `sys.stdout`: a child process (the subprocess
+    runtime's dbt, a forked in-process run) writes to them directly.
+    """
+    if not silent:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+
+
+def _trim_cron_log(home: Path) -> None:
+    """Keep cron.log small: it only holds one line per firing, but firings never stop."""
+    from datum_dot.scheduling.cronenv import CRON_LOG
+
+    path = home / CRON_LOG
+    try:
+        if path.stat().st_size > 1_000_000:
+            os.truncate(path, 0)
+    except OSError:
+        pass
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,75 @@
+"""The package cache `.dot/cache/deps/<digest>/`: which entries no build uses, and removing one.
+
+Every isolated build's worktree has a digest of its package files (`workspace.deps_digest`); an
+entry whose digest no remaining worktree has is garbage, and so is a `<digest>.tmp` folder left
+by an interrupted install. An entry whose lock an install holds is left alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from datum_dot.builds import Project, disk_usage
+from datum_dot.errors import DotError
+from datum_dot.locks import file_lock
+
+
+@dataclass(frozen=True)
+class DepsEntry:
+    """A `.dot/cache/deps/<digest>` folder no remaining build uses."""
+
+    path: Path
+    size_bytes: int
+
+
+def unused_deps(project: Project, staying: Iterable[Path]) -> tuple[list[DepsEntry], str | None]:
+    """The package cache entries no staying build's worktree uses.
+
+    Returns:
+        The entries (leftover `.tmp` folders of interrupted installs included), and a warning
+        instead when a worktree's package files cannot be read (then nothing is removed).
+    """
+    from datum_dot.workspace import deps_digest
+
+    cache = project.deps_cache
+    if not cache.is_dir():
+        return [], None
+    used: set[str] = set()
+    for build_dir in staying:
+        worktree = build_dir / "worktree"
+        if not worktree.is_dir():
+            continue
+        try:
+            digest = deps_digest(project.project_in(worktree))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError, TypeError) as e:
+            # A malformed packages.yml (not a mapping, say): its entry cannot be told apart.
+            return [], f"package cache left alone: cannot read the package files of {worktree}: {e}"
+        if digest is not None:
+            used.add(digest)
+    entries = []
+    for path in sorted(cache.iterdir()):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if path.name in used:
+            continue
+        entries.append(DepsEntry(path, disk_usage(path)))
+    return entries, None
+
+
+def remove_entry(entry: DepsEntry) -> bool:
+    """Delete one entry unless an install holds its lock; returns whether it is gone."""
+    lock = entry.path.with_name(entry.path.name.removesuffix(".tmp") + ".lock")
+    try:
+        with ExitStack() as stack:
+            if lock.exists():
+                stack.enter_context(file_lock(lock, timeout=0))
+            shutil.rmtree(entry.path)
+    except (DotError, OSError):
+        return False
+    return True

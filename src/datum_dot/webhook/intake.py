@@ -1,0 +1,308 @@
+"""Accept-time checks of a run request, cheap enough to answer within milliseconds.
+
+Planning a run (`planner.make_plan`) asks dbt which flags a command takes, which imports dbt
+(about 1.5 s the first time). The webhook answers before that: it checks what can be checked
+without dbt (the project is registered, the command is a dbt command, the spec parses, the
+environment exists, the vars pass `dot_vars.yml`, the git ref resolves) and pins the commit the ref
+names now. Full planning happens in the worker, where a failure is a FAILED run record.
+
+Files read here are cached by their (mtime, size, inode): a request costs a few `stat` calls
+unless a file changed, and one `git rev-parse` when the spec names a ref.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from datum_dot import dbtcore, git
+from datum_dot.config.environments import (
+    ENVIRONMENTS_FILE,
+    USER_ENVIRONMENTS_FILE,
+    deep_merge,
+    load_environments,
+)
+from datum_dot.config.variables import (
+    VARS_FILE,
+    check_vars,
+    load_var_declarations,
+    raise_for_problems,
+)
+from datum_dot.errors import SpecError, UsageError
+from datum_dot.planner import PROJECT_FILE, project_name
+from datum_dot.spec import parse_spec
+from datum_dot.userconfig import CONFIG_FILE, UserConfig, load_user_config
+from datum_dot.webhook.errors import UnknownProjectError
+from datum_dot.webhook.jobs import JobRequest, Source
+
+T = TypeVar("T")
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+_MACRO = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# What the OpenAPI schema documents; the checks below say what is wrong more precisely.
+SPEC_PATTERN = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:@[^\-\x00-\x1f\x7f][^\x00-\x1f\x7f]*)?$"
+COMMAND_PATTERN = (
+    "^(?:"
+    + "|".join(
+        [
+            *(c for c, verbs in dbtcore.DBT_COMMANDS.items() if not verbs and c != "run-operation"),
+            "docs generate",
+            "source (?:freshness|snapshot-freshness)",
+            "run-operation [A-Za-z_][A-Za-z0-9_.]*",
+        ]
+    )
+    + ")$"
+)
+_REFUSED: dict[tuple[str, ...], str] = {
+    ("docs", "serve"): "serves the docs until stopped; run `docs generate` instead"
+}
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A run request as a client sent it, on any route.
+
+    Attributes:
+        spec: `[env][@ref]`.
+        command: dbt's command (`build`, `docs generate`, `run-operation my_macro`).
+        args: Arguments for dbt, passed untouched.
+        vars: Variables merged over the environment's.
+        timeout: Seconds before the run is stopped, or None.
+        commit: A commit the ref must be built at (a GitHub push's `after`), or None.
+        source: The route it came in by.
+    """
+
+    spec: str
+    command: str = "build"
+    args: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    commit: str | None = None
+    source: Source = Source.API
+
+    def fingerprint(self) -> str:
+        """A digest of the request as sent: a key sent again must come with the same one.
+
+        It covers what the client sent, not what that resolved to, so a retry is the same
+        request even after its branch has moved on.
+        """
+        what = {
+            "spec": self.spec,
+            "command": " ".join(self.command.split()),
+            "args": list(self.args),
+            "vars": self.vars,
+            "timeout": self.timeout,
+            "commit": self.commit,
+        }
+        text = json.dumps(what, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Project:
+    """A registered project, as the webhook addresses it.
+
+    Attributes:
+        id: The id `dot init` registered (`shop`): the `{project}` of the URLs.
+        path: The dbt project folder.
+        name: dbt's name of the project: the prefix of its run ids.
+    """
+
+    id: str
+    path: Path
+    name: str
+
+
+class Intake:
+    """Turns what a client asked for into a queued request, or says what is wrong with it.
+
+    Args:
+        home: `$DATUM_HOME`, whose `config.yaml` lists the projects.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, Path], tuple[object, object]] = {}
+
+    def config(self) -> UserConfig:
+        """The user configuration, re-read when `config.yaml` changes.
+
+        Raises:
+            ConfigError: The file is invalid.
+        """
+        path = self.home / CONFIG_FILE
+        return self._cached("config", path, (path,), lambda: load_user_config(self.home))
+
+    def project(self, project_id: str) -> Project:
+        """The registered project with this id.
+
+        Raises:
+            UnknownProjectError: No project has this id.
+            ConfigError: config.yaml is invalid.
+        """
+        entry = self.config().projects.get(project_id)
+        if entry is None:
+            raise UnknownProjectError(
+                f"no project '{project_id}' is registered",
+                "register it with `dot init` in its folder; `dot config show` lists projects",
+            )
+        path = entry.path
+        name = self._cached(
+            "name", path, (path / PROJECT_FILE,), lambda: project_name(path.resolve())
+        )
+        return Project(id=project_id, path=path, name=name)
+
+    def resolve(self, project: Project, ask: Ask) -> JobRequest:
+        """Check a request without running anything and resolve what it names.
+
+        Returns:
+            The request to queue: the environment after defaults, the commit pinned.
+
+        Raises:
+            BadInputError: The command, spec, environment, vars, args or ref is wrong (the
+                message says which and why).
+            GitError: git itself failed.
+        """
+        command = check_command(ask.command)
+        check_args(ask.args)
+        check_timeout(ask.timeout)
+        spec = parse_spec(ask.spec)
+        envs = self._cached(
+            "envs",
+            project.path,
+            (project.path / ENVIRONMENTS_FILE, project.path / USER_ENVIRONMENTS_FILE),
+            lambda: load_environments(project.path),
+        )
+        env = envs.resolve(spec.env)
+        if ask.vars:
+            declarations = self._cached(
+                "vars",
+                project.path,
+                (project.path / VARS_FILE,),
+                lambda: load_var_declarations(project.path),
+            )
+            merged = deep_merge(env.vars, ask.vars)
+            sources = {**env.var_sources, **dict.fromkeys(ask.vars, "the request's vars")}
+            raise_for_problems(check_vars(merged, declarations, sources=sources, env_name=env.name))
+        commit = None
+        if spec.ref is not None:
+            commit = git.resolve_commit(self._repo_root(project), ask.commit or spec.ref)
+        return JobRequest(
+            project=project.id,
+            project_dir=str(project.path),
+            project_name=project.name,
+            spec=str(spec),
+            env=env.name or "",
+            ref=spec.ref,
+            commit=commit,
+            command=command,
+            args=ask.args,
+            vars=dict(ask.vars),
+            timeout=ask.timeout,
+            source=ask.source,
+        )
+
+    def _repo_root(self, project: Project) -> Path:
+        def find() -> Path:
+            root = git.find_repo_root(project.path)
+            if root is None:
+                raise SpecError(
+                    f"{project.path} is not inside a git repository, so a spec with '@ref' "
+                    "cannot be built",
+                    "drop the '@ref' to build the working tree, or `git init` the project",
+                )
+            return root
+
+        return self._cached("repo", project.path, (project.path,), find)
+
+    def _cached(self, kind: str, key: Path, files: tuple[Path, ...], load: Callable[[], T]) -> T:
+        stamp = tuple(_stamp(path) for path in files)
+        with self._lock:
+            hit = self._cache.get((kind, key))
+        if hit is not None and hit[0] == stamp:
+            return hit[1]  # type: ignore[return-value]
+        value = load()
+        with self._lock:
+            self._cache[(kind, key)] = (stamp, value)
+        return value
+
+
+def check_command(text: str) -> tuple[str, ...]:
+    """dbt's command words from `build`, `docs generate`, `run-operation my_macro`.
+
+    Raises:
+        UsageError: Not a dbt command this tool runs, or a command a webhook cannot run.
+    """
+    words = tuple(text.split())
+    known = dbtcore.DBT_COMMANDS
+    if not words or words[0] not in known:
+        raise UsageError(
+            f"unknown dbt command '{text}'",
+            f"use one of: {', '.join(known)} (with `docs generate`, `source freshness`, "
+            "`run-operation <macro>`)",
+        )
+    head, rest = words[0], words[1:]
+    verbs = known[head]
+    if verbs and (len(rest) != 1 or rest[0] not in verbs):
+        raise UsageError(
+            f"dbt command '{text}' needs one of: {', '.join(f'{head} {v}' for v in verbs)}",
+            f'send "command": "{head} {verbs[0]}"',
+        )
+    if head == "run-operation" and (len(rest) != 1 or not _MACRO.fullmatch(rest[0])):
+        raise UsageError(
+            f"dbt command '{text}' needs the macro's name: run-operation <macro>",
+            'send "command": "run-operation my_macro", and its arguments in args',
+        )
+    if not verbs and head != "run-operation" and rest:
+        raise UsageError(
+            f"dbt command '{text}' takes no further words",
+            'put options in "args": ["--select", "orders+"]',
+        )
+    if words in _REFUSED:
+        raise UsageError(f"'{text}' cannot be run by the webhook: it {_REFUSED[words]}", "")
+    return words
+
+
+def check_args(args: tuple[str, ...]) -> None:
+    """Refuse arguments dbt would never get as given.
+
+    Raises:
+        UsageError: An argument holds a control character, or names `--project-dir`.
+    """
+    for arg in args:
+        if _CONTROL.search(arg):
+            raise UsageError(f"argument {arg!r} holds a control character", "remove it")
+        if arg == "--project-dir" or arg.startswith("--project-dir="):
+            raise UsageError(
+                "--project-dir in args would bypass the registered project's folder",
+                "leave it out: the project is the one in the URL",
+            )
+
+
+def check_timeout(timeout: float | None) -> None:
+    """Refuse a timeout that is not a positive number of seconds up to a week.
+
+    Raises:
+        UsageError: It is not.
+    """
+    if timeout is not None and not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+        raise UsageError(
+            f"timeout must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds, "
+            f"got {timeout:g}",
+            '"timeout": 3600, for example',
+        )
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)

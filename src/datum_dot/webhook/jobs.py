@@ -1,0 +1,132 @@
+"""The shapes the webhook's queue holds: what a client asked for, resolved, and its queue state."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    """Where a queued request is: waiting, claimed by a worker, or finished with."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class Source(StrEnum):
+    """Which route accepted the request."""
+
+    API = "api"
+    TRIGGER = "trigger"
+    GITHUB = "github"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A request as accepted: checked, with its environment and commit resolved.
+
+    Attributes:
+        project: The registered project id (`shop`), as in the URL.
+        project_dir: The dbt project folder the project id was registered with.
+        project_name: The dbt project's name: the prefix of its run ids.
+        spec: The spec as given (`prod@v1.2`).
+        env: The environment's name after defaults (the serialization key; "" for none).
+        ref: The git ref of the spec, or None for the working tree.
+        commit: The full hash `ref` resolved to when the request was accepted.
+        command: dbt's command words (`["build"]`, `["run-operation", "grant"]`).
+        args: Arguments for dbt, passed untouched.
+        vars: Variables merged over the environment's.
+        timeout: Seconds before the run is stopped, or None.
+        source: The route that accepted it.
+    """
+
+    project: str
+    project_dir: str
+    project_name: str
+    spec: str
+    env: str
+    ref: str | None
+    commit: str | None
+    command: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    vars: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    source: Source = Source.API
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as JSON-ready data (stored in the queue)."""
+        data = asdict(self)
+        data["command"] = list(self.command)
+        data["args"] = list(self.args)
+        data["source"] = self.source.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobRequest:
+        """The request stored by `to_json`."""
+        return cls(
+            **{
+                **data,
+                "command": tuple(data["command"]),
+                "args": tuple(data["args"]),
+                "source": Source(data["source"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the queue.
+
+    Attributes:
+        seq: Its place in the queue (accept order).
+        run_id: The run id the history records the run under.
+        state: queued, running (claimed) or done.
+        request: What to run.
+        idempotency_key: The client's key, if it gave one.
+        fingerprint: A digest of the request as the client sent it (`Ask.fingerprint`).
+        accepted_at: When the request was accepted (UTC).
+        claimed_at: When a worker took it.
+        finished_at: When the worker was done with it.
+        outcome: The run's final status as the worker saw it (`SUCCESS`, `ABORTED`, ...).
+    """
+
+    seq: int
+    run_id: str
+    state: JobState
+    request: JobRequest
+    idempotency_key: str | None
+    fingerprint: str
+    accepted_at: datetime
+    claimed_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What `JobQueue.enqueue` did.
+
+    Attributes:
+        job: The job: the new one, or the one an earlier request with the same key made.
+        created: False when the idempotency key named an earlier job.
+    """
+
+    job: Job
+    created: bool
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What a starting server found of a previous one's claimed jobs.
+
+    Attributes:
+        requeued: Jobs that were claimed but never started (no history record): queued again.
+        finished: Jobs whose run had started (it is in the history): done, never run again.
+    """
+
+    requeued: tuple[str, ...] = ()
+    finished: tuple[str, ...] = ()

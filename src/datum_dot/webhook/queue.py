@@ -1,0 +1,452 @@
+"""The webhook's durable queue: `$DATUM_HOME/webhook.sqlite` (SQLite, WAL, synchronous FULL).
+
+A request is committed here before the client is answered 202, so an answered request survives a
+crash or a restart of the server. The queue allocates each run's id when it accepts the request;
+a worker hands that id to `execute()`, and the history records the run under it. `RunStore.begin`
+refuses an id it already holds, so dbt is started at most once per id, whatever happens to a
+queue row in a crash (adr/0006).
+
+Rows move `queued` -> `running` (a worker claimed it) -> `done`. A worker claims the oldest queued
+row whose project and environment have no running row, which serializes the runs of one
+environment while other environments run in parallel. A server starting up (`recover`) looks at
+rows claimed by a process that is gone: a row whose run is in the history is done (its record is
+ABORTED by the history's rules); a row whose run never began is queued again.
+
+Every write is `BEGIN IMMEDIATE` and each unit of work has its own connection (see
+`history/database.py` for why), so several server processes may share one queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from datum_dot.errors import LockTimeoutError
+from datum_dot.history.files import utc_now
+from datum_dot.history.records import hostname, iso, new_run_id
+from datum_dot.liveness import current_boot_id, is_writer_gone, process_start_ticks
+from datum_dot.locks import file_lock
+from datum_dot.webhook.errors import IdempotencyConflictError, QueueError, QueueFullError
+from datum_dot.webhook.jobs import Enqueued, Job, JobRequest, JobState, Recovered
+
+QUEUE_FILE = "webhook.sqlite"
+DEFAULT_MAX_UNFINISHED = 1000
+APPLICATION_ID = 0x646F7471  # "dotq": tells our file from another program's SQLite file
+# Ordered; never edit one once shipped: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL UNIQUE,
+        project TEXT NOT NULL,
+        env TEXT NOT NULL,
+        idempotency_key TEXT,
+        fingerprint TEXT NOT NULL,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done')),
+        accepted_at TEXT NOT NULL,
+        claimed_at TEXT,
+        finished_at TEXT,
+        outcome TEXT,
+        worker_host TEXT,
+        worker_pid INTEGER,
+        worker_boot_id TEXT,
+        worker_start_ticks INTEGER,
+        UNIQUE (project, idempotency_key)
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, seq);
+    CREATE INDEX jobs_by_key ON jobs (state, project, env);
+    CREATE TABLE signatures (signature TEXT PRIMARY KEY NOT NULL, expires_at REAL NOT NULL);
+    CREATE INDEX signatures_by_expiry ON signatures (expires_at);
+    """,
+)
+_CLAIMABLE = """
+    SELECT * FROM jobs AS q WHERE q.state = 'queued' AND NOT EXISTS (
+        SELECT 1 FROM jobs AS r
+        WHERE r.state = 'running' AND r.project = q.project AND r.env = q.env
+    ) ORDER BY q.seq LIMIT 1
+"""
+
+
+class JobQueue:
+    """The queue under one `$DATUM_HOME`.
+
+    Args:
+        home: The `$DATUM_HOME` folder.
+        max_unfinished: Queued plus running rows at most; more is `QueueFullError`.
+        timeout: Seconds to wait for another process's write lock.
+        clock: Gives the current UTC time (tests inject one).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        max_unfinished: int = DEFAULT_MAX_UNFINISHED,
+        timeout: float = 30.0,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.path = home / QUEUE_FILE
+        self.max_unfinished = max_unfinished
+        self._timeout = timeout
+        self._clock = clock
+
+    def enqueue(
+        self, request: JobRequest, *, idempotency_key: str | None, fingerprint: str
+    ) -> Enqueued:
+        """Commit a request as queued, or find the job an earlier request with its key made.
+
+        Args:
+            request: What to run.
+            idempotency_key: The client's key (unique per project), or None.
+            fingerprint: A digest of the request as the client sent it: a key used again
+                must come with the same one.
+
+        Returns:
+            The job, and whether it is new.
+
+        Raises:
+            IdempotencyConflictError: The key was used for a different request.
+            QueueFullError: `max_unfinished` rows are queued or running.
+            QueueError: The queue file is unusable.
+        """
+        with self._connect() as conn, _write(conn):
+            if idempotency_key is not None:
+                row = conn.execute(
+                    "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?",
+                    (request.project, idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    return Enqueued(_same_request(_job(row), fingerprint), created=False)
+            unfinished = conn.execute(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
+            ).fetchone()[0]
+            if unfinished >= self.max_unfinished:
+                raise QueueFullError(
+                    f"the queue is full: {unfinished} runs are queued or running",
+                    "retry after the time in the Retry-After header",
+                )
+            now = self._clock()
+            while True:  # a run id is drawn again on the (unlikely) clash
+                run_id = new_run_id(request.project_name, now)
+                try:
+                    conn.execute(
+                        "INSERT INTO jobs (run_id, project, env, idempotency_key, fingerprint,"
+                        " request, state, accepted_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
+                        (run_id, request.project, request.env, idempotency_key, fingerprint,
+                         json.dumps(request.to_json()), iso(now)),
+                    )  # fmt: skip
+                    break
+                except sqlite3.IntegrityError as e:
+                    if "run_id" not in str(e):
+                        raise
+            row = conn.execute("SELECT * FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
+        return Enqueued(_job(row), created=True)
+
+    def find(self, project: str, idempotency_key: str, fingerprint: str) -> Job | None:
+        """The job an earlier request of `project` with this key made, if there is one.
+
+        Raises:
+            IdempotencyConflictError: The key was used for a different request.
+            QueueError: The queue file is unusable.
+        """
+        if not self.path.exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?",
+                (project, idempotency_key),
+            ).fetchone()
+        return None if row is None else _same_request(_job(row), fingerprint)
+
+    def claim(self) -> Job | None:
+        """Take the oldest queued job whose project and environment have nothing running.
+
+        Returns:
+            The job, now `running` and marked with this process; None if nothing can start.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        pid = os.getpid()
+        with self._connect() as conn, _write(conn):
+            row = conn.execute(_CLAIMABLE).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE jobs SET state = 'running', claimed_at = ?, worker_host = ?,"
+                " worker_pid = ?, worker_boot_id = ?, worker_start_ticks = ? WHERE seq = ?",
+                (iso(self._clock()), hostname(), pid, current_boot_id(),
+                 process_start_ticks(pid), row["seq"]),
+            )  # fmt: skip
+            row = conn.execute("SELECT * FROM jobs WHERE seq = ?", (row["seq"],)).fetchone()
+        return _job(row)
+
+    def finish(self, run_id: str, outcome: str) -> None:
+        """Mark a job done, with its run's final status.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        with self._connect() as conn, _write(conn):
+            conn.execute(
+                "UPDATE jobs SET state = 'done', finished_at = ?, outcome = ? WHERE run_id = ?",
+                (iso(self._clock()), outcome, run_id),
+            )
+
+    def release(self, run_id: str) -> None:
+        """Put a claimed job whose run never began back in the queue, in its old place.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        with self._connect() as conn, _write(conn):
+            conn.execute(
+                "UPDATE jobs SET state = 'queued', claimed_at = NULL, worker_host = NULL,"
+                " worker_pid = NULL, worker_boot_id = NULL, worker_start_ticks = NULL"
+                " WHERE run_id = ? AND state = 'running'",
+                (run_id,),
+            )
+
+    def recover(self, history_status: Callable[[str], str | None]) -> Recovered:
+        """Settle the jobs claimed by server processes on this host that are gone.
+
+        Args:
+            history_status: The status of a run in the history, or None if it never began.
+
+        Returns:
+            Which jobs went back to the queue and which were finished.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        if not self.path.exists():
+            return Recovered()
+        host, boot = hostname(), current_boot_id()
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM jobs WHERE state = 'running'").fetchall()
+        gone = [
+            row
+            for row in rows
+            if row["worker_host"] == host
+            and is_writer_gone(
+                row["worker_pid"] or 0,
+                row["worker_boot_id"] or "",
+                row["worker_start_ticks"],
+                now_boot_id=boot,
+            )
+        ]
+        requeued: list[str] = []
+        finished: list[str] = []
+        for row in gone:
+            status = history_status(row["run_id"])
+            if status is None:
+                self.release(row["run_id"])
+                requeued.append(row["run_id"])
+            else:
+                self.finish(row["run_id"], status)
+                finished.append(row["run_id"])
+        return Recovered(tuple(requeued), tuple(finished))
+
+    def get(self, run_id: str) -> Job | None:
+        """The job with this run id, if the queue has one.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        if not self.path.exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _job(row)
+
+    def unfinished(self, *, limit: int, project: str | None = None) -> list[Job]:
+        """Queued and running jobs, newest first.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        if not self.path.exists():
+            return []
+        sql = "SELECT * FROM jobs WHERE state IN ('queued', 'running')"
+        params: list[Any] = []
+        if project is not None:
+            sql += " AND project = ?"
+            params.append(project)
+        with self._connect() as conn:
+            rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit]).fetchall()
+        return [_job(row) for row in rows]
+
+    def position(self, job: Job) -> int:
+        """How many queued jobs were accepted before this one (0: it is next in line).
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        with self._connect() as conn:
+            ahead = conn.execute(
+                "SELECT count(*) FROM jobs WHERE state = 'queued' AND seq < ?", (job.seq,)
+            ).fetchone()[0]
+        return int(ahead)
+
+    def counts(self) -> dict[JobState, int]:
+        """How many jobs are in each state.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        found = dict.fromkeys(JobState, 0)
+        if not self.path.exists():
+            return found
+        with self._connect() as conn:
+            for state, count in conn.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
+                found[JobState(state)] = int(count)
+        return found
+
+    def remember_signature(self, signature: str, *, expires_at: float, now: float) -> bool:
+        """Record a request signature; False if it was seen before (a replay).
+
+        Signatures are kept until `expires_at` (Unix seconds): after that the timestamp they
+        sign is too old to be accepted anyway.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        with self._connect() as conn, _write(conn):
+            conn.execute("DELETE FROM signatures WHERE expires_at < ?", (now,))
+            added = conn.execute(
+                "INSERT OR IGNORE INTO signatures (signature, expires_at) VALUES (?, ?)",
+                (signature, expires_at),
+            ).rowcount
+        return bool(added)
+
+    def prune(self, *, older_than: timedelta) -> int:
+        """Forget done jobs finished longer ago than `older_than` (and their idempotency keys).
+
+        Returns:
+            How many were removed.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        if not self.path.exists():
+            return 0
+        cutoff = iso(self._clock() - older_than)
+        with self._connect() as conn, _write(conn):
+            return conn.execute(
+                "DELETE FROM jobs WHERE state = 'done' AND finished_at < ?", (cutoff,)
+            ).rowcount
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            # FULL: a request answered 202 is on disk, even if the machine loses power next.
+            conn.execute("PRAGMA synchronous = FULL")
+            if _versions(conn) != (APPLICATION_ID, len(MIGRATIONS)):
+                self._migrate(conn)
+            yield conn
+        except sqlite3.Error as e:
+            raise self._error(e) from e
+        finally:
+            conn.close()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        try:
+            with file_lock(self.path.with_name(".webhook.lock"), timeout=self._timeout):
+                app_id, version = _versions(conn)
+                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if app_id != APPLICATION_ID and (app_id, version, tables) != (0, 0, 0):
+                    raise QueueError(
+                        f"{self.path} is not a datum-dot webhook queue (another program's file)",
+                        f"move it away (mv {self.path} {self.path}.bak) and start the server again",
+                    )
+                if version > len(MIGRATIONS):
+                    raise QueueError(
+                        f"webhook queue {self.path} has schema version {version}, newer than "
+                        f"this datum-dot knows ({len(MIGRATIONS)})",
+                        "upgrade datum-dot: pip install -U datum-dot",
+                    )
+                conn.execute("PRAGMA journal_mode = WAL")
+                for number in range(version, len(MIGRATIONS)):
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE; {MIGRATIONS[number]};"
+                        f" PRAGMA user_version = {number + 1};"
+                        f" PRAGMA application_id = {APPLICATION_ID}; COMMIT;"
+                    )
+        except LockTimeoutError as e:
+            raise QueueError(
+                f"webhook queue {self.path} stayed locked for {self._timeout:g}s", "retry"
+            ) from e
+        self.path.chmod(0o600)
+
+    def _error(self, error: sqlite3.Error) -> QueueError:
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return QueueError(
+                f"webhook queue {self.path} stayed locked for {self._timeout:g}s",
+                f"retry; see which process holds it with `fuser -v {self.path}`",
+            )
+        return QueueError(
+            f"cannot use the webhook queue {self.path}: {error}",
+            f"check that {self.path.parent} is writable and the disk has room",
+        )
+
+
+@contextlib.contextmanager
+def _write(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that holds the write lock from its start."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _versions(conn: sqlite3.Connection) -> tuple[int, int]:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    return int(app_id), int(version)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        seq=int(row["seq"]),
+        run_id=str(row["run_id"]),
+        state=JobState(row["state"]),
+        request=JobRequest.from_json(json.loads(row["request"])),
+        idempotency_key=row["idempotency_key"],
+        fingerprint=row["fingerprint"],
+        accepted_at=datetime.fromisoformat(row["accepted_at"]),
+        claimed_at=_time(row["claimed_at"]),
+        finished_at=_time(row["finished_at"]),
+        outcome=row["outcome"],
+    )
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _same_request(job: Job, fingerprint: str) -> Job:
+    if job.fingerprint != fingerprint:
+        raise IdempotencyConflictError(
+            f"idempotency key '{job.idempotency_key}' was used for another request "
+            f"(run {job.run_id})",
+            "send the same request again, or use a new key for a new request",
+        )
+    return job

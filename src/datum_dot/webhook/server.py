@@ -1,0 +1,288 @@
+"""`dot webhook serve`: bind, recover the queue, start the workers, serve, and stop gracefully.
+
+Start-up refuses, with exit code 20, to listen anywhere but loopback without a token, and a port
+that is in use (the socket is bound here, before uvicorn starts, so the error names the port).
+Jobs a previous server left claimed are settled first (`JobQueue.recover`).
+
+SIGTERM or Ctrl-C: the listener closes (uvicorn finishes the responses in flight), workers take no
+new job, running jobs get `grace` seconds, then are cancelled (their records CANCELLED); the rest
+stay queued for the next start. A second signal cancels at once.
+
+While serving, this process's stdout and stderr are silenced: the runtimes echo dbt's output
+there, and each run's output is in its log files already. The server's own log (uvicorn and
+`datum_dot.webhook`) goes to the original stderr, one line per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from datum_dot.errors import BadInputError, UsageError
+from datum_dot.history import RunStore
+from datum_dot.webhook.app import DEFAULT_MAX_BODY, AppContext, create_app
+from datum_dot.webhook.auth import TokenSource
+from datum_dot.webhook.execution import JobRunner, history_status
+from datum_dot.webhook.intake import Intake
+from datum_dot.webhook.jobs import JobState, Recovered
+from datum_dot.webhook.queue import DEFAULT_MAX_UNFINISHED, JobQueue
+from datum_dot.webhook.workers import WorkerPool
+
+log = logging.getLogger("datum_dot.webhook")
+KEEP_DONE = timedelta(days=7)
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(message)s", "datefmt": "%Y-%m-%dT%H:%M:%S"}
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "datum_dot.webhook")
+    },
+}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to serve.
+
+    Attributes:
+        host: The address to listen on.
+        port: The port (0: any free one).
+        workers: Jobs that may run at once.
+        grace: Seconds running jobs get to finish at shutdown.
+        max_body: Bytes a request body may have.
+        max_queue: Queued plus running jobs at most.
+        warm: Run dbt in children of a fork server that imported dbt once.
+        access_log: Log every request.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    grace: float = 30.0
+    max_body: int = DEFAULT_MAX_BODY
+    max_queue: int = DEFAULT_MAX_UNFINISHED
+    warm: bool = False
+    access_log: bool = False
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a started server tells its caller (to print).
+
+    Attributes:
+        url: `http://host:port`.
+        token: Whether requests must authenticate (a token file exists).
+        recovered: What was found of a previous server's jobs.
+        queued: Jobs waiting when it started.
+    """
+
+    url: str
+    token: bool
+    recovered: Recovered
+    queued: int
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """How the server stopped.
+
+    Attributes:
+        cancelled: Runs cancelled when the grace period ran out.
+        queued: Jobs left in the queue for the next start.
+    """
+
+    cancelled: tuple[str, ...]
+    queued: int
+
+
+def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], None]) -> Stopped:
+    """Serve until SIGTERM or Ctrl-C.
+
+    Args:
+        options: Where and how.
+        home: `$DATUM_HOME`.
+        announce: Called once the socket is bound, before requests are served.
+
+    Returns:
+        How it stopped.
+
+    Raises:
+        UsageError: A non-loopback address without a token.
+        BadInputError: The address cannot be listened on (the port is in use, ...).
+        ConfigError: config.yaml is invalid.
+    """
+    tokens = TokenSource(home)
+    if tokens.current() is None and not is_loopback(options.host):
+        raise UsageError(
+            f"refusing to listen on {options.host} without a webhook token: anyone who can reach "
+            "it could run dbt",
+            "create a token with `dot webhook token`, or listen on 127.0.0.1 (the default)",
+        )
+    intake = Intake(home)
+    intake.config()  # an invalid config.yaml stops the start, not the first request
+    sock = bind(options.host, options.port)
+    store = RunStore(home)
+    queue = JobQueue(home, max_unfinished=options.max_queue)
+    recovered = queue.recover(lambda run_id: history_status(store, run_id))
+    queue.prune(older_than=KEEP_DONE)
+    runner = JobRunner(home=home, store=store, warm=options.warm)
+    pool = WorkerPool(
+        queue,
+        runner,
+        history_status=lambda run_id: history_status(store, run_id),
+        workers=options.workers,
+    )
+    ctx = AppContext(
+        home=home,
+        queue=queue,
+        intake=intake,
+        store=store,
+        tokens=tokens,
+        max_body=options.max_body,
+        wake=pool.wake,
+    )
+    config = uvicorn.Config(
+        create_app(ctx),
+        log_config=LOG_CONFIG,
+        access_log=options.access_log,
+        lifespan="off",
+        timeout_graceful_shutdown=3,
+        server_header=False,
+    )
+    server = _Server(config)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    announce(Started(f"http://{shown}:{port}", tokens.current() is not None, recovered,
+                     queue.counts()[JobState.QUEUED]))  # fmt: skip
+    threading.Thread(
+        target=_warm_up, args=(runner, ctx), name="dot-webhook-warm-up", daemon=True
+    ).start()
+    with _signals(server, pool, ctx), _quiet_stdio():
+        pool.start()
+        asyncio.run(server.serve(sockets=[sock]))
+        ctx.stopping.set()
+        log.info("stopped accepting requests; waiting up to %gs for running jobs", options.grace)
+        cancelled = pool.stop(options.grace)
+    sock.close()
+    return Stopped(tuple(cancelled), queue.counts()[JobState.QUEUED])
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address (or `localhost`)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on `host:port`.
+
+    Raises:
+        BadInputError: The port is in use, the address is not this machine's, or not allowed.
+    """
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as e:
+        raise BadInputError(
+            f"cannot listen on '{host}': {e.strerror}", "pass an address such as 127.0.0.1"
+        ) from e
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise BadInputError(
+                f"port {port} on {host} is already in use",
+                f"stop what listens there (ss -ltnp 'sport = :{port}') or pass another --port",
+            ) from e
+        raise BadInputError(
+            f"cannot listen on {host}:{port}: {e.strerror}",
+            "pass a port above 1023 and an address of this machine",
+        ) from e
+    sock.set_inheritable(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with our signal handling (uvicorn's re-raises the signal at the end)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _signals(server: uvicorn.Server, pool: WorkerPool, ctx: AppContext) -> Iterator[None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        del frame
+        if server.should_exit:
+            log.warning("second %s: cancelling running jobs now", signal.Signals(signum).name)
+            pool.cancel_running()
+            server.force_exit = True
+            return
+        log.info("%s: shutting down", signal.Signals(signum).name)
+        server.should_exit = True
+        pool.stop_claiming()
+        ctx.stopping.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _quiet_stdio() -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    with Path("/dev/null").open("w") as sink:
+        sys.stdout = sys.stderr = sink
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+
+
+def _warm_up(runner: JobRunner, ctx: AppContext) -> None:
+    try:
+        runner.warm_up()
+    except Exception:
+        log.exception("warming up failed; runs will import dbt themselves")
+        return
+    ctx.warm.set()
+    log.info("warm: dbt imported%s", " and the fork server started" if runner.warm_runtime else "")
