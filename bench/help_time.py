@@ -16,9 +16,15 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 21
     env = {**os.environ, "DO_NOT_TRACK": "1"}
     cwd = BIN
-    for argv in ([str(BIN / "dot"), "--help"], [str(BIN / "dot"), "build", "--help"], [str(BIN / "dbt"), "--help"]):
+    for argv in (
+        [str(BIN / "dot"), "--help"],
+        [str(BIN / "dot"), "build", "--help"],
+        [str(BIN / "dbt"), "--help"],
+    ):
         times = [run(argv, cwd=cwd, env=env) for _ in range(n)]
-        print(f"{' '.join(a.rsplit('/', 1)[-1] for a in argv):<20} median {median(times) * 1000:7.1f} ms  (n={n})")
+        print(
+            f"{' '.join(a.rsplit('/', 1)[-1] for a in argv):<20} median {median(times) * 1000:7.1f} ms  (n={n})"
+        )
     print(machine())
 
 

@@ -23,7 +23,11 @@ def main() -> None:
     plan = json.loads(
         subprocess.run(
             [str(BIN / "dot"), "build", "prod", "--dry-run", "--json"],
-            cwd=repo, env=env, capture_output=True, text=True, check=True,
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     )
     bare = [str(BIN / "dbt"), *plan["argv"][1:]]
@@ -39,7 +43,9 @@ def main() -> None:
     b = median(bare_times)
     print(f"bare dbt build   median {b:6.2f} s")
     print(f"dot build prod   median {median(dot_times):6.2f} s")
-    print(f"overhead         median {median(diffs):+6.3f} s = {median(diffs) / b * 100:+.1f}% (pairs={pairs})")
+    print(
+        f"overhead         median {median(diffs):+6.3f} s = {median(diffs) / b * 100:+.1f}% (pairs={pairs})"
+    )
     print(f"bare argv: {' '.join(bare)}")
     print(machine())
 

@@ -2,7 +2,7 @@
 
 1. copy `.dot-example/` into a temporary folder and make it a git repository with three
    commits (tag v1.0 on the first, a changed model on the last);
-2. `dot build` (default environment, working tree) and `dot build prod`;
+2. `dot deps`, then `dot build` (default environment, working tree) and `dot build prod`;
 3. `dot build prod@v1.0` and `dot build prod@main`: isolated builds into analytics_<hash>;
 4. print where the results are: the DuckDB file, its schemas and row counts.
 """
@@ -65,12 +65,11 @@ def show_results(database: Path) -> None:
 
     con = duckdb.connect(str(database), read_only=True)
     rows = con.execute(
-        "select table_schema, count(*) from information_schema.tables"
-        " group by 1 order by 1"
+        "select table_schema, count(*) from information_schema.tables group by 1 order by 1"
     ).fetchall()
     print(f"\nResults are in {database}:")
     for schema, tables in rows:
-        orders = con.execute(f'select count(*) from "{schema}".orders').fetchone()
+        orders = con.execute(f'select count(*) from "{schema}".orders').fetchone()  # noqa: S608 - the schema comes from the catalog
         print(f"  schema {schema:<22} {tables} tables and views, orders: {orders[0]} rows")
     con.close()
 
@@ -82,6 +81,7 @@ def main() -> int:
     os.environ["DOT_EXAMPLE_DUCKDB"] = str(repo / "jaffle.duckdb")
     print(f"Demo repository: {repo}")
     print(git(repo, "log", "--oneline", "--decorate"))
+    dot(repo, "deps")
     dot(repo, "build")
     dot(repo, "build", "prod")
     dot(repo, "build", "prod@v1.0")

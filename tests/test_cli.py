@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from datum_dot.cli.main import RESERVED_COMMANDS
 from tests.helpers.example import ExampleProject, make_example
 
 PROD_VARS_JSON = '{"feature_flag":true,"sample_rate":100}'
@@ -104,12 +103,6 @@ def test_unknown_command_suggests_closest(shared: ExampleProject) -> None:
 def test_unknown_command_under_datum_name_hints_datum(shared: ExampleProject) -> None:
     result = shared.dot("biuld", program="datum")
     assert_bad_input(result, "did you mean 'build'", "datum --help")
-
-
-@pytest.mark.parametrize("word", sorted(RESERVED_COMMANDS))
-def test_reserved_command_is_refused_clearly(shared: ExampleProject, word: str) -> None:
-    result = shared.dot(word)
-    assert_bad_input(result, f"'dot {word}'", "not in this version")
 
 
 def test_unknown_sub_verb_suggests_closest(shared: ExampleProject) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import yaml
 
-from datum_dot.cli.main import RESERVED_COMMANDS
 from datum_dot.registration import InitRequest, init_project
 from datum_dot.settings import datum_home
 from tests.helpers.example import ExampleProject
@@ -106,13 +105,6 @@ def test_datum_config_shows_and_sets(registered: ExampleProject) -> None:
     bad = registered.dot("dbt", "config", "--target", "nope", program="datum")
     assert bad.returncode == 20
     assert "target 'nope' cannot be used" in bad.stderr
-
-
-@pytest.mark.skipif("schedule" not in RESERVED_COMMANDS, reason="schedule exists now")
-def test_datum_schedule_maps_to_schedule(example: ExampleProject) -> None:
-    result = example.dot("dbt", "schedule", "--cron", "0 10 * * *", program="datum")
-    assert result.returncode == 20
-    assert "'datum dbt schedule' (cron schedules) is not in this version" in result.stderr
 
 
 def test_datum_dbt_help_and_unknown_word(example: ExampleProject) -> None:

@@ -84,10 +84,18 @@ def test_readme_help_matches_the_program() -> None:
 
 
 def test_readme_lists_every_command() -> None:
-    from datum_dot.cli.main import DBT_COMMANDS, RESERVED_COMMANDS
+    from datum_dot.cli.main import (
+        BUILD_COMMANDS,
+        DBT_COMMANDS,
+        SCHEDULE_COMMANDS,
+        SETUP_COMMANDS,
+        TOOL_COMMANDS,
+        WEBHOOK_COMMANDS,
+    )
 
     text = README.read_text()
-    for name in [*DBT_COMMANDS, *RESERVED_COMMANDS]:
+    words = [*DBT_COMMANDS, *TOOL_COMMANDS, *SETUP_COMMANDS, *BUILD_COMMANDS]
+    for name in [*words, *SCHEDULE_COMMANDS, *WEBHOOK_COMMANDS]:
         assert f"`{name}" in text, f"README does not mention `{name}`"
 
 

@@ -41,10 +41,15 @@ BUILT_IN = {"local", "subprocess", "cloud", "fusion"}
 
 def instance(name: str, tmp_path: Path) -> Runtime:
     """An instance of a registered runtime, as `execute()` would create it here."""
-    if name == "fusion" and find_fusion() is None:
-        pytest.skip("dbt Fusion is not installed here (its absence is tested below)")
     settings: dict[str, object] = {}
     environ: dict[str, str] = {}
+    if name == "fusion" and find_fusion() is None:
+        # dbt Fusion cannot be installed from a package registry here: stand in for its binary
+        # with one that hands its arguments to dbt-core's CLI, so the contract is still checked.
+        shim = tmp_path / "dbtf"
+        shim.write_text(f'#!/bin/sh\nexec "{Path(sys.executable).parent / "dbt"}" "$@"\n')
+        shim.chmod(0o755)
+        settings = {"path": str(shim)}
     if name == "cloud":
         settings = {"account_id": 1, "job_id": 2, "api_token_env": "TOKEN_VAR"}
         environ = {"TOKEN_VAR": "secret-token-value"}
@@ -118,9 +123,13 @@ def test_local_is_serial_and_the_others_parallel(tmp_path: Path) -> None:
     assert instance("cloud", tmp_path).supports_parallel_execution() is True
 
 
-def test_fusion_absent_is_bad_input_with_install_hint(tmp_path: Path) -> None:
-    if find_fusion() is not None:
-        pytest.skip("dbt Fusion is installed here")
+def test_fusion_absent_is_bad_input_with_install_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where no `dbtf` can be found (not on PATH, not in ~/.local/bin), whatever this machine has.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert find_fusion() is None
     with pytest.raises(RuntimeUnavailableError) as caught:
         registry.load_runtime("fusion", {}, RuntimeContext())
     assert caught.value.exit_code is ExitCode.BAD_INPUT

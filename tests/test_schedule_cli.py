@@ -68,7 +68,9 @@ def test_schedule_round_trip_keeps_foreign_lines_byte_for_byte(
     assert tab.read_bytes() == original + f"{line.text}\n".encode()
     code, out, _ = dot(capsys, "schedule", "status")
     assert code == 0
-    assert "ACTIVE" in out and line.text in out and f"file {tab}" in out
+    assert "ACTIVE" in out
+    assert line.text in out
+    assert f"file {tab}" in out
 
     assert dot(capsys, "schedule", "remove", "nightly", "--yes")[0] == 0
     assert tab.read_bytes() == original
@@ -81,10 +83,12 @@ def test_schedule_dry_run_and_no_terminal_change_nothing(
     original = tab.read_bytes()
     code, out, _ = dot(capsys, "schedule", "add", "n", "--cron", "@daily", "prod@main", "--dry-run")
     assert code == 0
-    assert "+ @daily cd " in out and "dry run: nothing changed" in out
+    assert "+ @daily cd " in out
+    assert "dry run: nothing changed" in out
     code, _, err = dot(capsys, "schedule", "add", "n", "--cron", "@daily", "prod@main")
     assert code == 20
-    assert "no terminal to ask on" in err and "hint: pass --yes" in err
+    assert "no terminal to ask on" in err
+    assert "hint: pass --yes" in err
     assert tab.read_bytes() == original
     assert not (datum_home() / "config.yaml").exists() or not config_schedules(datum_home())
 
@@ -100,7 +104,8 @@ def test_schedule_shorthand_works_as_written(tab: Path, example: ExampleProject)
     assert config_schedules(datum_home())["default"]["cron"] == "0 10 * * *"
     status = example.dot("dbt", "schedule", "--status", program="datum")
     assert status.returncode == 0, status.stderr
-    assert "prod-v1.0" in status.stdout and "default" in status.stdout
+    assert "prod-v1.0" in status.stdout
+    assert "default" in status.stdout
 
 
 def test_schedule_rehearsal_failure_installs_nothing(
@@ -125,7 +130,8 @@ def test_schedule_init_again_keeps_schedules_and_lines(
     assert again.returncode == 0, again.stderr
     code, out, err = dot(capsys, "schedule", "status")
     assert code == 0, err
-    assert "ACTIVE" in out and "warning" not in err
+    assert "ACTIVE" in out
+    assert "warning" not in err
 
 
 def test_schedule_status_warns_about_a_missing_program(
@@ -165,7 +171,8 @@ def test_schedule_bad_input_is_one_line_a_hint_and_exit_20(
     )
     assert code == 20, err
     lines = err.strip().splitlines()
-    assert lines[0].startswith("error: ") and message in lines[0], err
+    assert lines[0].startswith("error: "), err
+    assert message in lines[0], err
     assert lines[1].startswith("hint: ")
     assert "Traceback" not in err
     assert tab.read_bytes() == original
@@ -175,9 +182,11 @@ def test_schedule_duplicate_name_is_refused(tab: Path, capsys: pytest.CaptureFix
     assert dot(capsys, "schedule", "add", "n", "--cron", "@daily", "prod@main", "--yes")[0] == 0
     code, _, err = dot(capsys, "schedule", "add", "n", "--cron", "@hourly", "dev@main", "--yes")
     assert code == 20
-    assert "already has a schedule named 'n'" in err and "hint: " in err
+    assert "already has a schedule named 'n'" in err
+    assert "hint: " in err
     code, _, err = dot(capsys, "schedule", "pin", "n", "main")
-    assert code == 20 and "is not pinned" in err
+    assert code == 20
+    assert "is not pinned" in err
 
 
 def test_schedule_crontab_errors_exit_20(
@@ -185,9 +194,11 @@ def test_schedule_crontab_errors_exit_20(
 ) -> None:
     monkeypatch.setenv("DOT_CRONTAB", str(tmp_path / "no" / "such" / "crontab"))
     code, _, err = dot(capsys, "schedule", "add", "n", "--cron", "@daily", "prod@main", "--yes")
-    assert code == 20 and "folder that does not exist" in err
+    assert code == 20
+    assert "folder that does not exist" in err
     monkeypatch.delenv("DOT_CRONTAB")
     monkeypatch.setenv("PATH", str(tmp_path))
     code, _, err = dot(capsys, "schedule", "add", "n", "--cron", "@daily", "prod@main", "--yes")
-    assert code == 20 and "apt-get install cron" in err
+    assert code == 20
+    assert "apt-get install cron" in err
     monkeypatch.setenv("PATH", os.defpath)

@@ -36,7 +36,8 @@ pytestmark = [
 
 def read_crontab() -> str:
     source = cronlines.crontab_source(os.environ)
-    assert source is not None and source.program is not None
+    assert source is not None
+    assert source.program is not None
     return cronlines.read_crontab(source)
 
 

@@ -49,7 +49,7 @@ def world(
     module_monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(example.database))
     elsewhere = base / "elsewhere"
     elsewhere.mkdir()
-    yield World(example, home, crontab, elsewhere, Path(os.environ["HOME"]), example.repo.head())
+    return World(example, home, crontab, elsewhere, Path(os.environ["HOME"]), example.repo.head())
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +92,8 @@ def test_schedule_line_run_as_cron_builds_the_right_commit(world: World) -> None
     assert f"analytics_{world.first[:8]}" in world.example.schemas()
     # cron.log gets one line per firing; dbt's output is in the run's logs only.
     log = (world.home / "cron.log").read_text().splitlines()
-    assert len(log) == 1 and "jaffle_dot/moving: SUCCESS" in log[0]
+    assert len(log) == 1
+    assert "jaffle_dot/moving: SUCCESS" in log[0]
     assert "Completed successfully" in (run.run_dir / "output.log").read_text()
 
 
@@ -140,7 +141,8 @@ def test_schedule_overlap_queue_waits_for_the_previous_run(world: World) -> None
     assert first.wait(timeout=300) == 0
     older, newer = reversed(schedule_runs(world.home, "queued"))
     assert (older.status, newer.status) == (RunStatus.SUCCESS, RunStatus.SUCCESS)
-    assert older.finished_at is not None and newer.started_at >= older.finished_at
+    assert older.finished_at is not None
+    assert newer.started_at >= older.finished_at
 
 
 def test_schedule_failed_fetch_is_the_runs_failure(world: World, tmp_path: Path) -> None:

@@ -35,16 +35,11 @@ def translate(
         The arguments as `dot <word>` would have parsed them, and the arguments for dbt.
 
     Raises:
-        UsageError: The command is not in this version, or its options are wrong.
+        UsageError: The command's options are wrong.
     """
-    from datum_dot.cli.main import RESERVED_COMMANDS, build_parser
+    from datum_dot.cli.main import build_parser
     from datum_dot.cli.scheduleargs import expand_shorthand
 
-    if word in RESERVED_COMMANDS:
-        raise UsageError(
-            f"'{prog} dbt {word}' ({RESERVED_COMMANDS[word]}) is not in this version",
-            f"run `{prog} --help` for the commands this version has",
-        )
     parser = build_parser(prog)
     words, dbt_args = list(rest), list(passthrough)
     if word == "schedule" and "--webhook" in words:

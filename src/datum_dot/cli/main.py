@@ -55,7 +55,6 @@ TOOL_COMMANDS = {
     "logs": "run history: list runs, show one, follow new ones, prune old ones",
     "runtimes": "installed runtimes, their versions, and which one is the default",
 }
-RESERVED_COMMANDS: dict[str, str] = {}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,8 +132,6 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     add_build_parsers(sub, common=_add_common_options)
     add_schedule_parser(sub, common=_add_common_options)
     add_webhook_parser(sub, common=_add_common_options)
-    for name, what in RESERVED_COMMANDS.items():
-        sub.add_parser(name, help=f"{what} (not in this version)", add_help=True)
     return parser
 
 
@@ -359,7 +356,6 @@ def _check_command_word(ours: Sequence[str], prog: str) -> None:
         *BUILD_COMMANDS,
         *SCHEDULE_COMMANDS,
         *WEBHOOK_COMMANDS,
-        *RESERVED_COMMANDS,
     ]
     if word in known:
         return
@@ -405,11 +401,6 @@ def _dispatch(
             passthrough,
             prog=prog,
             redispatch=lambda again, rest: _dispatch(again, rest, prog, parser),
-        )
-    if args.command in RESERVED_COMMANDS:
-        raise UsageError(
-            f"'{prog} {args.command}' ({RESERVED_COMMANDS[args.command]}) is not in this version",
-            f"run `{prog} --help` for the commands this version has",
         )
     from datum_dot.cli.dbt_command import run_dbt_command
 

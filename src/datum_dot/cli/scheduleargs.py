@@ -77,13 +77,13 @@ def add_schedule_parser(sub: argparse._SubParsersAction[P], *, common: AddOption
     cmd = sub.add_parser(
         "schedule",
         help=SCHEDULE_COMMANDS["schedule"],
-        description="Run dbt from cron: each schedule is a line in your crontab (or the file "
-        "DOT_CRONTAB names) that calls `dot schedule run NAME`, which reads the schedule from "
-        "$DATUM_HOME/config.yaml and records the run in the history. Every crontab change is "
+        description="Run dbt from cron. Each schedule is a line in your crontab (or in the file\n"
+        "DOT_CRONTAB names) calling `dot schedule run NAME`, which reads the schedule from\n"
+        "$DATUM_HOME/config.yaml and records the run in the history. Every crontab change is\n"
         "shown first and needs a yes (--yes; refused without a terminal).",
-        epilog='examples: %(prog)s --cron "0 6 * * *" prod@v1.2 | %(prog)s add nightly --cron '
-        '"0 2 * * *" prod@main --fetch -- --exclude tag:slow | %(prog)s list | %(prog)s run '
-        "nightly | %(prog)s pin nightly v1.3",
+        epilog='examples: %(prog)s --cron "0 6 * * *" prod@v1.2\n'
+        '          %(prog)s add nightly --cron "0 2 * * *" prod@main --fetch -- --exclude tag:slow\n'
+        "          %(prog)s list | %(prog)s status | %(prog)s run nightly | %(prog)s pin nightly v1.3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common(cmd)
@@ -128,7 +128,6 @@ def _add_add(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
         "registered is registered as `dot init` would. Arguments after `--` go to dbt.",
         epilog='examples: %(prog)s nightly --cron "0 2 * * *" prod@main --fetch -- --exclude '
         "tag:slow | %(prog)s pinned --cron @hourly prod@main --pin --yes",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("name", nargs="?", help="the schedule's name (default: made from the spec)")
     cmd.add_argument("spec", nargs="?", default="", help="[env][@ref] to build (default: none)")

@@ -41,6 +41,7 @@ from datum_dot.history import RUN_ID, RunStore
 from datum_dot.run import RunStatus
 from datum_dot.webhook import github, views
 from datum_dot.webhook.auth import GITHUB_SIGNATURE_HEADER, TokenSource, github_signature_matches
+from datum_dot.webhook.committer import GroupCommitter
 from datum_dot.webhook.errors import (
     IdempotencyConflictError,
     NotFoundError,
@@ -55,7 +56,7 @@ from datum_dot.webhook.intake import (
     Ask,
     Intake,
 )
-from datum_dot.webhook.jobs import JobState, Source
+from datum_dot.webhook.jobs import Enqueued, JobState, Source
 from datum_dot.webhook.queue import JobQueue
 
 DEFAULT_MAX_BODY = 64 * 1024
@@ -77,9 +78,9 @@ class AppContext:
         store: The run history.
         tokens: The current webhook token.
         max_body: Bytes a request body may have.
-        wake: Tells the workers a job was queued.
         stopping: Set when the server shuts down (ends streamed logs).
-        warm: Set once the server has imported what runs need (dbt, the fork server).
+        warm: Whether the workers have imported dbt and take jobs.
+        committer: Commits accepted requests in groups (the server's); None commits each alone.
         environ: Where the GitHub secret's variable is read.
         clock: Unix seconds now.
     """
@@ -90,9 +91,9 @@ class AppContext:
     store: RunStore
     tokens: TokenSource
     max_body: int = DEFAULT_MAX_BODY
-    wake: Callable[[], None] = lambda: None
     stopping: threading.Event = field(default_factory=threading.Event)
-    warm: threading.Event = field(default_factory=threading.Event)
+    warm: Callable[[], bool] = lambda: False
+    committer: GroupCommitter | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     clock: Callable[[], float] = time.time
 
@@ -201,7 +202,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     @app.get("/healthz", tags=["server"])
     def healthz() -> dict[str, str | bool]:
         """Whether the server is up, and warm (no authentication)."""
-        return {"status": "ok", "warm": ctx.warm.is_set()}
+        return {"status": "ok", "warm": ctx.warm()}
 
     return app
 
@@ -214,7 +215,7 @@ def _runs_router(ctx: AppContext) -> APIRouter:
     router = APIRouter(dependencies=security, responses=ERRORS)
 
     @router.post("/v1/projects/{project}/runs", status_code=202, responses=ACCEPT_ERRORS)
-    def create_run(
+    async def create_run(
         project: _PROJECT,
         body: RunBody,
         request: Request,
@@ -228,10 +229,10 @@ def _runs_router(ctx: AppContext) -> APIRouter:
             vars=body.vars,
             timeout=body.timeout,
         )
-        return _accept(ctx, project, ask, body.idempotency_key or idempotency_key, request)
+        return await _accept(ctx, project, ask, body.idempotency_key or idempotency_key, request)
 
     @router.post("/trigger/{project_id}/{run_id}", status_code=202, responses=ACCEPT_ERRORS)
-    def trigger(
+    async def trigger(
         project_id: _PROJECT,
         run_id: Annotated[str, UrlPath(pattern=_KEY, description="the client's idempotency key")],
         request: Request,
@@ -248,7 +249,7 @@ def _runs_router(ctx: AppContext) -> APIRouter:
             timeout=body.timeout,
             source=Source.TRIGGER,
         )
-        return _accept(ctx, project_id, ask, run_id, request)
+        return await _accept(ctx, project_id, ask, run_id, request)
 
     @router.post(
         "/v1/projects/{project}/github",
@@ -282,7 +283,7 @@ def _runs_router(ctx: AppContext) -> APIRouter:
             return JSONResponse({"status": "ignored", "reason": push.reason}, status_code=202)
         ask = Ask(spec=push.spec, commit=push.commit, source=Source.GITHUB)
         key = github.delivery_key(x_github_delivery)
-        accepted = await run_in_threadpool(_accept, ctx, project, ask, key, request)
+        accepted = await _accept(ctx, project, ask, key, request)
         return JSONResponse(accepted.model_dump(), status_code=202)
 
     @router.get(
@@ -367,22 +368,43 @@ def _runs_router(ctx: AppContext) -> APIRouter:
     return router
 
 
-def _accept(
+async def _accept(
     ctx: AppContext, project_id: str, ask: Ask, key: str | None, request: Request
 ) -> Accepted:
+    """Check, resolve and queue a request; answered once it is on disk.
+
+    A spec without a ref is checked in the event loop (a few `stat` calls: the files are
+    cached); one with a ref asks git, in a thread. A repeated idempotency key is answered by
+    the queue's own check when the request is committed, so the usual path reads nothing more.
+    """
     project = ctx.intake.project(project_id)
     fingerprint = ask.fingerprint()
-    job = ctx.queue.find(project.id, key, fingerprint) if key is not None else None
-    created = False
-    if job is None:
-        resolved = ctx.intake.resolve(project, ask)
-        done = ctx.queue.enqueue(resolved, idempotency_key=key, fingerprint=fingerprint)
-        job, created = done.job, done.created
-        if created:
-            ctx.wake()
+    try:
+        if "@" in ask.spec or ask.commit is not None:
+            resolved = await run_in_threadpool(ctx.intake.resolve, project, ask)
+        else:
+            resolved = ctx.intake.resolve(project, ask)
+    except BadInputError:
+        # A retry of a request accepted before its branch was deleted is still that request.
+        earlier = None
+        if key is not None:
+            earlier = await run_in_threadpool(ctx.queue.find, project.id, key, fingerprint)
+        if earlier is None:
+            raise
+        done = Enqueued(earlier, created=False)
+    else:
+        if ctx.committer is not None:
+            done = await ctx.committer.enqueue_async(
+                resolved, idempotency_key=key, fingerprint=fingerprint
+            )
+        else:
+            done = await run_in_threadpool(
+                lambda: ctx.queue.enqueue(resolved, idempotency_key=key, fingerprint=fingerprint)
+            )
+    job = done.job
     status = views.QUEUED
     if job.state is not JobState.QUEUED:
-        run = views.lookup(ctx.store, job.run_id)
+        run = await run_in_threadpool(views.lookup, ctx.store, job.run_id)
         status = run.status.value if run is not None else views.QUEUED
     req = job.request
     return Accepted(
@@ -393,7 +415,7 @@ def _accept(
         env=req.env or None,
         commit=req.commit,
         idempotency_key=key,
-        replayed=not created,
+        replayed=not done.created,
         **views.urls(str(request.base_url), ctx.store.runs_dir, job.run_id),
     )
 

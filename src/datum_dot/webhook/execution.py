@@ -3,8 +3,9 @@
 The request is what `dot <command> <spec> -- <args>` in the project's folder would run, plus what
 the user config carries to runs the tool starts (the registered target and profiles folder, as
 `datum dbt run` does). The runtime is the one the environment or the registration names, unless
-that is `local` in this process (unsafe in a threaded server): then the server's choice, the
-`subprocess` runtime, or the `local` runtime's warm fork server with `--warm`.
+that is `local` (in-process dbt cannot be stopped, and the webhook cancels runs at shutdown):
+then the server's choice, the `subprocess` runtime, or with `--warm` the `local` runtime in a
+forked copy of the worker, which has imported dbt already.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ class JobRunner:
     Args:
         home: `$DATUM_HOME`.
         store: The run history.
-        warm: Run dbt in children of a fork server that imported dbt once (the `local`
-            runtime, `warm=True`), instead of a new `dbt` process per run.
+        warm: Run dbt with the `local` runtime in a forked copy of this process, which has
+            imported dbt (and keeps the manifest the isolation check parsed), instead of a new
+            `dbt` process per run. For a worker process that runs one job at a time.
     """
 
     def __init__(self, *, home: Path, store: RunStore, warm: bool = False) -> None:
@@ -58,15 +60,14 @@ class JobRunner:
         if warm:
             from datum_dot.runtimes.local import LocalRuntime
 
-            self.warm_runtime = LocalRuntime(warm=True)
+            # A child process per run: it can be stopped, and dbt's global state is its own.
+            self.warm_runtime = LocalRuntime(isolation="process")
 
     def warm_up(self) -> None:
-        """Import what every run needs now, so the first run does not wait for it."""
+        """Import dbt now (the planner asks it for flags), so the first run does not wait."""
         from datum_dot import dbtcore
 
-        dbtcore.command_options(("build",))  # the planner asks dbt for flags: imports dbt
-        if self.warm_runtime is not None:
-            self.warm_runtime.warm_up()
+        dbtcore.command_options(("build",))
 
     def __call__(self, job: Job) -> str:
         """Run the job to its end; returns the run's final status.

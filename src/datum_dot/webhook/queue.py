@@ -1,4 +1,4 @@
-"""The webhook's durable queue: `$DATUM_HOME/webhook.sqlite` (SQLite, WAL, synchronous FULL).
+"""The webhook's durable queue: `$DATUM_HOME/webhook.sqlite` (SQLite, WAL).
 
 A request is committed here before the client is answered 202, so an answered request survives a
 crash or a restart of the server. The queue allocates each run's id when it accepts the request;
@@ -116,37 +116,56 @@ class JobQueue:
             QueueFullError: `max_unfinished` rows are queued or running.
             QueueError: The queue file is unusable.
         """
-        with self._connect() as conn, _write(conn):
-            if idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?",
-                    (request.project, idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    return Enqueued(_same_request(_job(row), fingerprint), created=False)
-            unfinished = conn.execute(
-                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
-            ).fetchone()[0]
-            if unfinished >= self.max_unfinished:
-                raise QueueFullError(
-                    f"the queue is full: {unfinished} runs are queued or running",
-                    "retry after the time in the Retry-After header",
-                )
-            now = self._clock()
-            while True:  # a run id is drawn again on the (unlikely) clash
-                run_id = new_run_id(request.project_name, now)
-                try:
-                    conn.execute(
-                        "INSERT INTO jobs (run_id, project, env, idempotency_key, fingerprint,"
-                        " request, state, accepted_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
-                        (run_id, request.project, request.env, idempotency_key, fingerprint,
-                         json.dumps(request.to_json()), iso(now)),
-                    )  # fmt: skip
-                    break
-                except sqlite3.IntegrityError as e:
-                    if "run_id" not in str(e):
-                        raise
-            row = conn.execute("SELECT * FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
+        with self._connect(durable=True) as conn, write(conn):
+            return self.enqueue_in(conn, request, idempotency_key, fingerprint)
+
+    def enqueue_in(
+        self,
+        conn: sqlite3.Connection,
+        request: JobRequest,
+        idempotency_key: str | None,
+        fingerprint: str,
+    ) -> Enqueued:
+        """`enqueue` inside a write transaction the caller holds (the group committer's).
+
+        Nothing is written when it raises, so one request's error spoils no other request of
+        the same transaction.
+
+        Raises:
+            IdempotencyConflictError: The key was used for a different request.
+            QueueFullError: `max_unfinished` rows are queued or running.
+            sqlite3.Error: The database failed.
+        """
+        if idempotency_key is not None:
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?",
+                (request.project, idempotency_key),
+            ).fetchone()
+            if row is not None:
+                return Enqueued(_same_request(_job(row), fingerprint), created=False)
+        unfinished = conn.execute(
+            "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
+        ).fetchone()[0]
+        if unfinished >= self.max_unfinished:
+            raise QueueFullError(
+                f"the queue is full: {unfinished} runs are queued or running",
+                "retry after the time in the Retry-After header",
+            )
+        now = self._clock()
+        while True:  # a run id is drawn again on the (unlikely) clash
+            run_id = new_run_id(request.project_name, now)
+            try:
+                conn.execute(
+                    "INSERT INTO jobs (run_id, project, env, idempotency_key, fingerprint,"
+                    " request, state, accepted_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
+                    (run_id, request.project, request.env, idempotency_key, fingerprint,
+                     json.dumps(request.to_json()), iso(now)),
+                )  # fmt: skip
+                break
+            except sqlite3.IntegrityError as e:
+                if "run_id" not in str(e):
+                    raise
+        row = conn.execute("SELECT * FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
         return Enqueued(_job(row), created=True)
 
     def find(self, project: str, idempotency_key: str, fingerprint: str) -> Job | None:
@@ -175,7 +194,7 @@ class JobQueue:
             QueueError: The queue file is unusable.
         """
         pid = os.getpid()
-        with self._connect() as conn, _write(conn):
+        with self._connect() as conn, write(conn):
             row = conn.execute(_CLAIMABLE).fetchone()
             if row is None:
                 return None
@@ -188,13 +207,40 @@ class JobQueue:
             row = conn.execute("SELECT * FROM jobs WHERE seq = ?", (row["seq"],)).fetchone()
         return _job(row)
 
+    def has_claimable(self) -> bool:
+        """Whether a job could be claimed now (a read: no write lock is taken).
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        if not self.path.exists():
+            return False
+        with self._connect() as conn:
+            return conn.execute(_CLAIMABLE).fetchone() is not None
+
+    def claimed_by(self, pids: list[int]) -> list[str]:
+        """The run ids of the running jobs claimed by these processes on this host.
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        if not pids or not self.path.exists():
+            return []
+        marks = ", ".join("?" * len(pids))
+        sql = (
+            "SELECT run_id FROM jobs WHERE state = 'running' AND worker_host = ?"  # noqa: S608
+            f" AND worker_pid IN ({marks}) ORDER BY seq"
+        )
+        with self._connect() as conn:
+            return [row[0] for row in conn.execute(sql, [hostname(), *pids])]
+
     def finish(self, run_id: str, outcome: str) -> None:
         """Mark a job done, with its run's final status.
 
         Raises:
             QueueError: The queue file is unusable.
         """
-        with self._connect() as conn, _write(conn):
+        with self._connect() as conn, write(conn):
             conn.execute(
                 "UPDATE jobs SET state = 'done', finished_at = ?, outcome = ? WHERE run_id = ?",
                 (iso(self._clock()), outcome, run_id),
@@ -206,7 +252,7 @@ class JobQueue:
         Raises:
             QueueError: The queue file is unusable.
         """
-        with self._connect() as conn, _write(conn):
+        with self._connect() as conn, write(conn):
             conn.execute(
                 "UPDATE jobs SET state = 'queued', claimed_at = NULL, worker_host = NULL,"
                 " worker_pid = NULL, worker_boot_id = NULL, worker_start_ticks = NULL"
@@ -318,7 +364,7 @@ class JobQueue:
         Raises:
             QueueError: The queue file is unusable.
         """
-        with self._connect() as conn, _write(conn):
+        with self._connect() as conn, write(conn):
             conn.execute("DELETE FROM signatures WHERE expires_at < ?", (now,))
             added = conn.execute(
                 "INSERT OR IGNORE INTO signatures (signature, expires_at) VALUES (?, ?)",
@@ -338,13 +384,25 @@ class JobQueue:
         if not self.path.exists():
             return 0
         cutoff = iso(self._clock() - older_than)
-        with self._connect() as conn, _write(conn):
+        with self._connect() as conn, write(conn):
             return conn.execute(
                 "DELETE FROM jobs WHERE state = 'done' AND finished_at < ?", (cutoff,)
             ).rowcount
 
+    def connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A connection with the schema checked (for the group committer, which keeps one).
+
+        Raises:
+            QueueError: The queue file is unusable.
+        """
+        return self._connect(durable=True)
+
+    def error(self, error: sqlite3.Error) -> QueueError:
+        """The product error for a SQLite error met on this file."""
+        return self._error(error)
+
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
@@ -353,8 +411,11 @@ class JobQueue:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            # FULL: a request answered 202 is on disk, even if the machine loses power next.
-            conn.execute("PRAGMA synchronous = FULL")
+            # FULL for accepting requests: one answered 202 is on disk, even if the machine loses
+            # power next. NORMAL for the rest (claims, finishes): a commit survives a crash of the
+            # process, and one lost to a power cut is settled as a crash is (`recover`; a run id
+            # the history has already begun is never begun again).
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             if _versions(conn) != (APPLICATION_ID, len(MIGRATIONS)):
                 self._migrate(conn)
             yield conn
@@ -406,7 +467,7 @@ class JobQueue:
 
 
 @contextlib.contextmanager
-def _write(conn: sqlite3.Connection) -> Iterator[None]:
+def write(conn: sqlite3.Connection) -> Iterator[None]:
     """A write transaction that holds the write lock from its start."""
     conn.execute("BEGIN IMMEDIATE")
     try:

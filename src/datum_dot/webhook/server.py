@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import ipaddress
 import logging
 import signal
@@ -37,14 +38,16 @@ from datum_dot.errors import BadInputError, UsageError
 from datum_dot.history import RunStore
 from datum_dot.webhook.app import DEFAULT_MAX_BODY, AppContext, create_app
 from datum_dot.webhook.auth import TokenSource
-from datum_dot.webhook.execution import JobRunner, history_status
+from datum_dot.webhook.committer import GroupCommitter
+from datum_dot.webhook.execution import history_status
 from datum_dot.webhook.intake import Intake
 from datum_dot.webhook.jobs import JobState, Recovered
 from datum_dot.webhook.queue import DEFAULT_MAX_UNFINISHED, JobQueue
-from datum_dot.webhook.workers import WorkerPool
+from datum_dot.webhook.workers import WorkerOptions, WorkerPool
 
 log = logging.getLogger("datum_dot.webhook")
 KEEP_DONE = timedelta(days=7)
+MONITOR_SECONDS = 1.0
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -150,13 +153,8 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
     queue = JobQueue(home, max_unfinished=options.max_queue)
     recovered = queue.recover(lambda run_id: history_status(store, run_id))
     queue.prune(older_than=KEEP_DONE)
-    runner = JobRunner(home=home, store=store, warm=options.warm)
-    pool = WorkerPool(
-        queue,
-        runner,
-        history_status=lambda run_id: history_status(store, run_id),
-        workers=options.workers,
-    )
+    pool = WorkerPool(WorkerOptions(home=home, warm=options.warm), workers=options.workers)
+    committer = GroupCommitter(queue)
     ctx = AppContext(
         home=home,
         queue=queue,
@@ -164,7 +162,8 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
         store=store,
         tokens=tokens,
         max_body=options.max_body,
-        wake=pool.wake,
+        warm=pool.is_warm,
+        committer=committer,
     )
     config = uvicorn.Config(
         create_app(ctx),
@@ -179,15 +178,26 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
     shown = f"[{host}]" if ":" in host else host
     announce(Started(f"http://{shown}:{port}", tokens.current() is not None, recovered,
                      queue.counts()[JobState.QUEUED]))  # fmt: skip
-    threading.Thread(
-        target=_warm_up, args=(runner, ctx), name="dot-webhook-warm-up", daemon=True
-    ).start()
+    # What start-up made (FastAPI, pydantic schemas, routes) lives as long as the server: out of
+    # the collector's way, a full collection under load takes milliseconds, not tens of them.
+    gc.collect()
+    gc.freeze()
     with _signals(server, pool, ctx), _quiet_stdio():
+        committer.start()
         pool.start()
+        monitor = threading.Thread(
+            target=_monitor, args=(pool, queue, store, ctx), name="dot-webhook-monitor", daemon=True
+        )
+        monitor.start()
         asyncio.run(server.serve(sockets=[sock]))
         ctx.stopping.set()
+        committer.stop()
         log.info("stopped accepting requests; waiting up to %gs for running jobs", options.grace)
-        cancelled = pool.stop(options.grace)
+        running = queue.claimed_by(pool.pids())
+        stopped = pool.stop(options.grace)
+        cancelled = [run_id for run_id in running if history_status(store, run_id) == "CANCELLED"]
+        if stopped:
+            queue.recover(lambda run_id: history_status(store, run_id))
     sock.close()
     return Stopped(tuple(cancelled), queue.counts()[JobState.QUEUED])
 
@@ -256,8 +266,8 @@ def _signals(server: uvicorn.Server, pool: WorkerPool, ctx: AppContext) -> Itera
             return
         log.info("%s: shutting down", signal.Signals(signum).name)
         server.should_exit = True
-        pool.stop_claiming()
         ctx.stopping.set()
+        pool.stop_claiming()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -278,11 +288,10 @@ def _quiet_stdio() -> Iterator[None]:
             sys.stdout, sys.stderr = saved
 
 
-def _warm_up(runner: JobRunner, ctx: AppContext) -> None:
-    try:
-        runner.warm_up()
-    except Exception:
-        log.exception("warming up failed; runs will import dbt themselves")
-        return
-    ctx.warm.set()
-    log.info("warm: dbt imported%s", " and the fork server started" if runner.warm_runtime else "")
+def _monitor(pool: WorkerPool, queue: JobQueue, store: RunStore, ctx: AppContext) -> None:
+    """Replace workers that die while the server runs, and settle the jobs they held."""
+    while not ctx.stopping.wait(MONITOR_SECONDS):
+        dead = pool.respawn_dead()
+        if dead:
+            log.error("workers %s died; started new ones", dead)
+            queue.recover(lambda run_id: history_status(store, run_id))

@@ -13,6 +13,10 @@ Signals, from the server (`WorkerPool`):
   record is CANCELLED), then exit.
 - SIGINT is ignored: Ctrl-C in a terminal reaches the whole process group, and the server decides.
 
+Workers (and the dbt they start) run at niceness 10: when the CPU is short, the server answers
+requests first and runs wait, which is the order a webhook needs (an answer within milliseconds,
+a run within seconds).
+
 A worker whose server is gone (killed) cancels its run and exits: no dbt is left running unwatched.
 A job whose run never began goes back to the queue.
 """
@@ -39,6 +43,7 @@ log = logging.getLogger("datum_dot.webhook")
 CANCEL_WAIT_SECONDS = 15.0
 IDLE_POLL_SECONDS = 0.05
 PARENT_POLL_SECONDS = 1.0
+WORKER_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,8 @@ def worker_main(options: WorkerOptions, ready: Event) -> None:
     from datum_dot.webhook.queue import JobQueue
 
     stopping = threading.Event()
+    # Below the server's CPU priority: answering a request must not wait for a run's planning.
+    os.nice(WORKER_NICENESS)
     _quiet_worker()
     _install_signals(stopping)
     threading.Thread(
@@ -178,7 +185,9 @@ def worker_main(options: WorkerOptions, ready: Event) -> None:
             if job is None:
                 continue
             started = time.monotonic()
-            log.info("run %s started: %s %s", job.run_id, " ".join(job.request.command), job.request.spec)
+            log.info(
+                "run %s started: %s %s", job.run_id, " ".join(job.request.command), job.request.spec
+            )
             try:
                 status: str | None = runner(job)
             except KeyboardInterrupt:
