@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -61,16 +63,16 @@ def test_webhook_restart_resumes_queued_work_and_aborts_the_interrupted(
     env = environ(FAKE_DBT_CALLS=str(calls))
     assert example.dot("init", env=env).returncode == 0
     assert example.dot("deps", env=env).returncode == 0
-    first = start_server(example.path, "--workers", "1", env=env)
+    first = start_server(example.path, "--workers", "1", env=env, session=True)
     with first.client() as client:
         interrupted = client.post(RUNS, json={"spec": "ci", "args": ["slow"]}).json()["run_id"]
         queued = client.post(RUNS, json={"spec": "dev", "idempotency_key": "b"}).json()["run_id"]
         while client.get(f"/v1/runs/{interrupted}").json()["status"] != "RUNNING":
             pass
         assert client.get(f"/v1/runs/{queued}").json()["status"] == "queued"
-    first.proc.kill()  # SIGKILL: no chance to clean up
+    os.killpg(first.proc.pid, signal.SIGKILL)  # the server and its workers, with no warning
     first.proc.wait(timeout=30)
-    kill_fake_dbt(calls)  # as a crash of the machine would
+    kill_fake_dbt(calls)  # dbt runs in a session of its own: it dies as in a machine crash
     second = start_server(example.path, "--workers", "1", env=env)
     try:
         assert second.wait_for(interrupted)["status"] == "ABORTED"

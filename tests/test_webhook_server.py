@@ -377,8 +377,16 @@ def test_webhook_github_bad_signature_is_401(served: Served, secret: str | None)
 def test_webhook_openapi_is_served(served: Served) -> None:
     with served.server.client() as client:
         schema = client.get("/openapi.json").json()
-    assert {"/v1/projects/{project}/runs", "/trigger/{project_id}/{run_id}", "/v1/runs/{run_id}",
-            "/v1/runs/{run_id}/log", "/v1/runs", "/v1/projects/{project}/github", "/healthz"} <= set(schema["paths"])  # fmt: skip
+    paths = {
+        "/v1/projects/{project}/runs",
+        "/trigger/{project_id}/{run_id}",
+        "/v1/runs/{run_id}",
+        "/v1/runs/{run_id}/log",
+        "/v1/runs",
+        "/v1/projects/{project}/github",
+        "/healthz",
+    }
+    assert paths <= set(schema["paths"])
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
 
 
@@ -494,3 +502,32 @@ def test_webhook_install_service_writes_a_user_unit(
     assert "--force" in changed.stderr
     printed = example.dot("webhook", "install-service", "--print", "--host", "0.0.0.0", env=env)  # noqa: S104
     assert printed.returncode == 20  # no token yet: the service could not start
+
+
+def test_webhook_killed_server_leaves_no_dbt_running(
+    example: ExampleProject, tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls"
+    use_fake_dbt(example.path, write_fake_dbt(tmp_path))
+    env = environ(FAKE_DBT_CALLS=str(calls))
+    assert example.dot("init", env=env).returncode == 0
+    first = start_server(example.path, "--workers", "1", env=env)
+    with first.client() as client:
+        running = client.post(RUNS, json={"spec": "prod", "args": ["slow"]}).json()["run_id"]
+        waiting = client.post(RUNS, json={"spec": "prod"}).json()["run_id"]
+        while client.get(f"/v1/runs/{running}").json()["status"] != "RUNNING":
+            time.sleep(0.05)
+    first.proc.kill()  # the server alone: its worker sees it go and cancels the run
+    first.proc.wait(timeout=30)
+    fake_pid = int(calls.read_text().split()[0])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{fake_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{fake_pid}").exists(), "dbt was left running"
+    second = start_server(example.path, env=env)
+    try:
+        assert second.wait_for(running)["status"] == "CANCELLED"
+        assert second.wait_for(waiting)["status"] == "SUCCESS"
+    finally:
+        assert second.stop() == 0
+    assert len(calls.read_text().splitlines()) == 2  # the cancelled run was not run again

@@ -101,6 +101,14 @@ class Server:
             headers["Authorization"] = f"Bearer {bearer or self.token}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
+    def wait_warm(self, timeout: float = 60) -> None:
+        """Wait until every worker has imported dbt and takes jobs."""
+        deadline = time.monotonic() + timeout
+        while not httpx.get(f"{self.url}/healthz", timeout=5).json()["warm"]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the workers did not warm up:\n{self.log()}")
+            time.sleep(0.1)
+
     def wait_for(self, run_id: str, *, timeout: float = 120) -> dict[str, Any]:
         """Poll the run until it has finished; return its record."""
         deadline = time.monotonic() + timeout
@@ -131,8 +139,12 @@ def start_server(
     port: int | None = None,
     program: str = "dot",
     command: tuple[str, ...] = ("webhook", "serve"),
+    session: bool = False,
 ) -> Server:
     """Start the server with `args` and wait until /healthz answers.
+
+    With `session`, the server and its workers get a process group of their own, which a test
+    can kill whole (`os.killpg(server.proc.pid, ...)`), as a crash of the machine would.
 
     Raises:
         AssertionError: It exited or did not answer within 60 seconds.
@@ -148,6 +160,7 @@ def start_server(
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
+            start_new_session=session,
         )
     server = Server(proc, f"http://127.0.0.1:{port}", home, out, err)
     deadline = time.monotonic() + 60

@@ -64,10 +64,24 @@ class JobRunner:
             self.warm_runtime = LocalRuntime(isolation="process")
 
     def warm_up(self) -> None:
-        """Import dbt now (the planner asks it for flags), so the first run does not wait."""
+        """Import dbt now (the planner asks it for flags), so the first run does not wait.
+
+        A warm worker also imports the adapters and runs dbt once on a throwaway project
+        (`runtimes.warmup`, what the local runtime's fork server does), so each copy it forks
+        for a run starts past dbt's one-time start-up work.
+        """
+        import importlib
+
         from datum_dot import dbtcore
 
         dbtcore.command_options(("build",))
+        if self.warm_runtime is not None:
+            for module in dbtcore.preload_modules():
+                try:
+                    importlib.import_module(module)
+                except ImportError:  # a name that is no adapter module: as the fork server does
+                    log.debug("cannot preload %s", module)
+            importlib.import_module("datum_dot.runtimes.warmup")
 
     def __call__(self, job: Job) -> str:
         """Run the job to its end; returns the run's final status.

@@ -293,5 +293,5 @@ def _monitor(pool: WorkerPool, queue: JobQueue, store: RunStore, ctx: AppContext
     while not ctx.stopping.wait(MONITOR_SECONDS):
         dead = pool.respawn_dead()
         if dead:
-            log.error("workers %s died; started new ones", dead)
+            log.error("worker %s ended unexpectedly; started another", ", ".join(map(str, dead)))
             queue.recover(lambda run_id: history_status(store, run_id))

@@ -44,6 +44,7 @@ CANCEL_WAIT_SECONDS = 15.0
 IDLE_POLL_SECONDS = 0.05
 PARENT_POLL_SECONDS = 1.0
 WORKER_NICENESS = 10
+RESPAWN_QUICK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: list[Any] = []
         self._ready: list[Event] = []
+        self._started: list[float] = []
+        self._delay: list[float] = []
+        self._not_before: list[float] = []
         self._stopping = False
 
     def start(self) -> None:
@@ -100,11 +104,17 @@ class WorkerPool:
         dead: list[int] = []
         if self._stopping:
             return dead
+        now = time.monotonic()
         for number, proc in enumerate(self._procs):
-            if not proc.is_alive():
-                dead.append(proc.pid)
-                proc.join(timeout=0)
-                self._spawn(number)
+            if proc.is_alive() or now < self._not_before[number]:
+                continue
+            dead.append(proc.pid)
+            proc.join(timeout=0)
+            # A worker that dies at once again and again waits longer each time (up to a minute).
+            quick = now - self._started[number] < RESPAWN_QUICK_SECONDS
+            self._delay[number] = min(self._delay[number] * 2, 60.0) if quick else 1.0
+            self._not_before[number] = now + self._delay[number]
+            self._spawn(number)
         return dead
 
     def stop_claiming(self) -> None:
@@ -152,9 +162,13 @@ class WorkerPool:
         proc.start()
         if number < len(self._procs):
             self._procs[number], self._ready[number] = proc, ready
+            self._started[number] = time.monotonic()
         else:
             self._procs.append(proc)
             self._ready.append(ready)
+            self._started.append(time.monotonic())
+            self._delay.append(0.5)
+            self._not_before.append(0.0)
 
 
 def worker_main(options: WorkerOptions, ready: Event) -> None:
@@ -204,6 +218,9 @@ def worker_main(options: WorkerOptions, ready: Event) -> None:
         log.info("worker %s cancelled between jobs", os.getpid())
     except DotError as e:
         log.error("worker %s stopped: %s", os.getpid(), e.message)
+        sys.exit(1)
+    except Exception:
+        log.exception("worker %s failed; this is a bug", os.getpid())
         sys.exit(1)
 
 
