@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -68,6 +69,7 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
+        shutil.rmtree(repo.parent, ignore_errors=True)
     ms = sorted(x * 1000 for x in latencies)
     q = statistics.quantiles(ms, n=100)
     others = {s: statuses.count(s) for s in sorted(set(statuses)) if s != 202}

@@ -16,6 +16,7 @@ Run: .venv/bin/python bench/webhook_warm.py [rounds]
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import statistics
@@ -34,9 +35,14 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     repo, env = make_repo(commits=1)
     run([str(BIN / "dot"), "init"], cwd=repo, env=env)
-    token = (Path(env["DATUM_HOME"]) / "webhook.token").read_text().strip()
+    home = Path(env["DATUM_HOME"])
+    token = (home / "webhook.token").read_text().strip()
+    # Servers on one DATUM_HOME share its queue (either would take the other's jobs): the
+    # default server gets a copy of the home of its own.
+    shutil.copytree(home, home.with_name("datum_home_default"))
+    cold_env = {**env, "DATUM_HOME": str(home.with_name("datum_home_default"))}
     warm = _Server(repo, env, token, "--warm", "--workers", "1")
-    cold = _Server(repo, env, token, "--workers", "1")
+    cold = _Server(repo, cold_env, token, "--workers", "1")
     try:
         argv = warm.build("prod")["argv"]  # warm-up, and the argv dbt gets
         cold.build("prod")
@@ -57,6 +63,7 @@ def main() -> None:
     finally:
         warm.stop()
         cold.stop()
+        shutil.rmtree(repo.parent, ignore_errors=True)
     fresh = statistics.median(times["fresh dbt build process"])
     print(f"{'way':<34}{'median':>9}{'vs fresh':>10}")
     for name, values in times.items():

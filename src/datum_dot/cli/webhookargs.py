@@ -96,8 +96,8 @@ def _add_server_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--warm",
         action="store_true",
-        help="run dbt in children of a fork server that imported dbt once (faster starts; "
-        "one run at a time)",
+        help="each worker imports dbt once and runs dbt in a forked copy of itself, not a new "
+        "dbt process per run (about half the time for a small project)",
     )
 
 

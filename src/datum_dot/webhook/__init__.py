@@ -1,17 +1,26 @@
 """The webhook server: accept run requests over HTTP, queue them durably, run them with workers.
 
 ```
-intake.py   accept-time checks: project, command, spec, environment, git ref (cheap, no dbt)
-queue.py    the durable queue, `$DATUM_HOME/webhook.sqlite`: ids, idempotency, serialization
-workers.py  a pool of threads running queued requests through `execute()`
-auth.py     bearer tokens and HMAC signatures, compared in constant time
-guard.py    the ASGI middleware: body size limit and authentication, before any route
-app.py      the FastAPI application (routes, errors, OpenAPI)
-github.py   GitHub push events mapped to runs
-server.py   binding, uvicorn, signals and graceful shutdown
-service.py  the systemd user unit
+app.py        the FastAPI application: routes, and errors as HTTP statuses
+models.py     the request and response bodies (what /openapi.json describes)
+guard.py      ASGI middleware before every route: body size limit, then authentication
+auth.py       bearer tokens and HMAC signatures (ours and GitHub's), compared in constant time
+intake.py     accept-time checks: project, command, spec, environment, vars, git ref (no dbt)
+github.py     GitHub push events mapped to runs
+queue.py      the durable queue, `$DATUM_HOME/webhook.sqlite`: ids, idempotency, serialization
+queuefile.py  its SQLite file: schema, migrations, connections
+committer.py  group commit: requests accepted together share one transaction (one fsync)
+jobs.py       the queue's shapes (a resolved request, a row)
+views.py      runs and queued jobs as the API shows them
+workers.py    worker processes taking jobs from the queue
+execution.py  one job through `execute()`
+warmth.py     `--warm`: dbt imported once per worker, each run forked from it
+server.py     binding, uvicorn, signals, graceful shutdown
+unit.py       the systemd user unit
+errors.py     the package's errors
 ```
 
-Only `app.py`, `guard.py` and `server.py` import FastAPI, Starlette or uvicorn, and nothing outside
-this package imports them: the CLI loads this package only for `dot webhook`.
+Only `app.py`, `models.py`, `guard.py` and `server.py` import the server libraries,
+and nothing outside this package imports them: the CLI loads it only for `dot webhook`. See
+adr/0008 for the queue and idempotency design.
 """

@@ -31,7 +31,6 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request, Security
 from fastapi import Path as UrlPath
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -49,22 +48,22 @@ from datum_dot.webhook.errors import (
     UnknownRunError,
 )
 from datum_dot.webhook.guard import Guard
-from datum_dot.webhook.intake import (
-    COMMAND_PATTERN,
-    MAX_TIMEOUT_SECONDS,
-    SPEC_PATTERN,
-    Ask,
-    Intake,
-)
+from datum_dot.webhook.intake import Ask, Intake
 from datum_dot.webhook.jobs import Enqueued, JobState, Source
+from datum_dot.webhook.models import (
+    ACCEPT_ERRORS,
+    ERRORS,
+    KEY_PATTERN,
+    Accepted,
+    Problem,
+    ProjectId,
+    RunBody,
+    TriggerBody,
+)
 from datum_dot.webhook.queue import JobQueue
 
 DEFAULT_MAX_BODY = 64 * 1024
 FOLLOW_POLL_SECONDS = 0.25
-_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
-_PROJECT = Annotated[str, UrlPath(max_length=100, description="a project id from `dot init`")]
-Seconds = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)]
-Arg = Annotated[str, Field(max_length=4096)]
 
 
 @dataclass
@@ -96,85 +95,6 @@ class AppContext:
     committer: GroupCommitter | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     clock: Callable[[], float] = time.time
-
-
-class RunBody(BaseModel):
-    """What to run (`POST /v1/projects/{project}/runs`)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    spec: str = Field(
-        max_length=256,
-        description="[env][@ref]",
-        examples=["prod@v1.2"],
-        json_schema_extra={"pattern": SPEC_PATTERN},
-    )
-    command: str = Field(
-        default="build",
-        max_length=256,
-        examples=["build", "docs generate"],
-        json_schema_extra={"pattern": COMMAND_PATTERN},
-    )
-    args: list[Arg] = Field(default_factory=list, max_length=256, examples=[["-s", "orders+"]])
-    vars: dict[str, JsonValue] = Field(default_factory=dict)
-    timeout: Seconds | None = None
-    idempotency_key: str | None = Field(default=None, pattern=_KEY)
-
-
-class TriggerBody(BaseModel):
-    """The datum CLI's payload (`POST /trigger/{project_id}/{run_id}`); every field optional."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    spec: str = Field(
-        default="",
-        max_length=256,
-        description="[env][@ref]; default: default env",
-        json_schema_extra={"pattern": SPEC_PATTERN},
-    )
-    target: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-    command: str = Field(
-        default="build", max_length=256, json_schema_extra={"pattern": COMMAND_PATTERN}
-    )
-    args: list[Arg] = Field(default_factory=list, max_length=256)
-    vars: dict[str, JsonValue] = Field(default_factory=dict)
-    timeout: Seconds | None = None
-
-
-class Accepted(BaseModel):
-    """A queued request (or, for a repeated idempotency key, the run it made)."""
-
-    run_id: str
-    status: str
-    status_url: str
-    log_url: str
-    output_url: str
-    project: str
-    spec: str
-    env: str | None
-    commit: str | None
-    idempotency_key: str | None
-    replayed: bool
-
-
-class Problem(BaseModel):
-    """An error: what is wrong, and what to do (FastAPI's own 422s list each problem)."""
-
-    detail: str | list[dict[str, Any]]
-    hint: str | None = None
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "missing or wrong credentials"},
-    413: {"model": Problem, "description": "request body too large"},
-    422: {"model": Problem, "description": "bad input"},
-}
-ACCEPT_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "unknown project"},
-    409: {"model": Problem, "description": "idempotency key used for another request"},
-    422: {"model": Problem, "description": "bad input: body, command, spec, env, vars or ref"},
-    503: {"model": Problem, "description": "queue full; see Retry-After"},
-}
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -216,10 +136,10 @@ def _runs_router(ctx: AppContext) -> APIRouter:
 
     @router.post("/v1/projects/{project}/runs", status_code=202, responses=ACCEPT_ERRORS)
     async def create_run(
-        project: _PROJECT,
+        project: ProjectId,
         body: RunBody,
         request: Request,
-        idempotency_key: Annotated[str | None, Header(pattern=_KEY)] = None,
+        idempotency_key: Annotated[str | None, Header(pattern=KEY_PATTERN)] = None,
     ) -> Accepted:
         """Queue a run of `command` for `spec`; answered once the request is on disk."""
         ask = Ask(
@@ -233,8 +153,10 @@ def _runs_router(ctx: AppContext) -> APIRouter:
 
     @router.post("/trigger/{project_id}/{run_id}", status_code=202, responses=ACCEPT_ERRORS)
     async def trigger(
-        project_id: _PROJECT,
-        run_id: Annotated[str, UrlPath(pattern=_KEY, description="the client's idempotency key")],
+        project_id: ProjectId,
+        run_id: Annotated[
+            str, UrlPath(pattern=KEY_PATTERN, description="the client's idempotency key")
+        ],
         request: Request,
         body: TriggerBody | None = None,
     ) -> Accepted:
@@ -257,7 +179,7 @@ def _runs_router(ctx: AppContext) -> APIRouter:
         responses={**ACCEPT_ERRORS, 200: {"description": "a ping, answered"}},
     )
     async def github_push(
-        project: _PROJECT,
+        project: ProjectId,
         request: Request,
         x_github_event: Annotated[str | None, Header()] = None,
         x_github_delivery: Annotated[str | None, Header()] = None,

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datum_dot.errors import DotError
 from datum_dot.webhook.errors import QueueError
 from datum_dot.webhook.jobs import Enqueued, JobRequest
-from datum_dot.webhook.queue import JobQueue, write
+from datum_dot.webhook.queue import JobQueue
+from datum_dot.webhook.queuefile import write
 
 log = logging.getLogger("datum_dot.webhook")
 MAX_BATCH = 256

@@ -24,6 +24,7 @@ from datum_dot.history import RunEnd, RunStore
 from datum_dot.run import RunRequest, RunStatus, Trigger
 from datum_dot.spec import parse_spec
 from datum_dot.userconfig import load_user_config
+from datum_dot.webhook import warmth
 from datum_dot.webhook.jobs import Job, JobRequest
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ class JobRunner:
         home: `$DATUM_HOME`.
         store: The run history.
         warm: Run dbt with the `local` runtime in a forked copy of this process, which has
-            imported dbt (and keeps the manifest the isolation check parsed), instead of a new
-            `dbt` process per run. For a worker process that runs one job at a time.
+            imported dbt and parsed the project, instead of a new `dbt` process per run
+            (`warmth`). For a worker process that runs one job at a time.
     """
 
     def __init__(self, *, home: Path, store: RunStore, warm: bool = False) -> None:
@@ -58,30 +59,18 @@ class JobRunner:
         self.store = store
         self.warm_runtime: LocalRuntime | None = None
         if warm:
-            from datum_dot.runtimes.local import LocalRuntime
-
-            # A child process per run: it can be stopped, and dbt's global state is its own.
-            self.warm_runtime = LocalRuntime(isolation="process")
+            self.warm_runtime = warmth.warm_runtime()
 
     def warm_up(self) -> None:
         """Import dbt now (the planner asks it for flags), so the first run does not wait.
 
-        A warm worker also imports the adapters and runs dbt once on a throwaway project
-        (`runtimes.warmup`, what the local runtime's fork server does), so each copy it forks
-        for a run starts past dbt's one-time start-up work.
+        A warm worker prepares its forked runs too (`warmth.warm_up`).
         """
-        import importlib
-
         from datum_dot import dbtcore
 
         dbtcore.command_options(("build",))
         if self.warm_runtime is not None:
-            for module in dbtcore.preload_modules():
-                try:
-                    importlib.import_module(module)
-                except ImportError:  # a name that is no adapter module: as the fork server does
-                    log.debug("cannot preload %s", module)
-            importlib.import_module("datum_dot.runtimes.warmup")
+            warmth.warm_up()
 
     def __call__(self, job: Job) -> str:
         """Run the job to its end; returns the run's final status.

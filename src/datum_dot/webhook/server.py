@@ -8,9 +8,10 @@ SIGTERM or Ctrl-C: the listener closes (uvicorn finishes the responses in flight
 new job, running jobs get `grace` seconds, then are cancelled (their records CANCELLED); the rest
 stay queued for the next start. A second signal cancels at once.
 
-While serving, this process's stdout and stderr are silenced: the runtimes echo dbt's output
-there, and each run's output is in its log files already. The server's own log (uvicorn and
-`datum_dot.webhook`) goes to the original stderr, one line per event.
+While serving, this process's Python stdout and stderr are silenced (nothing should print there;
+the workers do the same with the dbt output runtimes echo, which is in each run's log files). The
+server's log (uvicorn, `datum_dot.webhook`, the workers') goes to the original stderr, one line
+per event. A worker that dies is replaced, and the jobs it held are settled (`_monitor`).
 """
 
 from __future__ import annotations

@@ -13,10 +13,6 @@ Signals, from the server (`WorkerPool`):
   record is CANCELLED), then exit.
 - SIGINT is ignored: Ctrl-C in a terminal reaches the whole process group, and the server decides.
 
-Workers (and the dbt they start) run at niceness 10: when the CPU is short, the server answers
-requests first and runs wait, which is the order a webhook needs (an answer within milliseconds,
-a run within seconds).
-
 A worker whose server is gone (killed) cancels its run and exits: no dbt is left running unwatched.
 A job whose run never began goes back to the queue.
 """
@@ -41,9 +37,8 @@ from datum_dot.errors import DotError
 
 log = logging.getLogger("datum_dot.webhook")
 CANCEL_WAIT_SECONDS = 15.0
-IDLE_POLL_SECONDS = 0.05
+IDLE_POLL_SECONDS = 0.02
 PARENT_POLL_SECONDS = 1.0
-WORKER_NICENESS = 10
 RESPAWN_QUICK_SECONDS = 30.0
 
 
@@ -178,8 +173,6 @@ def worker_main(options: WorkerOptions, ready: Event) -> None:
     from datum_dot.webhook.queue import JobQueue
 
     stopping = threading.Event()
-    # Below the server's CPU priority: answering a request must not wait for a run's planning.
-    os.nice(WORKER_NICENESS)
     _quiet_worker()
     _install_signals(stopping)
     threading.Thread(
