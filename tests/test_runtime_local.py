@@ -173,6 +173,15 @@ def test_local_warm_fork_server_runs_and_relays(project: ExampleProject) -> None
     assert runtime.get_runtime_metadata()["warm"] is True
 
 
+def test_local_warm_fork_server_survives_a_full_parse(project: ExampleProject) -> None:
+    # a full parse uses dbt's static parser, whose worker threads must not be inherited by a fork
+    runtime = LocalRuntime(warm=True)
+    runtime.warm_up()
+    result = runtime.invoke(["parse", *args(project, "--no-partial-parse")], env={}, timeout=120)
+    assert result.success, result.error
+    assert runtime.get_runtime_metadata()["warm"] is True
+
+
 def test_local_parallel_request_still_serializes(project: ExampleProject) -> None:
     spans: list[tuple[float, float]] = []
 

@@ -6,6 +6,7 @@ dbt versions stay in this file. dbt is imported lazily: `dot --help` must not pa
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import threading
@@ -197,10 +198,17 @@ def exception_class(exc: BaseException | None) -> ErrorClass | None:
 
 def preload_modules() -> list[str]:
     """Modules a warm worker imports once, so each invocation it forks starts warm."""
-    adapters = [
-        f"dbt.adapters.{name.removeprefix('dbt-')}" for name in versions() if name != "dbt-core"
-    ]
+    # distributions named dbt-* include libraries (dbt-adapters, dbt-common) that are no adapter
+    candidates = (f"dbt.adapters.{name.removeprefix('dbt-')}" for name in versions())
+    adapters = [name for name in candidates if _importable(name)]
     return ["dbt.cli.main", "dbt.adapters.factory", *adapters]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ A process's first dbt invocation spends over a second generating serializers and
 that every later invocation reuses. The fork server imports this module at start-up; importing
 it parses a throwaway one-model project against an in-memory DuckDB database (when dbt-duckdb is
 installed; otherwise nothing happens), then drops the adapter again, so the children it forks
-inherit the warm caches and no adapter state. Nothing else imports this module.
+inherit the warm caches and no adapter state. It parses without dbt's static parser, whose
+thread pool a forked child would not inherit. Nothing else imports this module.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def warm() -> bool:
         (root / "profiles.yml").write_text(_PROFILE)
         (root / "models").mkdir()
         (root / "models" / "warmup.sql").write_text("select 1 as x\n")
-        args = ["parse", "--project-dir", folder, "--profiles-dir", folder, "--quiet"]
+        # never the static parser here: its worker threads would not exist in the forked
+        # children, and their first full parse would wait for them forever
+        args = ["parse", "--no-static-parser", "--no-partial-parse", "--quiet"]
+        args += ["--project-dir", folder, "--profiles-dir", folder]
         with contextlib.redirect_stdout(io.StringIO()):
             result = dbtRunner().invoke(
                 [*args, "--target-path", str(root / "target"), "--log-path", str(root / "logs")]
