@@ -12,9 +12,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datum_dot import profiles
+from datum_dot import isolatedprofiles, profiles
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError
-from datum_dot.profiles import ProfileChange
+from datum_dot.isolatedprofiles import ProfileChange
 
 SECRET = "s3cr3t-Pa55word"  # noqa: S105 - fake; the test proves it is never written
 
@@ -78,13 +78,13 @@ def _isolate(source: Path, dest_dir: Path, **overrides: Any) -> ProfileChange:
         "profile": "shop",
         "target": None,
         "dest_dir": dest_dir,
-        "schema_template": profiles.DEFAULT_SCHEMA_TEMPLATE,
+        "schema_template": isolatedprofiles.DEFAULT_SCHEMA_TEMPLATE,
         "short_hash": "abc12345",
         "env": "prod",
         "ref_slug": "main",
     }
     arguments.update(overrides)
-    return profiles.write_isolated_profile(**arguments)
+    return isolatedprofiles.write_isolated_profile(**arguments)
 
 
 # --- find_profiles_dir ----------------------------------------------------------------------
@@ -229,12 +229,12 @@ def test_select_target_without_default_lists_targets(tmp_path: Path) -> None:
     ],
 )
 def test_ref_slug_examples(ref: str, slug: str) -> None:
-    assert profiles.ref_slug(ref) == slug
+    assert isolatedprofiles.ref_slug(ref) == slug
 
 
 @given(st.text())
 def test_ref_slug_is_always_schema_safe(ref: str) -> None:
-    slug = profiles.ref_slug(ref)
+    slug = isolatedprofiles.ref_slug(ref)
     assert 1 <= len(slug) <= 40
     assert set(slug) <= set("abcdefghijklmnopqrstuvwxyz0123456789_")
     assert not slug.startswith("_")
@@ -244,17 +244,19 @@ def test_ref_slug_is_always_schema_safe(ref: str) -> None:
 
 def test_isolated_schema_default_and_placeholders() -> None:
     kwargs = {"short_hash": "abc12345", "env": "prod", "ref_slug": "main"}
-    assert profiles.isolated_schema("analytics", template="{schema}_{short_hash}", **kwargs) == (
-        "analytics_abc12345"
-    )
+    assert isolatedprofiles.isolated_schema(
+        "analytics", template="{schema}_{short_hash}", **kwargs
+    ) == ("analytics_abc12345")
     assert (
-        profiles.isolated_schema("analytics", template="{env}_{schema}_{ref_slug}", **kwargs)
+        isolatedprofiles.isolated_schema(
+            "analytics", template="{env}_{schema}_{ref_slug}", **kwargs
+        )
         == "prod_analytics_main"
     )
 
 
 def test_isolated_schema_puts_suffix_outside_jinja() -> None:
-    result = profiles.isolated_schema(
+    result = isolatedprofiles.isolated_schema(
         "{{ env_var('DBT_SCHEMA') }}",
         template="{schema}_{short_hash}",
         short_hash="abc12345",
@@ -267,7 +269,7 @@ def test_isolated_schema_puts_suffix_outside_jinja() -> None:
 @pytest.mark.parametrize("template", ["{schema}_{sha}", "{schema}_{short_hash", "{schema}"])
 def test_isolated_schema_bad_templates(template: str) -> None:
     with pytest.raises(ConfigError):
-        profiles.isolated_schema(
+        isolatedprofiles.isolated_schema(
             "analytics", template=template, short_hash="abc12345", env="prod", ref_slug="main"
         )
 
@@ -277,8 +279,12 @@ schema_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_siz
 
 @given(schema=schema_text, short=st.text(alphabet="0123456789abcdef", min_size=4, max_size=40))
 def test_isolated_schema_default_is_suffix(schema: str, short: str) -> None:
-    result = profiles.isolated_schema(
-        schema, template=profiles.DEFAULT_SCHEMA_TEMPLATE, short_hash=short, env="e", ref_slug="r"
+    result = isolatedprofiles.isolated_schema(
+        schema,
+        template=isolatedprofiles.DEFAULT_SCHEMA_TEMPLATE,
+        short_hash=short,
+        env="e",
+        ref_slug="r",
     )
     assert result == f"{schema}_{short}"
 
@@ -385,7 +391,7 @@ def test_write_isolated_profile_template_with_env_and_ref_slug(tmp_path: Path) -
         tmp_path / "out",
         schema_template="{schema}_{env}_{ref_slug}_{short_hash}",
         env="ci",
-        ref_slug=profiles.ref_slug("feature/Orders"),
+        ref_slug=isolatedprofiles.ref_slug("feature/Orders"),
     )
     assert change.schema_after == "dbt_dev_ci_feature_orders_abc12345"
 
@@ -417,9 +423,9 @@ def test_plan_isolated_profile_writes_nothing(tmp_path: Path) -> None:
         "env": "prod",
         "ref_slug": "main",
     }
-    planned = profiles.plan_isolated_profile(**arguments)
+    planned = isolatedprofiles.plan_isolated_profile(**arguments)
     assert not dest_dir.exists()
-    assert profiles.write_isolated_profile(**arguments) == planned
+    assert isolatedprofiles.write_isolated_profile(**arguments) == planned
 
 
 def test_write_isolated_profile_output_is_readable_by_dbt_loader(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datum_dot import git, profiles
+from datum_dot import git, isolatedprofiles, profiles
 from datum_dot.errors import DotError, GitError
 from datum_dot.history import RunStore, StoredRun
 
@@ -41,7 +41,7 @@ class BuildEnv:
 
     name: str
     path: Path
-    target: profiles.IsolatedTarget | None
+    target: isolatedprofiles.IsolatedTarget | None
     problem: str | None
     last_results: datetime | None
 
@@ -262,7 +262,7 @@ def _read_envs(folder: Path) -> tuple[BuildEnv, ...]:
         profile = path / profiles.PROFILES_FILE
         if profile.is_file():
             try:
-                target = profiles.read_isolated_target(profile)
+                target = isolatedprofiles.read_isolated_target(profile)
             except DotError as e:
                 problem = e.message
         else:

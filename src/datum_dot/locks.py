@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from datum_dot.errors import LockTimeoutError
+from datum_dot.privatefiles import make_private_dirs
 
 # Short first polls keep an uncontended hand-over quick; the cap keeps a long wait cheap.
 _FIRST_POLL = 0.01
@@ -45,7 +46,7 @@ def file_lock(
         LockTimeoutError: Another process still held the lock after `timeout` seconds.
         OSError: The lock file or its folders could not be created.
     """
-    _make_private_dirs(path.parent)
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         _acquire(fd, path, timeout=timeout, on_wait=on_wait)
@@ -94,13 +95,3 @@ def _timeout_error(path: Path, timeout: float) -> LockTimeoutError:
         hint="another dot process is probably building the same commit; wait for it to finish "
         f"and retry, or see who holds the lock with `fuser -v {path}`",
     )
-
-
-def _make_private_dirs(folder: Path) -> None:
-    # Path.mkdir(parents=True) gives parents the default mode, not ours; make each one here.
-    missing: list[Path] = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for each in reversed(missing):
-        each.mkdir(mode=0o700, exist_ok=True)

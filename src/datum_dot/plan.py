@@ -15,7 +15,7 @@ from typing import Any
 from datum_dot.config.environments import Environment
 from datum_dot.config.models import FlagValue
 from datum_dot.errors import UsageError
-from datum_dot.profiles import ProfileChange
+from datum_dot.isolatedprofiles import ProfileChange
 from datum_dot.spec import Spec
 
 # Commands that write to the warehouse: an isolated build checks where they would write first.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datum_dot import git, profiles
+from datum_dot import git, isolatedprofiles, profiles
 from datum_dot.config.environments import (
     Environment,
     EnvironmentsConfig,
@@ -266,7 +266,7 @@ def _plan_isolated(
     profile_name = profiles.profile_name_from_text(text, source=f"{project_file} at {short}")
     build_dir = project_dir / DOT_DIR / "build" / short
     env_dir = build_dir / "env" / env.dir_name
-    change = profiles.plan_isolated_profile(
+    change = isolatedprofiles.plan_isolated_profile(
         source=profiles_file,
         profile=profile_name,
         target=target,
@@ -274,7 +274,7 @@ def _plan_isolated(
         schema_template=env.isolation.schema_template,
         short_hash=short,
         env=env.dir_name,
-        ref_slug=profiles.ref_slug(ref),
+        ref_slug=isolatedprofiles.ref_slug(ref),
     )
     return IsolatedBuild(
         ref=ref,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from datum_dot import git, profiles
+from datum_dot import git, isolatedprofiles
 from datum_dot.locks import file_lock
 from datum_dot.plan import BuildPlan, IsolatedBuild
 
@@ -94,7 +94,7 @@ def prepared(
 def write_profile(iso: IsolatedBuild) -> None:
     """Write the isolated profiles.yml the plan describes (mode 0600, folders 0700)."""
     change = iso.profile
-    profiles.write_isolated_profile(
+    isolatedprofiles.write_isolated_profile(
         source=change.source_path,
         profile=change.profile,
         target=change.target,
