@@ -206,3 +206,40 @@ def test_config_schema_command(example: ExampleProject, tmp_path: Path) -> None:
     listing = example.dot("config", "schema")
     assert str(schema.shipped_schema("environments")) in listing.stdout
     assert "yaml-language-server" in listing.stdout
+
+
+def test_every_run_uses_the_registered_target_and_profiles_dir_below_env_vars(
+    registered: ExampleProject, tmp_path: Path
+) -> None:
+    (registered.path / "dot_environments.yml").unlink()
+    (registered.path / "dot_vars.yml").unlink()
+    elsewhere = tmp_path / "etc-dbt"
+    elsewhere.mkdir()
+    (elsewhere / "profiles.yml").write_text((registered.path / "profiles.yml").read_text())
+    set_both = ("config", "set", "target", "prod", "profiles-dir", str(elsewhere))
+    assert registered.dot(*set_both).returncode == 0
+
+    def argv(*args: str, env: dict[str, str] | None = None) -> list[str]:
+        result = registered.dot("run", "--dry-run", "--json", *args, env=env)
+        assert result.returncode == 0, result.stderr
+        found: list[str] = json.loads(result.stdout)["argv"]
+        return found
+
+    plain = argv()
+    assert plain[plain.index("--target") + 1] == "prod"
+    assert plain[plain.index("--profiles-dir") + 1] == str(elsewhere)
+    # an isolated build isolates the registered target's schema
+    isolated = registered.dot("build", "@HEAD", "--dry-run", "--json")
+    assert isolated.returncode == 0, isolated.stderr
+    assert json.loads(isolated.stdout)["isolated"]["profile"]["target"] == "prod"
+    # the variables dbt reads sit above the user config: dbt gets no --target, and the
+    # isolated profile is made from the target DBT_TARGET names, not the profile's default
+    assert registered.dot("config", "set", "target", "dev").returncode == 0
+    with_vars = argv(env={"DBT_TARGET": "prod", "DBT_PROFILES_DIR": str(registered.path)})
+    assert "--target" not in with_vars
+    assert with_vars[with_vars.index("--profiles-dir") + 1] == str(registered.path)
+    isolated = registered.dot("build", "@HEAD", "--dry-run", "--json", env={"DBT_TARGET": "prod"})
+    assert json.loads(isolated.stdout)["isolated"]["profile"]["target"] == "prod"
+    # a flag beats them all
+    flagged = argv("--", "--target", "dev")
+    assert flagged[flagged.index("--target") + 1] == "dev"

@@ -6,9 +6,9 @@ variable (`DBT_TARGET`, `DBT_PROFILES_DIR`, as dbt reads them), the user config
 (`$DATUM_HOME/config.yaml`, for registered projects), and last the default (dbt's own:
 the profile's `target:`, profiles.yml in the project folder or `~/.dbt`).
 
-`dot config show` prints this; `dot validate` checks what it resolves to; the datum spelling
-(`datum dbt run`) and runs started by the tool pass the user config's values on to dbt when
-they are the ones that win.
+`dot config show` prints this and `dot validate` checks what it resolves to; the planner
+applies the same order to every run (it passes the registered target and profiles folder to
+dbt when nothing above the user config names them).
 """
 
 from __future__ import annotations
@@ -236,33 +236,6 @@ def resolve_settings(
         value = str(getattr(hook, key))
         out.append(Setting(f"webhook.{key}", value, source, str(config_path(home))))
     return out
-
-
-def datum_run_args(
-    project_dir: Path, *, env_name: str | None, environ: Mapping[str, str], home: Path
-) -> dict[str, str]:
-    """The dbt options (`--target`, `--profiles-dir`) that carry the user config to a run.
-
-    Only values the user config wins (nothing higher sets them) are returned, so that a run
-    started by the tool uses exactly what `dot config show` says.
-
-    Raises:
-        ConfigError: config.yaml or the environments files are invalid.
-    """
-    found = find_project_by_path(load_user_config(home), project_dir)
-    if found is None:
-        return {}
-    entry = found[1]
-    envs = load_environments(project_dir)
-    env = envs.resolve(env_name)
-    options: dict[str, str] = {}
-    target = target_setting(env=env, entry=entry, flag=None, environ=environ, profile_default=None)
-    if target.source is Source.USER_CONFIG and target.value is not None:
-        options["--target"] = target.value
-    folder = profiles_dir_setting(project_dir, env=env, entry=entry, flag=None, environ=environ)
-    if folder.source is Source.USER_CONFIG and folder.value is not None:
-        options["--profiles-dir"] = folder.value
-    return options
 
 
 def _project_settings(

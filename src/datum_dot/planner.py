@@ -7,7 +7,7 @@ created until `workspace.py` makes the plan real.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,9 @@ from datum_dot.plan import (
     render_vars,
 )
 from datum_dot.run import RunRequest
+from datum_dot.settings import datum_home
 from datum_dot.spec import Spec
+from datum_dot.userconfig import ProjectEntry, find_project_by_path, load_user_config
 
 OptionsLookup = Callable[[tuple[str, ...]], frozenset[str]]
 
@@ -115,8 +117,15 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     )
     raise_for_problems(vars_check)
 
+    registered = _registered(project_dir, environ)
     target = placed.target or _flag_str(env, "target")
     flag_dir = placed.profiles_dir or _flag_str(env, "profiles-dir")
+    # The user config sits below the environment variables dbt reads (see `effective`).
+    forced_target = placed.target
+    if target is None and not environ.get("DBT_TARGET") and registered is not None:
+        target = forced_target = registered.target
+    if flag_dir is None and not environ.get("DBT_PROFILES_DIR") and registered is not None:
+        flag_dir = str(registered.profiles_dir)
     profiles_dir = profiles.find_profiles_dir(
         project_dir, flag_dir=Path(flag_dir) if flag_dir else None, environ=environ
     )
@@ -131,7 +140,7 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
             project_dir,
             repo_root,
             profiles_dir / "profiles.yml",
-            target,
+            target or environ.get("DBT_TARGET") or None,
             pinned=request.commit,
         )
     baseline = _plan_baseline(request.defer, envs, project_dir, repo_root, env)
@@ -181,8 +190,8 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         part for opt, path in placement if opt in accepted for part in (opt, str(path))
     ]
     flag_args, notes = environment_flags(env, accepted, request.command)
-    if placed.target and "--target" in accepted:
-        flag_args = _replace_target(flag_args, placed.target)
+    if forced_target and "--target" in accepted:
+        flag_args = _replace_target(flag_args, forced_target)
     # `dbt retry` reuses the failed run's vars; pass only vars given on this command line.
     retry_vars = cli_vars if key == ("retry",) else variables
     var_args = render_vars(retry_vars) if "--vars" in accepted else []
@@ -195,8 +204,8 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     if check:
         parse_accepted = options_for(("parse",))
         parse_flags, _ = environment_flags(env, parse_accepted, ("parse",))
-        if placed.target:
-            parse_flags = _replace_target(parse_flags, placed.target)
+        if forced_target:
+            parse_flags = _replace_target(parse_flags, forced_target)
         parse_args = (
             *(
                 part
@@ -340,6 +349,12 @@ def _split_placement(args: Sequence[str]) -> tuple[list[str], _Placement]:
             "give it to dot instead: dot <command> --project-dir <folder> [spec]",
         )
     return rest, _Placement(target=found.get("target"), profiles_dir=found.get("profiles-dir"))
+
+
+def _registered(project_dir: Path, environ: Mapping[str, str]) -> ProjectEntry | None:
+    """The project's registration in the user config (`dot init`), if it has one."""
+    found = find_project_by_path(load_user_config(datum_home(environ)), project_dir)
+    return found[1] if found is not None else None
 
 
 def _replace_target(flag_args: list[str], target: str) -> list[str]:

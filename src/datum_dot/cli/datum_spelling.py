@@ -10,20 +10,17 @@
     datum dbt config                        -> dot config show
     datum dbt config --target prod          -> dot config set target prod
 
-`datum dbt run` loads the registered project's target and profiles folder, as datum did, when
-nothing more specific (the environment, DBT_TARGET, DBT_PROFILES_DIR) names them.
+The registered project's target and profiles folder apply to `datum dbt run`, as datum did,
+because the planner applies them to every run when nothing more specific names them.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from datum_dot.errors import UsageError
-
-_DBT_TARGET_FLAGS = ("--target", "-t")
 
 
 def translate(
@@ -53,10 +50,6 @@ def translate(
     elif word == "schedule":
         words, dbt_args = _schedule_words(words, dbt_args, prog)
     args = parser.parse_args(expand_shorthand([word, *words]))
-    if word == "run":
-        for option, value in _registered_defaults(args).items():
-            if not _has_option(dbt_args, option):
-                dbt_args += [option, value]
     return args, dbt_args
 
 
@@ -114,20 +107,3 @@ def _config_words(words: list[str]) -> list[str]:
     if remaining and remaining[0] in {"show", "set", "schema"}:
         return remaining
     return ["show", *remaining]
-
-
-def _registered_defaults(args: argparse.Namespace) -> dict[str, str]:
-    from datum_dot import effective
-    from datum_dot.planner import find_project_dir
-    from datum_dot.settings import datum_home
-    from datum_dot.spec import parse_spec
-
-    project_dir = find_project_dir(args.project_dir or Path.cwd())
-    return effective.datum_run_args(
-        project_dir, env_name=parse_spec(args.spec).env, environ=os.environ, home=datum_home()
-    )
-
-
-def _has_option(args: Sequence[str], option: str) -> bool:
-    names = _DBT_TARGET_FLAGS if option == "--target" else (option,)
-    return any(a in names or a.startswith(f"{option}=") for a in args)

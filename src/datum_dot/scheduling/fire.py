@@ -9,12 +9,11 @@ FAILED fetch), so cron's firings always leave a record.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datum_dot import effective, git
+from datum_dot import git
 from datum_dot.errors import DotError, ExitCode, LockTimeoutError
 from datum_dot.execute import Observer, execute
 from datum_dot.history import RunEnd, RunStart, RunStore
@@ -118,12 +117,6 @@ def _request(
     project_dir = Path(located.project.path)
     spec = spec_to_build(schedule)
     dbt_args = list(schedule.dbt_args)
-    # As for `datum dbt run`: the registered target and profiles folder, unless set elsewhere.
-    for option, value in effective.datum_run_args(
-        project_dir, env_name=spec.env, environ=os.environ, home=home
-    ).items():
-        if not any(a == option or a.startswith(f"{option}=") for a in dbt_args):
-            dbt_args += [option, value]
     return RunRequest(
         command=tuple(schedule.command),
         spec=spec,

@@ -1,8 +1,7 @@
 """Run one queued job: a `RunRequest` with the job's run id and pinned commit, through `execute()`.
 
-The request is what `dot <command> <spec> -- <args>` in the project's folder would run, plus what
-the user config carries to runs the tool starts (the registered target and profiles folder, as
-`datum dbt run` does). The runtime is the one the environment or the registration names, unless
+The request is what `dot <command> <spec> -- <args>` in the project's folder would run (the
+planner applies the registered target and profiles folder, as for every run). The runtime is the one the environment or the registration names, unless
 that is `local` (in-process dbt cannot be stopped, and the webhook cancels runs at shutdown):
 then the server's choice, the `subprocess` runtime, or with `--warm` the `local` runtime in a
 forked copy of the worker, which has imported dbt already.
@@ -11,12 +10,9 @@ forked copy of the worker, which has imported dbt already.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datum_dot import effective
 from datum_dot.config.environments import load_environments
 from datum_dot.errors import DotError, ExitCode
 from datum_dot.execute import execute
@@ -85,7 +81,7 @@ class JobRunner:
             command=req.command,
             spec=parse_spec(req.spec),
             project_dir=Path(req.project_dir),
-            dbt_args=tuple(self._dbt_args(req)),
+            dbt_args=tuple(req.args),
             cli_vars=req.vars,
             timeout=req.timeout,
             trigger=Trigger.WEBHOOK,
@@ -105,19 +101,6 @@ class JobRunner:
             log.exception("run %s failed unexpectedly; this is a bug", job.run_id)
             self._finish_as_failed(job.run_id)
             return RunStatus.FAILED.value
-
-    def _dbt_args(self, req: JobRequest) -> list[str]:
-        args = list(req.args)
-        try:
-            carried = effective.datum_run_args(
-                Path(req.project_dir), env_name=req.env or None, environ=os.environ, home=self.home
-            )
-        except DotError:
-            return args  # the planner meets the same problem and records it
-        for option, value in carried.items():
-            if not _has_option(args, option):
-                args += [option, value]
-        return args
 
     def _named_runtime(self, req: JobRequest) -> str | None:
         """The runtime the environment or the registration names, unless it is `local`."""
@@ -145,8 +128,3 @@ class JobRunner:
             )
         except DotError as e:
             log.error("run %s: cannot finish its record: %s", run_id, e.message)
-
-
-def _has_option(args: Sequence[str], option: str) -> bool:
-    names = ("--target", "-t") if option == "--target" else (option,)
-    return any(a in names or a.startswith(f"{option}=") for a in args)
