@@ -1,4 +1,4 @@
-"""datum_dot.git against real repositories made by tests/helpers/repo.py."""
+"""datum_dot.git and datum_dot.worktrees against real repositories (tests/helpers/repo.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import git
+from datum_dot import git, worktrees
 from datum_dot.errors import GitError, RefNotFoundError, SpecError, WorktreeError
-from datum_dot.git import Sha, WorktreeStatus
+from datum_dot.git import Sha
+from datum_dot.worktrees import WorktreeStatus
 from tests.helpers.repo import GitRepo, make_repo
 
 PROJECT = {"dbt_project.yml": "name: shop\nprofile: shop\n", "models/a.sql": "select 1\n"}
@@ -140,8 +141,8 @@ def test_resolve_commit_ignores_inherited_git_dir(
     sha = git.resolve_commit(repo.path, "HEAD")
     assert sha == head
     assert git.find_repo_root(repo.path / "models") == repo.path
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.CREATED
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.CREATED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
     # Lifted only for the duration of each call.
     assert os.environ["GIT_DIR"] == str(other.path / ".git")
     monkeypatch.delenv("GIT_DIR")
@@ -243,14 +244,14 @@ def test_is_ignored_outside_work_tree_is_false(repo: GitRepo, tmp_path: Path) ->
 def test_ensure_worktree_created_then_reused(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.CREATED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.CREATED
     assert (path / "models" / "b.sql").read_text() == "select 2\n"
     assert repo.git("rev-parse", "HEAD", cwd=path) == sha
     inode = path.stat().st_ino
     # dbt output in ignored folders is not a change.
     (path / "target").mkdir()
     (path / "target" / "partial_parse.msgpack").write_bytes(b"cache")
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
     assert path.stat().st_ino == inode
     assert (path / "target" / "partial_parse.msgpack").exists()
 
@@ -258,7 +259,7 @@ def test_ensure_worktree_created_then_reused(repo: GitRepo) -> None:
 def test_ensure_worktree_is_detached_and_locks_no_branch(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     porcelain = repo.git("worktree", "list", "--porcelain")
     record = porcelain.split("\n\n")[1]
     assert f"worktree {path}" in record
@@ -269,36 +270,36 @@ def test_ensure_worktree_is_detached_and_locks_no_branch(repo: GitRepo) -> None:
 def test_ensure_worktree_repairs_deleted_folder(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     shutil.rmtree(path)
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
     assert (path / "models" / "a.sql").exists()
 
 
 def test_ensure_worktree_repairs_after_prune(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     repo.git("worktree", "prune")  # keeps the folder: git still finds it there
     (repo.path / ".git" / "worktrees" / "worktree" / "gitdir").unlink()
     repo.git("worktree", "prune")  # now git has forgotten it; the folder is a stray
     assert path.exists()
     assert str(path) not in repo.git("worktree", "list")
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
     assert str(path) in repo.git("worktree", "list")
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
 
 
 def test_ensure_worktree_repairs_modified_file_and_keeps_target(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     (path / "target").mkdir()
     (path / "target" / "partial_parse.msgpack").write_bytes(b"cache")
     (path / "models" / "a.sql").write_text("select 'edited'\n")
     (path / "models" / "stray.sql").write_text("select 3\n")
     inode = path.stat().st_ino
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
     assert (path / "models" / "a.sql").read_text() == "select 1\n"
     assert not (path / "models" / "stray.sql").exists()
     assert (path / "target" / "partial_parse.msgpack").read_bytes() == b"cache"
@@ -308,10 +309,10 @@ def test_ensure_worktree_repairs_modified_file_and_keeps_target(repo: GitRepo) -
 def test_ensure_worktree_repairs_wrong_commit(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     repo.git("checkout", "--quiet", "--detach", "HEAD~1", cwd=path)
     assert not (path / "models" / "b.sql").exists()
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
     assert repo.git("rev-parse", "HEAD", cwd=path) == sha
     assert (path / "models" / "b.sql").exists()
 
@@ -319,9 +320,9 @@ def test_ensure_worktree_repairs_wrong_commit(repo: GitRepo) -> None:
 def test_ensure_worktree_repairs_branch_checked_out_there(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     repo.git("checkout", "--quiet", "-b", "scratch", cwd=path)
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
     assert repo.git("rev-parse", "scratch") == sha
 
 
@@ -336,13 +337,13 @@ def test_ensure_worktree_leaves_user_tree_index_and_head_alone(repo: GitRepo) ->
 
     for sha in (first, second):
         path = _build_dir(repo, sha)
-        git.ensure_worktree(repo.path, path, sha)
-        git.ensure_worktree(repo.path, path, sha)
+        worktrees.ensure_worktree(repo.path, path, sha)
+        worktrees.ensure_worktree(repo.path, path, sha)
         (path / "models" / "a.sql").write_text("dirty\n")
-        git.ensure_worktree(repo.path, path, sha)
+        worktrees.ensure_worktree(repo.path, path, sha)
         shutil.rmtree(path)
-        git.ensure_worktree(repo.path, path, sha)
-    git.remove_worktree(repo.path, _build_dir(repo, first))
+        worktrees.ensure_worktree(repo.path, path, sha)
+    worktrees.remove_worktree(repo.path, _build_dir(repo, first))
 
     assert _user_state(repo) == (head_bytes, index_bytes, head)
     assert repo.git("status", "--porcelain") == status_before
@@ -352,7 +353,7 @@ def test_ensure_worktree_leaves_user_tree_index_and_head_alone(repo: GitRepo) ->
 def test_worktree_inside_project_keeps_user_status_clean(repo: GitRepo) -> None:
     assert repo.git("status", "--porcelain", "--untracked-files=all") == ""
     sha = Sha(repo.head())
-    git.ensure_worktree(repo.path, _build_dir(repo, sha), sha)
+    worktrees.ensure_worktree(repo.path, _build_dir(repo, sha), sha)
     assert repo.git("status", "--porcelain", "--untracked-files=all") == ""
 
 
@@ -360,17 +361,17 @@ def test_ensure_worktree_replaces_empty_unregistered_folder(repo: GitRepo) -> No
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
     path.mkdir(parents=True)
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
     assert (path / "dbt_project.yml").exists()
 
 
 def test_ensure_worktree_repairs_worktree_whose_git_file_was_deleted(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     (path / ".git").unlink()
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
-    assert git.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
 
 
 def test_ensure_worktree_refuses_nested_repository(repo: GitRepo) -> None:
@@ -378,7 +379,7 @@ def test_ensure_worktree_refuses_nested_repository(repo: GitRepo) -> None:
     path = _build_dir(repo, sha)
     nested = make_repo(path)
     with pytest.raises(WorktreeError, match="will not delete"):
-        git.ensure_worktree(repo.path, path, sha)
+        worktrees.ensure_worktree(repo.path, path, sha)
     assert (nested.path / ".git").is_dir()
 
 
@@ -388,22 +389,22 @@ def test_ensure_worktree_refuses_unknown_folder_with_content(repo: GitRepo, tmp_
     path.mkdir()
     (path / "notes.txt").write_text("mine")
     with pytest.raises(WorktreeError, match="will not delete"):
-        git.ensure_worktree(repo.path, path, sha)
+        worktrees.ensure_worktree(repo.path, path, sha)
     assert (path / "notes.txt").read_text() == "mine"
 
 
 def test_ensure_worktree_refuses_the_main_work_tree(repo: GitRepo) -> None:
     with pytest.raises(WorktreeError):
-        git.ensure_worktree(repo.path, repo.path, Sha(repo.head()))
+        worktrees.ensure_worktree(repo.path, repo.path, Sha(repo.head()))
     with pytest.raises(WorktreeError):
-        git.ensure_worktree(repo.path, repo.path.parent, Sha(repo.head()))
+        worktrees.ensure_worktree(repo.path, repo.path.parent, Sha(repo.head()))
 
 
 def test_ensure_worktree_unknown_commit_cleans_up(repo: GitRepo) -> None:
     missing = Sha("1" * 40)
     path = _build_dir(repo, missing)
     with pytest.raises(WorktreeError) as info:
-        git.ensure_worktree(repo.path, path, missing)
+        worktrees.ensure_worktree(repo.path, path, missing)
     assert info.value.hint
     assert not path.exists()
     assert str(path) not in repo.git("worktree", "list")
@@ -412,14 +413,14 @@ def test_ensure_worktree_unknown_commit_cleans_up(repo: GitRepo) -> None:
 def test_remove_worktree_and_prune(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     (path / "models" / "a.sql").write_text("dirty\n")
-    git.remove_worktree(repo.path, path)
+    worktrees.remove_worktree(repo.path, path)
     assert not path.exists()
     assert str(path) not in repo.git("worktree", "list")
-    git.remove_worktree(repo.path, path)  # already gone: only prunes
+    worktrees.remove_worktree(repo.path, path)  # already gone: only prunes
 
-    git.ensure_worktree(repo.path, path, sha)
+    worktrees.ensure_worktree(repo.path, path, sha)
     shutil.rmtree(path)
-    git.prune_worktrees(repo.path)
+    worktrees.prune_worktrees(repo.path)
     assert str(path) not in repo.git("worktree", "list")

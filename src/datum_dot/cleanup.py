@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from datum_dot import git
+from datum_dot import worktrees
 from datum_dot.builds import Build, Project, list_builds
 from datum_dot.depscache import DepsEntry, remove_entry, unused_deps
 from datum_dot.errors import DotError
@@ -224,7 +224,7 @@ def apply_clean(plan: CleanPlan, *, force: bool = False) -> CleanResult:
     warnings: list[str] = []
     if project.repo_root is not None:
         try:
-            git.prune_worktrees(project.repo_root)
+            worktrees.prune_worktrees(project.repo_root)
         except DotError as e:
             warnings.append(e.message)
     staying = list(_build_dirs(project))
@@ -256,7 +256,7 @@ def _holding(build_dir: Path, *, force: bool) -> Iterator[None]:
 def _delete(project: Project, build: Build) -> None:
     """Remove the worktree with git, then the build's folder."""
     if project.repo_root is not None:
-        git.remove_worktree(project.repo_root, build.worktree)
+        worktrees.remove_worktree(project.repo_root, build.worktree)
     shutil.rmtree(build.path)
 
 

@@ -1,15 +1,15 @@
 """Every question the product asks git, one small function each.
 
-This is the only module that talks to git. It uses GitPython, and reaches raw git only through
-GitPython's command wrapper (`repo.git.<command>(...)`) with list arguments. GitPython is imported
-inside functions so that `dot --help` never pays for it.
+This is the only module, with `datum_dot.worktrees`, that talks to git. It uses GitPython, and
+reaches raw git only through GitPython's command wrapper (`repo.git.<command>(...)`) with list
+arguments. GitPython is imported inside functions so that `dot --help` never pays for it.
 
-Worktrees made here are always detached: no branch gets locked, and the user's own working tree,
-index and HEAD are never touched. Callers serialize `ensure_worktree` for one path with a file lock
-(see `datum_dot.locks`).
+`session` is the one way to open a repository (it lifts git's repository-locating variables out of
+the environment and never prompts for credentials); `datum_dot.worktrees` builds on it and on
+`validate_sha`, `is_ignored_in` and `COMMAND_TIMEOUT`.
 
-The module is longer than the house norm on purpose: it is the one owner of git, and worktree
-repair is most of it. If it grows further, the worktree half is the piece to split out.
+About 500 lines, over the house norm: most of it is docstrings of small, independent functions,
+one per question, and the session that every one of them shares.
 """
 
 from __future__ import annotations
@@ -17,16 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, NewType
 
-from datum_dot.errors import GitError, RefNotFoundError, WorktreeError
+from datum_dot.errors import GitError, RefNotFoundError
 from datum_dot.spec import check_ref
 
 if TYPE_CHECKING:
@@ -40,7 +37,7 @@ _SHA_RE = re.compile(r"[0-9a-f]{40}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # Local git commands finish in milliseconds; the limit only stops a checkout stuck in a filter
 # (git-lfs smudge over a dead network, say) from hanging a scheduled run for ever.
-_TIMEOUT = 600.0
+COMMAND_TIMEOUT = 600.0
 
 # Variables that tell git which repository, index or object store to use. A parent git process
 # sets them for hooks and `rebase --exec`, and they would then point our calls at the wrong
@@ -72,22 +69,6 @@ _REPO_LOCATING_VARS = frozenset(
 # is set, they are lifted out of os.environ for the duration of a call and put back after. The
 # lock keeps concurrent calls from restoring them under each other; re-entrant because calls nest.
 _ENV_LOCK = threading.RLock()
-
-
-class WorktreeStatus(Enum):
-    """What `ensure_worktree` had to do."""
-
-    REUSED = "reused"
-    CREATED = "created"
-    REPAIRED = "repaired"
-
-
-@dataclass(frozen=True)
-class _Worktree:
-    path: Path
-    head: str | None
-    detached: bool
-    locked: bool
 
 
 def find_repo_root(path: Path) -> Path | None:
@@ -145,7 +126,7 @@ def resolve_commit(repo_root: Path, ref: str) -> Sha:
         GitError: `repo_root` is not in a git repository, or git itself failed.
     """
     check_ref(ref)
-    with _session(repo_root) as repo:
+    with session(repo_root) as repo:
         status, out, err = repo.git.rev_parse(
             "--verify",
             "--quiet",
@@ -153,7 +134,7 @@ def resolve_commit(repo_root: Path, ref: str) -> Sha:
             f"{ref}^{{commit}}",
             with_extended_output=True,
             with_exceptions=False,
-            kill_after_timeout=_TIMEOUT,
+            kill_after_timeout=COMMAND_TIMEOUT,
         )
     if status != 0:
         _raise_if_untrusted(str(err), repo_root)
@@ -203,8 +184,8 @@ def has_commit(repo_root: Path, sha: Sha) -> bool:
         ValueError: `sha` is not a full commit hash.
         GitError: `repo_root` is not in a git repository.
     """
-    sha = _checked_sha(sha)
-    with _session(repo_root) as repo:
+    sha = validate_sha(sha)
+    with session(repo_root) as repo:
         return _object_type(repo, sha) == "commit"
 
 
@@ -226,8 +207,8 @@ def path_in_commit(repo_root: Path, sha: Sha, relpath: str) -> bool:
             full commit hash.
         GitError: `repo_root` is not in a git repository.
     """
-    spec = f"{_checked_sha(sha)}:{_repo_relpath(relpath)}"
-    with _session(repo_root) as repo:
+    spec = f"{validate_sha(sha)}:{_repo_relpath(relpath)}"
+    with session(repo_root) as repo:
         return _object_type(repo, spec) == "blob"
 
 
@@ -247,8 +228,8 @@ def read_file_at(repo_root: Path, sha: Sha, relpath: str) -> str | None:
             full commit hash.
         GitError: `repo_root` is not in a git repository.
     """
-    spec = f"{_checked_sha(sha)}:{_repo_relpath(relpath)}"
-    with _session(repo_root) as repo:
+    spec = f"{validate_sha(sha)}:{_repo_relpath(relpath)}"
+    with session(repo_root) as repo:
         if _object_type(repo, spec) != "blob":
             return None
         status, out, _err = repo.git.cat_file(
@@ -257,7 +238,7 @@ def read_file_at(repo_root: Path, sha: Sha, relpath: str) -> str | None:
             with_extended_output=True,
             with_exceptions=False,
             strip_newline_in_stdout=False,
-            kill_after_timeout=_TIMEOUT,
+            kill_after_timeout=COMMAND_TIMEOUT,
         )
     return str(out) if status == 0 else None
 
@@ -280,15 +261,15 @@ def refs_pointing_at(repo_root: Path, sha: Sha) -> list[str]:
     """
     from git import GitCommandError
 
-    sha = _checked_sha(sha)
-    with _session(repo_root) as repo:
+    sha = validate_sha(sha)
+    with session(repo_root) as repo:
         try:
             out = repo.git.for_each_ref(
                 f"--points-at={sha}",
                 "--format=%(refname:short)",
                 "refs/heads",
                 "refs/tags",
-                kill_after_timeout=_TIMEOUT,
+                kill_after_timeout=COMMAND_TIMEOUT,
             )
         except GitCommandError as e:
             raise _git_error(f"could not list the refs pointing at {sha}", e, repo_root) from e
@@ -315,8 +296,8 @@ def is_ignored(repo_root: Path, path: Path) -> bool:
     target = path if path.is_absolute() else repo_root / path
     # Resolve all but the last part, which may itself be a symlink the rules should see as is.
     target = target.parent.resolve() / target.name
-    with _session(repo_root) as repo:
-        return _ignored(repo, target)
+    with session(repo_root) as repo:
+        return is_ignored_in(repo, target)
 
 
 def remote_names(repo_root: Path) -> list[str]:
@@ -325,7 +306,7 @@ def remote_names(repo_root: Path) -> list[str]:
     Raises:
         GitError: `repo_root` is not in a git repository.
     """
-    with _session(repo_root) as repo:
+    with session(repo_root) as repo:
         return sorted(remote.name for remote in repo.remotes)
 
 
@@ -345,7 +326,7 @@ def fetch(repo_root: Path, *, timeout: float) -> None:
     """
     from git import GitCommandError
 
-    with _session(repo_root) as repo:
+    with session(repo_root) as repo:
         try:
             status, _, err = repo.git.fetch(
                 "--all",
@@ -369,93 +350,7 @@ def fetch(repo_root: Path, *, timeout: float) -> None:
         )
 
 
-def prune_worktrees(repo_root: Path) -> None:
-    """Drop git's records of worktrees whose folders are gone (`git worktree prune`).
-
-    Args:
-        repo_root: A folder inside the repository.
-
-    Raises:
-        GitError: `repo_root` is not in a git repository.
-        WorktreeError: git could not prune.
-    """
-    with _session(repo_root) as repo:
-        _prune(repo)
-
-
-def remove_worktree(repo_root: Path, path: Path) -> None:
-    """Remove a build worktree and its folder, then prune git's records.
-
-    Removing a path that is not a worktree (or is already gone) only prunes.
-
-    Args:
-        repo_root: A folder inside the repository.
-        path: The worktree's folder.
-
-    Raises:
-        GitError: `repo_root` is not in a git repository.
-        WorktreeError: The path is the main working tree, or git could not remove it (it may be
-            locked).
-    """
-    path = path.absolute().resolve()
-    with _session(repo_root) as repo:
-        worktrees = _list_worktrees(repo)
-        _refuse_enclosing(worktrees, path)
-        entry = worktrees.get(path)
-        if entry is not None and path.exists():
-            _remove_registered(repo, entry)
-        _prune(repo)
-
-
-def ensure_worktree(repo_root: Path, path: Path, sha: Sha) -> WorktreeStatus:
-    """Make `path` a clean, detached worktree of commit `sha`, reusing what is there.
-
-    Reused when the folder is a registered worktree whose HEAD is `sha` (detached) and
-    `git status --porcelain` is empty (git-ignored files such as `target/` do not count).
-    Repaired when stale: a deleted folder still registered is pruned and re-added; a folder that
-    is not registered is removed and re-added; a worktree at the wrong commit or with changes is
-    force-checked-out at `sha` and cleaned, which keeps ignored folders (dbt's partial-parse
-    cache). Otherwise created with `git worktree add --detach`.
-
-    Args:
-        repo_root: A folder inside the repository.
-        path: Where the worktree lives (created with its parents when missing).
-        sha: The commit to check out.
-
-    Returns:
-        What had to be done.
-
-    Raises:
-        GitError: `repo_root` is not in a git repository.
-        WorktreeError: The worktree could not be created or repaired; a half-made worktree has
-            been cleaned up. Also raised, without deleting anything, when `path` is the main
-            working tree, holds it, or is a folder that does not look like a worktree.
-    """
-    sha = _checked_sha(sha)
-    path = path.absolute().resolve()
-    with _session(repo_root) as repo:
-        worktrees = _list_worktrees(repo)
-        _refuse_enclosing(worktrees, path)
-        entry = worktrees.get(path)
-        if entry is None and not path.exists():
-            _add_worktree(repo, path, sha)
-            return WorktreeStatus.CREATED
-        if entry is not None and path.is_dir():
-            if _is_ready(path, entry, sha):
-                return WorktreeStatus.REUSED
-            if _repair_in_place(path, sha):
-                return WorktreeStatus.REPAIRED
-            _remove_registered(repo, entry)
-        elif entry is not None:
-            _refuse_locked(entry)
-        else:
-            _remove_stray_folder(repo, path)
-        _prune(repo)
-        _add_worktree(repo, path, sha)
-        return WorktreeStatus.REPAIRED
-
-
-# --- sessions and errors -------------------------------------------------------------------
+# --- sessions and shared helpers -------------------------------------------------------------------
 
 
 @contextmanager
@@ -474,8 +369,24 @@ def _scrubbed_environ() -> Iterator[None]:
 
 
 @contextmanager
-def _session(repo_root: Path, *, exact: bool = False) -> Iterator[Repo]:
-    """Open the repository at `repo_root` with a clean git environment for the block."""
+def session(repo_root: Path, *, exact: bool = False) -> Iterator[Repo]:
+    """Open the repository at `repo_root` for the block, with a clean git environment.
+
+    Git's repository-locating variables (`GIT_DIR`, `GIT_INDEX_FILE`, ...) are lifted out of the
+    environment for the block, git never prompts for credentials, and the repository is closed
+    afterwards. Every git call of the product goes through here.
+
+    Args:
+        repo_root: A folder inside the repository.
+        exact: Open `repo_root` itself only, without searching its parents (to ask a
+            worktree, not the repository around it).
+
+    Yields:
+        The open GitPython repository.
+
+    Raises:
+        GitError: `repo_root` is not in (with `exact`, not the top of) a git repository.
+    """
     from git import InvalidGitRepositoryError, NoSuchPathError, Repo
 
     with _scrubbed_environ():
@@ -519,8 +430,15 @@ def _as_sha(text: str) -> Sha:
     raise GitError(f"git returned {text!r} where a commit hash was expected")
 
 
-def _checked_sha(sha: str) -> Sha:
-    # A Sha reaches git as a bare argument; checking it keeps anything else from doing so.
+def validate_sha(sha: str) -> Sha:
+    """Check that `sha` is a full commit hash before it reaches git as a bare argument.
+
+    Returns:
+        `sha`, typed as a `Sha`.
+
+    Raises:
+        ValueError: `sha` is not 40 lowercase hex digits (so it could pose as a flag or a ref).
+    """
     if not _SHA_RE.fullmatch(sha):
         raise ValueError(f"not a full commit hash: {sha!r}")
     return Sha(sha)
@@ -540,163 +458,25 @@ def _object_type(repo: Repo, name: str) -> str | None:
         name,
         with_extended_output=True,
         with_exceptions=False,
-        kill_after_timeout=_TIMEOUT,
+        kill_after_timeout=COMMAND_TIMEOUT,
     )
     return str(out).strip() if status == 0 else None
 
 
-# --- worktrees ------------------------------------------------------------------------------
+def is_ignored_in(repo: Repo, target: Path) -> bool:
+    """Ask git, in an open session, whether `target` is ignored (see `is_ignored`).
 
+    Args:
+        repo: A repository opened with `session`.
+        target: An absolute path, its parent folders already resolved.
 
-def _list_worktrees(repo: Repo) -> dict[Path, _Worktree]:
-    from git import GitCommandError
+    Returns:
+        True when an ignore rule matches; False when none does or `target` is outside the work
+        tree (or is its top).
 
-    try:
-        text, sep = repo.git.worktree("list", "--porcelain", "-z"), "\0"
-    except GitCommandError:
-        # `-z` arrived in git 2.36; older gits (Ubuntu 22.04 has 2.34) only know lines.
-        try:
-            text, sep = repo.git.worktree("list", "--porcelain"), "\n"
-        except GitCommandError as e:
-            raise WorktreeError(
-                f"could not list the worktrees of {repo.working_dir}: {str(e.stderr).strip()}",
-                hint=f"run `git -C {repo.working_dir} worktree list` to see git's complaint",
-            ) from e
-    records: list[dict[str, str]] = []
-    for field in str(text).split(sep):
-        key, _, value = field.partition(" ")
-        if key == "worktree":
-            records.append({})
-        if field and records:
-            records[-1][key] = value
-    worktrees = [
-        _Worktree(
-            path=Path(r["worktree"]).resolve(),
-            head=r.get("HEAD"),
-            detached="detached" in r,
-            locked="locked" in r,
-        )
-        for r in records
-    ]
-    return {w.path: w for w in worktrees}
-
-
-def _refuse_enclosing(worktrees: dict[Path, _Worktree], path: Path) -> None:
-    """Refuse the main worktree and any folder holding other worktrees: they are not ours."""
-    # git lists the main worktree (or a bare repository's folder) first.
-    main = next(iter(worktrees), None)
-    holds_other = any(path in w.parents for w in worktrees)
-    if path == main or holds_other:
-        raise WorktreeError(
-            f"{path} is (or holds) a working tree of the repository, not a build worktree",
-            hint="pass a folder of its own, such as <project>/.dot/build/<hash>/worktree",
-        )
-
-
-def _refuse_locked(entry: _Worktree) -> None:
-    if entry.locked:
-        raise WorktreeError(
-            f"worktree {entry.path} is locked, so dot will not replace it",
-            hint=f"git worktree unlock {entry.path}",
-        )
-
-
-def _is_ready(path: Path, entry: _Worktree, sha: Sha) -> bool:
-    if entry.head != sha or not entry.detached:
-        return False
-    return _worktree_status(path) == ""
-
-
-def _worktree_status(path: Path) -> str | None:
-    """Porcelain status of the worktree at `path`, or None when it is not a usable worktree."""
-    from git import GitCommandError
-
-    try:
-        with _session(path, exact=True) as wt:
-            # Porcelain status leaves out ignored files, so dbt's target/ and logs/ are not changes.
-            return str(wt.git.status("--porcelain", "-z", kill_after_timeout=_TIMEOUT))
-    except (GitError, GitCommandError):
-        return None
-
-
-def _repair_in_place(path: Path, sha: Sha) -> bool:
-    from git import GitCommandError
-
-    try:
-        with _session(path, exact=True) as wt:
-            wt.git.checkout("--detach", "--force", sha, kill_after_timeout=_TIMEOUT)
-            # -fd without -x: untracked files go, ignored ones (target/, dbt_packages/) stay.
-            wt.git.clean("-fd", kill_after_timeout=_TIMEOUT)
-            head = str(wt.git.rev_parse("HEAD", kill_after_timeout=_TIMEOUT)).strip()
-    except (GitError, GitCommandError) as e:
-        _LOG.info("repairing worktree %s in place failed, re-creating it: %s", path, e)
-        return False
-    return head == sha and _worktree_status(path) == ""
-
-
-def _add_worktree(repo: Repo, path: Path, sha: Sha) -> None:
-    from git import GitCommandError
-
-    existed = path.exists()
-    try:
-        repo.git.worktree("add", "--detach", "--", str(path), sha, kill_after_timeout=_TIMEOUT)
-    except GitCommandError as e:
-        _clean_up_half_made(repo, path, delete_folder=not existed)
-        raise WorktreeError(
-            f"could not create a worktree of commit {sha} at {path}: {str(e.stderr).strip()}",
-            hint=f"run `git -C {repo.working_dir} worktree prune` and try again; "
-            f"if it persists, remove {path}",
-        ) from e
-
-
-def _clean_up_half_made(repo: Repo, path: Path, *, delete_folder: bool) -> None:
-    from git import GitCommandError
-
-    try:
-        repo.git.worktree("remove", "--force", "--force", "--", str(path))
-    except GitCommandError as e:
-        _LOG.debug("nothing registered to remove at %s: %s", path, e)
-    if delete_folder and path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    _prune(repo)
-
-
-def _remove_registered(repo: Repo, entry: _Worktree) -> None:
-    from git import GitCommandError
-
-    _refuse_locked(entry)
-    try:
-        repo.git.worktree("remove", "--force", "--", str(entry.path), kill_after_timeout=_TIMEOUT)
-    except GitCommandError as e:
-        # A worktree whose `.git` file was deleted cannot be removed by git; its folder is ours
-        # to delete once git's own record shows it is a linked worktree of this repository.
-        if not (entry.path / ".git").exists():
-            shutil.rmtree(entry.path)
-            return
-        raise WorktreeError(
-            f"could not remove worktree {entry.path}: {str(e.stderr).strip()}",
-            hint=f"git -C {repo.working_dir} worktree remove --force {entry.path}",
-        ) from e
-
-
-def _remove_stray_folder(repo: Repo, path: Path) -> None:
-    """Delete a folder at `path` that git does not know as a worktree, if it is safe to."""
-    dotgit = path / ".git"
-    looks_ours = (
-        not path.is_symlink()
-        and path.is_dir()
-        and not dotgit.is_dir()
-        and (dotgit.is_file() or not any(path.iterdir()) or _ignored(repo, path))
-    )
-    if not looks_ours:
-        raise WorktreeError(
-            f"{path} exists but is not a worktree of this repository; dot will not delete it",
-            hint=f"move it away or delete it yourself (rm -rf {path}), then run dot again",
-        )
-    shutil.rmtree(path)
-
-
-def _ignored(repo: Repo, target: Path) -> bool:
+    Raises:
+        GitError: git check-ignore failed.
+    """
     top = Path(repo.working_tree_dir or repo.common_dir).resolve()
     if not target.is_relative_to(top) or target == top:
         return False
@@ -710,7 +490,7 @@ def _ignored(repo: Repo, target: Path) -> bool:
         arg,
         with_extended_output=True,
         with_exceptions=False,
-        kill_after_timeout=_TIMEOUT,
+        kill_after_timeout=COMMAND_TIMEOUT,
     )
     if status in (0, 1):
         return bool(status == 0)
@@ -719,15 +499,3 @@ def _ignored(repo: Repo, target: Path) -> bool:
         f"git check-ignore failed for {target}: {str(err).strip()}",
         hint=f"run `git -C {top} check-ignore -v {arg}` to see git's complaint",
     )
-
-
-def _prune(repo: Repo) -> None:
-    from git import GitCommandError
-
-    try:
-        repo.git.worktree("prune", kill_after_timeout=_TIMEOUT)
-    except GitCommandError as e:
-        raise WorktreeError(
-            f"git worktree prune failed in {repo.working_dir}: {str(e.stderr).strip()}",
-            hint=f"run `git -C {repo.working_dir} worktree prune -v` to see git's complaint",
-        ) from e

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from datum_dot import git, isolatedprofiles
+from datum_dot import git, isolatedprofiles, worktrees
 from datum_dot.locks import file_lock
 from datum_dot.plan import BuildPlan, IsolatedBuild
 
@@ -36,7 +36,7 @@ class Workspace:
             "none" (the project has no packages), or "skipped".
     """
 
-    worktree: git.WorktreeStatus | None = None
+    worktree: worktrees.WorktreeStatus | None = None
     deps: str = "skipped"
 
 
@@ -84,7 +84,7 @@ def prepared(
         with file_lock(
             iso.build_dir / "worktree.lock", timeout=LOCK_TIMEOUT_SECONDS, on_wait=waiting
         ):
-            status = git.ensure_worktree(repo_root, iso.worktree, git.Sha(iso.commit))
+            status = worktrees.ensure_worktree(repo_root, iso.worktree, git.Sha(iso.commit))
             _write_atomic(iso.build_dir / "commit", iso.commit + "\n")
             deps = _install_deps(plan, run_deps) if plan.deps_args else "skipped"
         write_profile(iso)
