@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,20 @@ def test_every_run_uses_the_registered_target_and_profiles_dir_below_env_vars(
     # a flag beats them all
     flagged = argv("--", "--target", "dev")
     assert flagged[flagged.index("--target") + 1] == "dev"
+
+
+def test_every_run_uses_the_registered_runtime_below_the_environment(
+    registered: ExampleProject,
+) -> None:
+    def runtime(*args: str) -> str:
+        result = registered.dot("run", "--dry-run", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        name: str = json.loads(result.stdout)["runtime"]
+        return name
+
+    assert runtime() == "local"
+    assert registered.dot("config", "set", "runtime", "subprocess").returncode == 0
+    assert runtime() == "subprocess"
+    assert runtime("--runtime", "local") == "local"
+    shown = registered.dot("run", "--dry-run")
+    assert re.search(r"^runtime\s+subprocess$", shown.stdout, re.M), shown.stdout

@@ -21,7 +21,7 @@ from pathlib import Path
 from datum_dot import dbtcore, profiles
 from datum_dot.config.environments import Environment, EnvironmentsConfig, load_environments
 from datum_dot.errors import ConfigError, ProfileError
-from datum_dot.settings import datum_home
+from datum_dot.settings import DEFAULT_RUNTIME, datum_home
 from datum_dot.userconfig import (
     ProjectEntry,
     UserConfig,
@@ -29,8 +29,6 @@ from datum_dot.userconfig import (
     find_project_by_path,
     load_user_config,
 )
-
-DEFAULT_RUNTIME = "local"
 
 
 class Source(StrEnum):

@@ -16,6 +16,7 @@ from datum_dot.config.environments import Environment
 from datum_dot.config.models import FlagValue
 from datum_dot.errors import UsageError
 from datum_dot.isolatedprofiles import ProfileChange
+from datum_dot.settings import DEFAULT_RUNTIME
 from datum_dot.spec import Spec
 
 # Commands that write to the warehouse: an isolated build checks where they would write first.
@@ -79,6 +80,8 @@ class BuildPlan:
         check_isolation: Whether to check node schemas before running.
         notes: Debug-level notes (flags left out for this command).
         warnings: Problems worth showing that do not stop the run.
+        runtime: The runtime `--runtime`, the environment or the registration names, in that
+            order, else `local`.
     """
 
     spec: Spec
@@ -99,6 +102,7 @@ class BuildPlan:
     check_isolation: bool = False
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    runtime: str = DEFAULT_RUNTIME
 
     def to_json(self) -> dict[str, Any]:
         """Return the plan as plain JSON-ready data (what `--dry-run --json` prints)."""
@@ -113,6 +117,7 @@ class BuildPlan:
             "target_path": str(self.target_path),
             "log_path": str(self.log_path),
             "vars": dict(self.vars),
+            "runtime": self.runtime,
             "isolated": None
             if iso is None
             else {

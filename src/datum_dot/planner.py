@@ -37,7 +37,7 @@ from datum_dot.plan import (
     render_vars,
 )
 from datum_dot.run import RunRequest
-from datum_dot.settings import datum_home
+from datum_dot.settings import DEFAULT_RUNTIME, datum_home
 from datum_dot.spec import Spec
 from datum_dot.userconfig import ProjectEntry, find_project_by_path, load_user_config
 
@@ -242,6 +242,10 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         parse_args=parse_args,
         check_isolation=check,
         notes=tuple(notes),
+        runtime=request.runtime
+        or env.runtime
+        or (registered.runtime if registered else None)
+        or DEFAULT_RUNTIME,
         warnings=vars_check.warnings,
     )
 

@@ -19,6 +19,7 @@ from datum_dot import dbtcore, effective, keys, tokens, userconfig
 from datum_dot.config.environments import load_environments
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
 from datum_dot.profiles import PROFILES_FILE, load_profiles, read_project_profile_name
+from datum_dot.settings import DEFAULT_RUNTIME
 from datum_dot.userconfig import ProjectEntry, UserConfig
 
 PROJECT_FILE = "dbt_project.yml"
@@ -246,13 +247,13 @@ def _registration(
             "pass one of the defined targets, or add it to profiles.yml",
         )
     runtime = effective.runtime_setting(env=env, entry=None, flag=request.runtime).value
-    _check_runtime(runtime or effective.DEFAULT_RUNTIME)
+    _check_runtime(runtime or DEFAULT_RUNTIME)
     entry = ProjectEntry(
         path=project_dir,
         profiles_dir=Path(folder.value),
         target=target or DEFAULT_TARGET,
         dbt_version=dbtcore.versions().get("dbt-core", ""),
-        runtime=runtime or effective.DEFAULT_RUNTIME,
+        runtime=runtime or DEFAULT_RUNTIME,
         created_at=now,
     )
     return entry, warnings

@@ -197,12 +197,12 @@ class Runner:
 
 
 def runtime_for(request: RunRequest, plan: BuildPlan) -> Runtime:
-    """The runtime a request asks for (`--runtime`, else the environment's, else `local`).
+    """The runtime the plan names (`--runtime`, the environment's, the registered one), or `local`.
 
     Raises:
         BadInputError: Unknown runtime, not installed, or invalid settings.
     """
-    name = request.runtime or plan.env.runtime or registry.DEFAULT_RUNTIME
+    name = plan.runtime
     environ = request.environ if request.environ is not None else os.environ
     iso = plan.isolated
     threads = plan.env.flags.get("threads")

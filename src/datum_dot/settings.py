@@ -1,10 +1,12 @@
-"""Where the tool keeps its per-user state (`DATUM_HOME`)."""
+"""Where the tool keeps its per-user state (`DATUM_HOME`), and the defaults every layer shares."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
+
+DEFAULT_RUNTIME = "local"  # dbt-core in process, when nothing names a runtime
 
 
 def datum_home(environ: Mapping[str, str] | None = None) -> Path:

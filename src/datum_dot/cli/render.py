@@ -8,6 +8,7 @@ Text from outside (dbt output, paths, var values) is never read as rich markup: 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
         ]
     if plan.baseline is not None:
         rows.append(("defer to", f"{plan.baseline.spec} ({plan.baseline.state_dir})"))
+    rows.append(("runtime", plan.runtime))
     rows.append(("vars", json.dumps(dict(plan.vars), sort_keys=True) if plan.vars else "(none)"))
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
@@ -94,28 +96,61 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
             print(f"debug: {note}", file=sys.stderr)
 
 
+Segment = tuple[str, str | None]
+"""A piece of a line and its rich style (None: unstyled)."""
+# What rich's `Text` removes from text (rich.control.strip_control_codes): bell, backspace,
+# vertical tab, form feed, carriage return.
+_RICH_STRIPPED = dict.fromkeys((7, 8, 11, 12, 13))
+# Variables that make rich treat a stream as a terminal (or a notebook) although it is not one.
+_RICH_TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
+
+
 def print_outcome(record: RunRecord) -> None:
     """Print a one-line summary of a finished run on stderr."""
-    from rich.text import Text
-
     plan = record.plan
     where = ""
     if plan is not None and plan.isolated is not None:
         where = f" into {plan.isolated.profile.schema_key} {plan.isolated.profile.schema_after}"
     seconds = record.duration_seconds or 0.0
     style = "green" if record.exit_code in (0, 10) else "red"
-    line = Text(f"{record.status.value}", style=style) + Text(
-        f": {' '.join(['dbt', *record.request.command, str(record.request.spec)]).strip()}{where}"
-        f" in {seconds:.1f}s (exit {int(record.exit_code)})"
-    )
+    summary: list[Segment] = [
+        (record.status.value, style),
+        (
+            f": {' '.join(['dbt', *record.request.command, str(record.request.spec)]).strip()}"
+            f"{where} in {seconds:.1f}s (exit {int(record.exit_code)})",
+            None,
+        ),
+    ]
     if record.run_id:
-        line += Text(f"; details: dot logs {record.run_id}")
-    _console(stderr=True).print(line)
+        summary.append((f"; details: dot logs {record.run_id}", None))
+    lines = [summary]
     if record.error:
-        _console(stderr=True).print(Text(f"dbt error: {record.error}"))
+        lines.append([(f"dbt error: {record.error}", None)])
     if record.suggestion and record.exit_code not in (0, 10):
         kind = f" ({record.error_class})" if record.error_class else ""
-        _console(stderr=True).print(Text(f"hint{kind}: {record.suggestion}"))
+        lines.append([(f"hint{kind}: {record.suggestion}", None)])
+    _print_stderr(lines)
+
+
+def _print_stderr(lines: list[list[Segment]]) -> None:
+    """Print lines of styled text on stderr, as rich would.
+
+    Where rich would print plain text anyway (stderr is no terminal, and nothing forces one),
+    the text is written directly: importing rich costs more than a short run's whole summary
+    (the end of every cron and webhook run).
+    """
+    stream = sys.stderr
+    if stream.isatty() or any(name in os.environ for name in _RICH_TERMINAL_VARIABLES):
+        from rich.text import Text
+
+        console = _console(stderr=True)
+        for line in lines:
+            console.print(Text.assemble(*((text, style or "") for text, style in line)))
+        return
+    for line in lines:
+        text = "".join(text for text, _ in line).translate(_RICH_STRIPPED).expandtabs(8)
+        stream.write(text + "\n")
+    stream.flush()
 
 
 def print_runtimes(rows: list[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ from datum_dot import effective
 from datum_dot.errors import ConfigError
 from datum_dot.preflight import dbt, project, setup
 from datum_dot.preflight.model import AutoFix, Check, FixKind, Report, Status
+from datum_dot.settings import DEFAULT_RUNTIME
 from datum_dot.userconfig import LoadedConfig, read_user_config
 
 __all__ = ["AutoFix", "Check", "FixKind", "Options", "Report", "Status", "run_preflight"]
@@ -93,7 +94,7 @@ def run_preflight(
         setup.check_key(home, project_id),
         setup.check_token(home),
         setup.check_crontab(project_id, entry, environ),
-        dbt.check_dbt(runtime or effective.DEFAULT_RUNTIME),
+        dbt.check_dbt(runtime or DEFAULT_RUNTIME),
         dbt.check_adapter(adapter_type),
         dbt.check_connection(
             requested=options.connection,

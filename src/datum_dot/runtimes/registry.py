@@ -21,7 +21,6 @@ from importlib import metadata
 from datum_dot.runtimes.base import Runtime, RuntimeContext, RuntimeProbe, RuntimeUnavailableError
 
 GROUP = "datum_dot.runtimes"
-DEFAULT_RUNTIME = "local"
 log = logging.getLogger(__name__)
 
 
