@@ -57,6 +57,27 @@ def test_validate_healthy_project_passes_every_check(registered: ExampleProject)
     assert all(line.startswith("✓ ") for line in lines), result.stdout
     assert "target 'prod' connects" in result.stdout
     assert "14 passed, 0 failed, 0 warnings, 0 skipped" in result.stdout
+    # the probe is a run like any other: recorded in the history
+    logs = registered.dot("logs", "--last", "1", "--json")
+    (probe,) = json.loads(logs.stdout)
+    assert (probe["command"], probe["status"], probe["env"]) == (["debug"], "SUCCESS", "prod")
+
+
+@pytest.mark.slow
+def test_validate_failed_connection_shows_dbt_and_keeps_the_run(
+    registered: ExampleProject, tmp_path: Path
+) -> None:
+    unreachable = {"DOT_EXAMPLE_DUCKDB": str(tmp_path / "no-such-folder" / "w.duckdb")}
+    result = registered.dot("validate", "--connection", "--json", env=unreachable)
+    assert result.returncode == 20, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}  # stdout is pure JSON
+    connection = checks["connection"]
+    assert connection["status"] == "fail"
+    assert connection["detail"].startswith("dbt debug failed: ")
+    logs = registered.dot("logs", "--last", "1", "--json", env=unreachable)
+    (probe,) = json.loads(logs.stdout)
+    assert (probe["command"], probe["status"]) == (["debug"], "FAILED")
+    assert f"details: dot logs {probe['run_id']}" in connection["fix"]
 
 
 def test_validate_json_and_skipped_connection(registered: ExampleProject) -> None:

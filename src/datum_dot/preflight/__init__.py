@@ -99,8 +99,10 @@ def run_preflight(
         dbt.check_connection(
             requested=options.connection,
             project_dir=project_dir,
+            env_name=env.name if env is not None else options.env,
             profiles_dir=profiles_file.parent if profiles_file is not None else None,
             target=target.value if target_ok and target is not None else None,
+            environ=environ,
         ),
     )
     return Report(project_dir=project_dir, checks=checks)

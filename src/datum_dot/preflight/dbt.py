@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
-import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from datum_dot import dbtcore
@@ -66,34 +68,46 @@ def check_connection(
     *,
     requested: bool,
     project_dir: Path,
+    env_name: str | None,
     profiles_dir: Path | None,
     target: str | None,
+    environ: Mapping[str, str],
 ) -> Check:
     """`dbt debug --connection` against the target (only when asked: it reaches the warehouse).
 
-    This is a probe, not a run: it is not recorded in the run history, and its output is
-    captured to report the failure, not streamed.
+    The probe is a run like any other: it goes through `execute()` (in process, with the
+    environment's settings) and is recorded in the run history, so a failed connection keeps
+    dbt's whole output. Only the last lines are shown here; the table or the JSON stays clean.
     """
-    from datum_dot.runtimes import process
+    from datum_dot.execute import execute
+    from datum_dot.run import RunRequest, RunStatus
+    from datum_dot.spec import Spec
 
     name = "connection"
     if not requested:
         return Check(name, Status.SKIP, "pass --connection to test it with dbt debug")
-    executable = dbt_executable()
-    if profiles_dir is None or target is None or executable is None:
-        return Check(name, Status.SKIP, "needs profiles.yml, the target and the dbt executable")
-    argv = [
-        *(str(executable), "debug", "--connection", "--project-dir", str(project_dir)),
-        *("--profiles-dir", str(profiles_dir), "--target", target),
-    ]
-    command = " ".join(["dbt", *argv[1:]])
+    if profiles_dir is None or target is None:
+        return Check(name, Status.SKIP, "needs profiles.yml and the target")
+    request = RunRequest(
+        command=("debug",),
+        spec=Spec(env=env_name),
+        project_dir=project_dir,
+        dbt_args=("--connection", "--target", target, "--profiles-dir", str(profiles_dir)),
+        timeout=CONNECTION_TIMEOUT,
+        environ=environ,
+        runtime="local",
+    )
+    command = f"dot debug{f' {env_name}' if env_name else ''} -- --connection --target {target}"
+    captured = io.StringIO()
     try:
-        result = process.run(argv, cwd=project_dir, timeout=CONNECTION_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return Check(name, Status.FAIL, f"{command}: {e}", f"run it by hand: {command}")
-    if result.returncode == 0:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            record = execute(request)
+    except DotError as e:
+        return Check(name, Status.FAIL, f"dbt debug could not run: {e.message}", e.hint)
+    details = f"dot logs {record.run_id}" if record.run_id else command
+    if record.status is RunStatus.SUCCESS:
         return Check(name, Status.OK, f"target '{target}' connects (dbt debug --connection)")
-    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    tail = " | ".join(lines[-_TAIL_LINES:]) or f"exit {result.returncode}"
-    fix = f"check target '{target}' in {profiles_dir / 'profiles.yml'}; details: {command}"
+    lines = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
+    tail = " | ".join(lines[-_TAIL_LINES:]) or record.error or f"exit {record.dbt_exit_code}"
+    fix = f"check target '{target}' in {profiles_dir / 'profiles.yml'}; details: {details}"
     return Check(name, Status.FAIL, f"dbt debug failed: {tail}", fix)
