@@ -18,7 +18,7 @@ import pytest
 
 from datum_dot.errors import ExitCode
 from datum_dot.locks import file_lock
-from datum_dot.workspace import DEPS_MARKER, deps_digest
+from datum_dot.packages import DEPS_MARKER, deps_digest
 from tests.helpers.builds import make_build, prunable, worktree_paths, write_schedules
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.history import History, assert_bad_input, make_history, run_in_process

@@ -1,6 +1,6 @@
 """The package cache `.dot/cache/deps/<digest>/`: which entries no build uses, and removing one.
 
-Every isolated build's worktree has a digest of its package files (`workspace.deps_digest`); an
+Every isolated build's worktree has a digest of its package files (`packages.deps_digest`); an
 entry whose digest no remaining worktree has is garbage, and so is a `<digest>.tmp` folder left
 by an interrupted install. An entry whose lock an install holds is left alone.
 """
@@ -35,7 +35,7 @@ def unused_deps(project: Project, staying: Iterable[Path]) -> tuple[list[DepsEnt
         The entries (leftover `.tmp` folders of interrupted installs included), and a warning
         instead when a worktree's package files cannot be read (then nothing is removed).
     """
-    from datum_dot.workspace import deps_digest
+    from datum_dot.packages import deps_digest
 
     cache = project.deps_cache
     if not cache.is_dir():

@@ -6,22 +6,16 @@ and environment take turns; different commits build side by side.
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from datum_dot import git, isolatedprofiles, worktrees
+from datum_dot import git, isolatedprofiles, packages, worktrees
 from datum_dot.locks import file_lock
 from datum_dot.plan import BuildPlan, IsolatedBuild
 
 LOCK_TIMEOUT_SECONDS = 30 * 60.0
-PACKAGE_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
-DEPS_MARKER = ".dot-deps-digest"
 
 DepsRunner = Callable[[Sequence[str]], None]
 
@@ -32,8 +26,9 @@ class Workspace:
 
     Attributes:
         worktree: REUSED, CREATED or REPAIRED (None for a working-tree run).
-        deps: "installed", "cached" (copied from the cache), "current" (already in place),
-            "none" (the project has no packages), or "skipped".
+        deps: "installed" (`dbt deps` ran), "cached" (copied from the cache), "copied" (from
+            the checkout's identical install, through the cache), "current" (already in place),
+            "none" (the project declares no packages), or "skipped".
     """
 
     worktree: worktrees.WorktreeStatus | None = None
@@ -86,7 +81,7 @@ def prepared(
         ):
             status = worktrees.ensure_worktree(repo_root, iso.worktree, git.Sha(iso.commit))
             _write_atomic(iso.build_dir / "commit", iso.commit + "\n")
-            deps = _install_deps(plan, run_deps) if plan.deps_args else "skipped"
+            deps = _install_packages(plan, run_deps) if plan.deps_args else "skipped"
         write_profile(iso)
         yield Workspace(worktree=status, deps=deps)
 
@@ -106,81 +101,13 @@ def write_profile(iso: IsolatedBuild) -> None:
     )
 
 
-def _install_deps(plan: BuildPlan, run_deps: DepsRunner) -> str:
-    project = plan.project_dir
-    digest = deps_digest(project)
-    if digest is None:
-        return "none"
-    install_dir = project / _install_path(project)
-    marker = install_dir / DEPS_MARKER
-    if marker.is_file() and marker.read_text().strip() == digest:
-        return "current"
-    cache = plan.source_project_dir / ".dot" / "cache" / "deps" / digest
-    with file_lock(cache.with_suffix(".lock"), timeout=LOCK_TIMEOUT_SECONDS):
-        if (cache / DEPS_MARKER).is_file():
-            _replace_tree(cache, install_dir)
-            return "cached"
-        run_deps(plan.deps_args)
-        # Copy with symlinks resolved: `local:` packages are links into this worktree, and the
-        # cache must not depend on a worktree that `dot clean` may remove.
-        tmp = cache.with_name(cache.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        if install_dir.is_dir():
-            shutil.copytree(install_dir, tmp, symlinks=False)
-        else:
-            tmp.mkdir(parents=True)
-        (tmp / DEPS_MARKER).write_text(digest + "\n")
-        shutil.rmtree(cache, ignore_errors=True)
-        tmp.rename(cache)
-        _replace_tree(cache, install_dir)
-    return "installed"
-
-
-def deps_digest(project_dir: Path) -> str | None:
-    """Digest of the package files and any `local:` package contents; None without packages.
-
-    Two commits with the same digest install the same packages, so the second reuses the first's.
-    """
-    present = [name for name in PACKAGE_FILES if (project_dir / name).is_file()]
-    if not any(name in present for name in ("packages.yml", "dependencies.yml")):
-        return None
-    h = hashlib.sha256()
-    for name in present:
-        h.update(name.encode() + b"\0" + (project_dir / name).read_bytes() + b"\0")
-    for local in _local_packages(project_dir):
-        folder = (project_dir / local).resolve()
-        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            h.update(str(file.relative_to(folder)).encode() + b"\0" + file.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-def _local_packages(project_dir: Path) -> list[str]:
-    paths: list[str] = []
-    for name in ("packages.yml", "dependencies.yml"):
-        file = project_dir / name
-        if not file.is_file():
-            continue
-        data = yaml.safe_load(file.read_text()) or {}
-        paths.extend(
-            entry["local"]
-            for entry in data.get("packages", []) or []
-            if isinstance(entry, dict) and isinstance(entry.get("local"), str)
-        )
-    return paths
-
-
-def _install_path(project_dir: Path) -> str:
-    data = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-    value = data.get("packages-install-path", "dbt_packages")
-    return str(value) if isinstance(value, str) and "{{" not in value else "dbt_packages"
-
-
-def _replace_tree(source: Path, dest: Path) -> None:
-    if dest.is_symlink() or dest.is_file():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(source, dest, symlinks=False)
+def _install_packages(plan: BuildPlan, run_deps: DepsRunner) -> str:
+    return packages.install_packages(
+        plan.project_dir,
+        checkout_dir=plan.source_project_dir,
+        cache_root=plan.source_project_dir / ".dot" / "cache" / "deps",
+        run_deps=lambda: run_deps(plan.deps_args),
+    )
 
 
 def _mkdir_private(path: Path) -> None:
