@@ -1,12 +1,9 @@
 """The SQLite side of the run history: schema, migrations, connections, rows <-> records.
 
-The history package alone touches SQLite. Each unit of work opens its own connection
-(`Database.connect`), with WAL, a busy timeout and foreign keys on; the schema is checked on every
-connection and migrated (under a file lock, so a fresh file is created once) when behind.
-
-Every write transaction is `BEGIN IMMEDIATE` (`write`): a deferred transaction that reads and
-then writes fails at once with SQLITE_BUSY (busy_timeout does not apply) when another process
-wrote in between; with IMMEDIATE the write lock is taken first, and waited for.
+Each unit of work opens its own connection (`Database.connect`), the way `sqlitefile` opens
+every SQLite file of the tool: WAL, a busy timeout, foreign keys on, the schema checked on every
+connection and migrated (under a file lock, so a fresh file is created once) when behind, every
+write transaction `BEGIN IMMEDIATE` (`write`).
 
 Timestamps are UTC ISO-8601 of fixed width (`records.iso`), so text order is time order and the
 indexes serve `ORDER BY started_at`.
@@ -22,10 +19,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from datum_dot import sqlitefile
 from datum_dot.errors import DotError, HistoryError, LockTimeoutError
 from datum_dot.history.files import NodeCounts
 from datum_dot.history.records import RunStart, StoredRun, iso
-from datum_dot.locks import file_lock
 from datum_dot.run import RunStatus
 
 HISTORY_FILE = "history.sqlite"
@@ -108,6 +105,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_schedule ON runs (project, schedule, started_at, run_id);
     """,
 )
+SCHEMA = sqlitefile.Schema(APPLICATION_ID, MIGRATIONS, lock=".history.lock")
 COUNT_COLUMNS = tuple(f.name for f in dataclasses.fields(NodeCounts))
 NEWEST_FIRST = "ORDER BY started_at DESC, run_id DESC"
 
@@ -140,47 +138,11 @@ class Database:
         """
         if create:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        except sqlite3.Error as e:
-            raise self.error(e) from e
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            # WAL with NORMAL: a commit survives a crash of the process, not of the machine.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if _versions(conn) != (APPLICATION_ID, len(MIGRATIONS)):
-                self._migrate(conn)
+        # WAL with NORMAL: a commit survives a crash of the process, not of the machine.
+        with sqlitefile.connect(
+            self.path, schema=SCHEMA, errors=self, timeout=self.timeout, synchronous="NORMAL"
+        ) as conn:
             yield conn
-        except sqlite3.Error as e:
-            raise self.error(e) from e
-        finally:
-            conn.close()
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        # One migrator at a time: a fresh file is set to WAL and created once, not raced.
-        try:
-            with file_lock(self.path.with_name(".history.lock"), timeout=self.timeout):
-                app_id, version = _versions(conn)
-                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if app_id != APPLICATION_ID and (app_id, version, tables) != (0, 0, 0):
-                    raise self.unusable("is not a datum-dot run history (another program's file)")
-                if version > len(MIGRATIONS):
-                    raise HistoryError(
-                        f"run history {self.path} has schema version {version}, newer than this "
-                        f"datum-dot knows ({len(MIGRATIONS)})",
-                        "upgrade datum-dot: pip install -U datum-dot",
-                    )
-                conn.execute("PRAGMA journal_mode = WAL")
-                for number in range(version, len(MIGRATIONS)):
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE; {MIGRATIONS[number]};"
-                        f" PRAGMA user_version = {number + 1};"
-                        f" PRAGMA application_id = {APPLICATION_ID}; COMMIT;"
-                    )
-        except LockTimeoutError as e:
-            raise self.locked() from e
 
     def error(self, error: sqlite3.Error) -> DotError:
         """The product error for a SQLite error met on this file."""
@@ -192,6 +154,18 @@ class Database:
         return HistoryError(
             f"cannot use the run history {self.path}: {error}",
             f"check that {self.path.parent} is writable and the disk has room",
+        )
+
+    def foreign(self) -> HistoryError:
+        """The error for another program's SQLite file in the history's place."""
+        return self.unusable("is not a datum-dot run history (another program's file)")
+
+    def newer(self, version: int) -> HistoryError:
+        """The error for a history written by a newer datum-dot."""
+        return HistoryError(
+            f"run history {self.path} has schema version {version}, newer than this "
+            f"datum-dot knows ({len(MIGRATIONS)})",
+            "upgrade datum-dot: pip install -U datum-dot",
         )
 
     def unusable(self, what: str) -> HistoryError:
@@ -209,25 +183,6 @@ class Database:
             f"run history {self.path} stayed locked by another process for {self.timeout:g}s",
             f"retry; see which process holds it with `fuser -v {self.path}`",
         )
-
-
-@contextlib.contextmanager
-def write(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction that holds the write lock from its start (see the module docstring)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _versions(conn: sqlite3.Connection) -> tuple[int, int]:
-    """The file's application id and schema version (both 0 for a new file)."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    return int(app_id), int(version)
 
 
 START_COLUMNS = (

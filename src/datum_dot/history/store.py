@@ -27,7 +27,6 @@ from datum_dot.history.database import (
     counts_row,
     start_row,
     to_run,
-    write,
 )
 from datum_dot.history.files import (
     LOG_FILES,
@@ -55,6 +54,7 @@ from datum_dot.history.records import (
 )
 from datum_dot.liveness import current_boot_id, is_writer_gone
 from datum_dot.run import RunStatus
+from datum_dot.sqlitefile import write
 
 HISTORY_FILE = "history.sqlite"
 ABORTED_CLASS = "aborted"

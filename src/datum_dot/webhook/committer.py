@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from datum_dot.errors import DotError
+from datum_dot.sqlitefile import write
 from datum_dot.webhook.errors import QueueError
 from datum_dot.webhook.jobs import Enqueued, JobRequest
 from datum_dot.webhook.queue import JobQueue
-from datum_dot.webhook.queuefile import write
 
 log = logging.getLogger("datum_dot.webhook")
 MAX_BATCH = 256

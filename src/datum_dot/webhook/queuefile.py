@@ -1,8 +1,8 @@
 """The queue's SQLite file: schema, migrations, connections, and errors said plainly.
 
-The same rules as the run history's file (`history/database.py`): WAL, a busy timeout, `BEGIN
-IMMEDIATE` writes, migrations as an ordered tuple tracked by `PRAGMA user_version`, and an
-`application_id` so another program's file is refused rather than migrated. One difference:
+Opened as every SQLite file of the tool is (`sqlitefile`): WAL, a busy timeout, `BEGIN IMMEDIATE`
+writes, migrations as an ordered tuple tracked by `PRAGMA user_version`, and an `application_id`
+so another program's file is refused rather than migrated. One difference from the run history:
 `connect(durable=True)` commits with `synchronous=FULL` (see `queue.py`).
 """
 
@@ -13,8 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from datum_dot.errors import LockTimeoutError
-from datum_dot.locks import file_lock
+from datum_dot import sqlitefile
 from datum_dot.webhook.errors import QueueError
 
 APPLICATION_ID = 0x646F7471  # "dotq": tells our file from another program's SQLite file
@@ -48,6 +47,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+SCHEMA = sqlitefile.Schema(APPLICATION_ID, MIGRATIONS, lock=".webhook.lock")
+
+
 class QueueFile:
     """The queue's SQLite file.
 
@@ -71,54 +73,18 @@ class QueueFile:
             QueueError: The file is unusable, another program's, newer, or locked too long.
         """
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        except sqlite3.Error as e:
-            raise self.error(e) from e
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            # FULL for accepting requests: one answered 202 is on disk, even if the machine loses
-            # power next. NORMAL for the rest (claims, finishes): a commit survives a crash of the
-            # process, and one lost to a power cut is settled as a crash is (`recover`; a run id
-            # the history has already begun is never begun again).
-            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-            if _versions(conn) != (APPLICATION_ID, len(MIGRATIONS)):
-                self._migrate(conn)
+        # FULL for accepting requests: one answered 202 is on disk, even if the machine loses
+        # power next. NORMAL for the rest (claims, finishes): a commit survives a crash of the
+        # process, and one lost to a power cut is settled as a crash is (`recover`; a run id
+        # the history has already begun is never begun again).
+        with sqlitefile.connect(
+            self.path,
+            schema=SCHEMA,
+            errors=self,
+            timeout=self._timeout,
+            synchronous="FULL" if durable else "NORMAL",
+        ) as conn:
             yield conn
-        except sqlite3.Error as e:
-            raise self.error(e) from e
-        finally:
-            conn.close()
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        try:
-            with file_lock(self.path.with_name(".webhook.lock"), timeout=self._timeout):
-                app_id, version = _versions(conn)
-                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if app_id != APPLICATION_ID and (app_id, version, tables) != (0, 0, 0):
-                    raise QueueError(
-                        f"{self.path} is not a datum-dot webhook queue (another program's file)",
-                        f"move it away (mv {self.path} {self.path}.bak) and start the server again",
-                    )
-                if version > len(MIGRATIONS):
-                    raise QueueError(
-                        f"webhook queue {self.path} has schema version {version}, newer than "
-                        f"this datum-dot knows ({len(MIGRATIONS)})",
-                        "upgrade datum-dot: pip install -U datum-dot",
-                    )
-                conn.execute("PRAGMA journal_mode = WAL")
-                for number in range(version, len(MIGRATIONS)):
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE; {MIGRATIONS[number]};"
-                        f" PRAGMA user_version = {number + 1};"
-                        f" PRAGMA application_id = {APPLICATION_ID}; COMMIT;"
-                    )
-        except LockTimeoutError as e:
-            raise QueueError(
-                f"webhook queue {self.path} stayed locked for {self._timeout:g}s", "retry"
-            ) from e
-        self.path.chmod(0o600)
 
     def error(self, error: sqlite3.Error) -> QueueError:
         """The product error for a SQLite error met on this file."""
@@ -133,20 +99,23 @@ class QueueFile:
             f"check that {self.path.parent} is writable and the disk has room",
         )
 
+    def foreign(self) -> QueueError:
+        """The error for another program's SQLite file in the queue's place."""
+        return QueueError(
+            f"{self.path} is not a datum-dot webhook queue (another program's file)",
+            f"move it away (mv {self.path} {self.path}.bak) and start the server again",
+        )
 
-@contextlib.contextmanager
-def write(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction that holds the write lock from its start."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    def newer(self, version: int) -> QueueError:
+        """The error for a queue written by a newer datum-dot."""
+        return QueueError(
+            f"webhook queue {self.path} has schema version {version}, newer than "
+            f"this datum-dot knows ({len(MIGRATIONS)})",
+            "upgrade datum-dot: pip install -U datum-dot",
+        )
 
-
-def _versions(conn: sqlite3.Connection) -> tuple[int, int]:
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    return int(app_id), int(version)
+    def locked(self) -> QueueError:
+        """The error for the migration lock held too long by another process."""
+        return QueueError(
+            f"webhook queue {self.path} stayed locked for {self._timeout:g}s", "retry"
+        )
