@@ -135,6 +135,10 @@ def test_config_set_validates_and_saves(registered: ExampleProject, tmp_path: Pa
         (["set", "runtime", "locl"], ["unknown runtime 'locl'", "did you mean 'local'"]),
         (["set", "project-path", "/"], ["no dbt_project.yml in /"]),
         (["set", "target", "prod", "webhook.port", "x"], ["webhook.port must be"]),
+        (["set", "webhook.branch-envs", "main"], ["'main' is not branch=environment"]),
+        (["set", "webhook.branch-envs", "main=-x"], ["'main=-x' is not branch=environment"]),
+        (["set", "webhook.branch-envs", "a..b=prod"], ["'a..b=prod' is not branch=environment"]),
+        (["set", "webhook.branch-envs", "main=prod,main=dev"], ["names branch 'main' twice"]),
     ],
 )
 def test_config_set_bad_input_changes_nothing(
@@ -261,3 +265,15 @@ def test_every_run_uses_the_registered_runtime_below_the_environment(
     assert runtime("--runtime", "local") == "local"
     shown = registered.dot("run", "--dry-run")
     assert re.search(r"^runtime\s+subprocess$", shown.stdout, re.M), shown.stdout
+
+
+def test_config_set_webhook_branch_envs(registered: ExampleProject) -> None:
+    result = registered.dot("config", "set", "webhook.branch-envs", "main=prod, release/1.x=ci")
+    assert result.returncode == 0, result.stderr
+    assert "webhook.branch-envs: (none) -> main=prod,release/1.x=ci" in result.stdout
+    assert config_yaml()["webhook"]["branch_envs"] == {"main": "prod", "release/1.x": "ci"}
+    shown = show(registered)["webhook.branch-envs"]
+    assert (shown["value"], shown["source"]) == ("main=prod,release/1.x=ci", "user config")
+    cleared = registered.dot("config", "set", "webhook.branch-envs", "")
+    assert cleared.returncode == 0, cleared.stderr
+    assert config_yaml()["webhook"]["branch_envs"] == {}

@@ -29,9 +29,11 @@ WEBHOOK_KEYS = {
     "webhook.host": "the address the webhook server binds (default 127.0.0.1)",
     "webhook.port": "the port the webhook server listens on (default 8080)",
     "webhook.github-secret-env": "the environment variable holding the GitHub webhook secret",
+    "webhook.branch-envs": "GitHub pushes to build, as branch=environment pairs (main=prod,develop=dev)",
 }
 SETTABLE_KEYS = {**PROJECT_KEYS, **WEBHOOK_KEYS}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENVIRONMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -173,10 +175,59 @@ def _updated_webhook(
                 "for example: dot config set webhook.github-secret-env GH_SECRET",
             )
         before = getattr(webhook, field)
+        if field == "branch_envs":
+            mapping = parse_branch_envs(raw)
+            values[field] = mapping
+            if mapping != before:
+                shown = format_branch_envs(before) if before else None
+                changes.append(ConfigChange(key, shown, format_branch_envs(mapping) or "(none)"))
+            continue
         values[field] = int(raw) if field == "port" else raw
         if str(before) != raw:
             changes.append(ConfigChange(key, None if before is None else str(before), raw))
     return WebhookSettings.model_validate(values)
+
+
+def parse_branch_envs(raw: str) -> dict[str, str]:
+    """`main=prod,develop=dev` as a mapping; an empty string is no mapping at all.
+
+    Raises:
+        ConfigError: A pair is not `branch=environment`, or a branch is named twice.
+    """
+    mapping: dict[str, str] = {}
+    for pair in (p.strip() for p in raw.split(",")):
+        if not pair:
+            continue
+        branch, sep, env = (part.strip() for part in pair.partition("="))
+        if not sep or not branch or not _ENVIRONMENT.fullmatch(env) or _bad_branch(branch):
+            raise ConfigError(
+                f"webhook.branch-envs: '{pair}' is not branch=environment",
+                'for example: dot config set webhook.branch-envs "main=prod,develop=dev" '
+                '(or "" for none)',
+            )
+        if branch in mapping:
+            raise ConfigError(
+                f"webhook.branch-envs names branch '{branch}' twice",
+                "give each branch one environment",
+            )
+        mapping[branch] = env
+    return mapping
+
+
+def format_branch_envs(mapping: Mapping[str, str]) -> str:
+    """The `branch=env,...` spelling of a mapping (what `parse_branch_envs` reads)."""
+    return ",".join(f"{branch}={env}" for branch, env in mapping.items())
+
+
+def _bad_branch(name: str) -> bool:
+    # what `git check-ref-format` refuses in a branch name, and a leading dash
+    return (
+        name.startswith(("-", "/", "."))
+        or name.endswith(("/", ".", ".lock"))
+        or ".." in name
+        or "@{" in name
+        or any(c.isspace() or c in "~^:?*[\\" or ord(c) < 32 for c in name)
+    )
 
 
 def _project_path(config: UserConfig, project_id: str, raw: str) -> Path:

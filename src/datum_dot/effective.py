@@ -229,10 +229,15 @@ def resolve_settings(
     if project_dir is not None:
         out += _project_settings(project_dir, config, flags=flags, environ=environ)
     hook = config.webhook
-    for key in ("host", "port"):
-        source = Source.USER_CONFIG if key in hook.model_fields_set else Source.DEFAULT
-        value = str(getattr(hook, key))
-        out.append(Setting(f"webhook.{key}", value, source, str(config_path(home))))
+    for field in ("host", "port", "github_secret_env", "branch_envs"):
+        source = Source.USER_CONFIG if field in hook.model_fields_set else Source.DEFAULT
+        raw = getattr(hook, field)
+        if isinstance(raw, dict):
+            value: str | None = ",".join(f"{branch}={env}" for branch, env in raw.items()) or None
+        else:
+            value = None if raw is None else str(raw)
+        key = f"webhook.{field.replace('_', '-')}"
+        out.append(Setting(key, value, source, str(config_path(home))))
     return out
 
 

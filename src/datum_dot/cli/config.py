@@ -60,7 +60,7 @@ def _set(args: argparse.Namespace, prog: str) -> int:
     if not changes:
         print("nothing changed: every value was already set")
     for change in changes:
-        print(f"{change.key}: {change.before} -> {change.after}")
+        print(f"{change.key}: {change.before or '(none)'} -> {change.after}")
     if changes:
         print(f"saved; see `{prog} config show`")
     return int(ExitCode.OK)

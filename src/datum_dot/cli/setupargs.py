@@ -151,7 +151,7 @@ def _add_config(sub: argparse._SubParsersAction[P], common: AddOptions) -> None:
         help="set values (checked before saving)",
         description="Set KEY VALUE pairs; all are checked before any is saved. Keys: target, "
         "profiles-dir, runtime, project-path (of the project here), webhook.host, webhook.port, "
-        "webhook.github-secret-env.",
+        "webhook.github-secret-env, webhook.branch-envs (main=prod,develop=dev).",
     )
     put.add_argument("pairs", nargs="+", metavar="KEY VALUE", help="what to set")
     put.add_argument("--project-dir", type=Path, help="the dbt project (default: search up)")
