@@ -60,6 +60,9 @@ TOOL_COMMANDS = {
 class _Parser(argparse.ArgumentParser):
     """argparse, but bad usage is a UsageError (exit 20), not argparse's exit 2."""
 
+    partial = False
+    """Built with one dbt command's sub-parser only (see `build_parser`)."""
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(
             f"{self.prog}: {message}{_suggest(message, self)}",
@@ -76,6 +79,8 @@ def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
         unknown = re.search(r"unrecognized arguments: (\S+)", message)
         if unknown is None:
             return ""
+        if isinstance(parser, _Parser) and parser.partial:
+            parser = build_parser(parser.prog)  # suggest from the whole command line, as always
         word, known = unknown[1], sorted(_option_strings(parser))
     close = difflib.get_close_matches(word, known, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
@@ -91,8 +96,15 @@ def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
     return names
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    """The whole command line: one sub-command per dbt command plus the tool's own."""
+def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line: one sub-command per dbt command plus the tool's own.
+
+    Args:
+        prog: The program's name (`dot` or `datum`).
+        only: A dbt command: add its sub-parser alone. A run needs no other, and building all
+            of them (about 40, with gettext and terminal-size look-ups for each option) costs
+            10-20 ms of every run's start-up.
+    """
     parser = _Parser(
         prog=prog,
         description="Run any dbt command for a named environment at an exact git commit.",
@@ -111,6 +123,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, extra in DBT_COMMANDS.items():
+        if only is not None and name != only:
+            continue
         cmd = sub.add_parser(
             name,
             help=f"dbt {name} for an environment, optionally at a git ref",
@@ -121,6 +135,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         elif extra is not None:
             cmd.add_argument("verb", choices=SUB_VERBS[name], help=f"dbt {name} sub-command")
         _add_run_options(cmd)
+    if only is not None:
+        parser.partial = True
+        return parser
     _add_logs_parser(sub)
     runtimes = sub.add_parser(
         "runtimes", help=TOOL_COMMANDS["runtimes"], description=TOOL_COMMANDS["runtimes"] + "."
@@ -301,8 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if prog not in {"dot", "datum"}:
         prog = "dot"
     ours, passthrough = split_passthrough(raw)
-    parser = build_parser(prog)
-    if "_ARGCOMPLETE" in os.environ:
+    word = _command_word(ours)
+    completing = "_ARGCOMPLETE" in os.environ
+    parser = build_parser(prog, only=word if word in DBT_COMMANDS and not completing else None)
+    if completing:
         import argcomplete
 
         argcomplete.autocomplete(parser)
@@ -339,16 +358,20 @@ def _cancel(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _check_command_word(ours: Sequence[str], prog: str) -> None:
-    # The first word that is neither an option nor the value of `--log-format`.
+def _command_word(ours: Sequence[str]) -> str | None:
+    """The first word that is neither an option nor the value of `--log-format`."""
     words = [
         a
         for i, a in enumerate(ours)
         if not a.startswith("-") and (i == 0 or ours[i - 1] != "--log-format")
     ]
-    if not words:
+    return words[0] if words else None
+
+
+def _check_command_word(ours: Sequence[str], prog: str) -> None:
+    word = _command_word(ours)
+    if word is None:
         return
-    word = words[0]
     known = [
         *DBT_COMMANDS,
         *TOOL_COMMANDS,
