@@ -46,15 +46,22 @@ class ProgressTracker:
         self._state = ProgressState()
 
     def on_event(self, name: str, data: Mapping[str, Any]) -> ProgressState | None:
-        """Take one event; return the new state if the event changed it."""
-        info = data.get("node_info") if isinstance(data, Mapping) else None
+        """Take one event; return the new state if the event changed it.
+
+        Only node start and result events change the state; the data of the others (most of
+        dbt's events) is never read, so it need not be converted (see `dbtcore`).
+        """
+        relevant = name in _STARTS or name in _RESULTS
+        info = data.get("node_info") if relevant and isinstance(data, Mapping) else None
         unique_id = str(info.get("unique_id", "")) if isinstance(info, Mapping) else ""
         with self._lock:
             now = self._clock()
             if self._started is None:
                 self._started = now
+            if not relevant:
+                return None
             state = self._state
-            if isinstance(data.get("total"), int) and name in _STARTS | _RESULTS:
+            if isinstance(data.get("total"), int):
                 state = _replace(state, total=int(data["total"]))
             if name in _STARTS and unique_id and unique_id not in self._running:
                 self._running.append(unique_id)
