@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,7 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dot-demo-plugin\nVersion: 1.2.3\n")
     (info / "entry_points.txt").write_text(
         "[datum_dot.runtimes]\ndemo = dot_demo_plugin:DemoRuntime\nbroken = dot_demo_missing:Nope\n"
+        "local = dot_demo_plugin:DemoRuntime\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry._entry_points.cache_clear()
@@ -217,3 +219,18 @@ def test_third_party_runtime_is_found_and_broken_ones_skipped(
     with pytest.raises(RuntimeUnavailableError) as caught:
         registry.runtime_class("broken")
     assert "ModuleNotFoundError" in caught.value.message
+    # a plugin cannot take a built-in name: `local` stays dbt-core in process
+    assert registry.runtime_class("local").__name__ == "LocalRuntime"
+    assert infos["local"].target == "datum_dot.runtimes.local:LocalRuntime"
+    assert any("name is built in" in record.getMessage() for record in caplog.records)
+
+
+def test_built_in_runtimes_match_the_declared_entry_points() -> None:
+    declared = {
+        entry.name: entry.value
+        for entry in metadata.entry_points(group=registry.GROUP)
+        if entry.dist is not None and entry.dist.name == "datum-dot"
+    }
+    assert declared == registry.BUILTIN
+    for name in registry.BUILTIN:
+        assert registry.runtime_class(name).name == name

@@ -17,6 +17,7 @@ from typing import Literal
 
 import yaml
 
+from datum_dot.config.yamlfile import safe_load
 from datum_dot.locks import file_lock
 
 LOCK_TIMEOUT_SECONDS = 30 * 60.0
@@ -133,7 +134,7 @@ def checkout_install(checkout_dir: Path, project_dir: Path, digest: str) -> Path
 
 def install_path(project_dir: Path) -> str:
     """The project's `packages-install-path` (`dbt_packages` unless set without Jinja)."""
-    data = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
+    data = safe_load((project_dir / "dbt_project.yml").read_text())
     value = data.get("packages-install-path") if isinstance(data, dict) else None
     return str(value) if isinstance(value, str) and "{{" not in value else "dbt_packages"
 
@@ -161,7 +162,7 @@ def _expected_links(checkout_dir: Path) -> dict[str, Path] | None:
         folder = _norm(checkout_dir, path)
         if any(_declared(folder, name) for name in ("packages.yml", "dependencies.yml")):
             return None  # its own packages would be installed too
-        project = yaml.safe_load((folder / "dbt_project.yml").read_text()) or {}
+        project = safe_load((folder / "dbt_project.yml").read_text()) or {}
         name = project.get("name") if isinstance(project, dict) else None
         if not isinstance(name, str) or "{{" in name or name in links:
             return None
@@ -178,7 +179,7 @@ def _entries(project_dir: Path, name: str) -> list[object] | None:
     file = project_dir / name
     if not file.is_file():
         return []
-    data = yaml.safe_load(file.read_text())
+    data = safe_load(file.read_text())
     if data is None:
         return []
     if not isinstance(data, dict):

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datum_dot import git, isolatedprofiles, profiles
 from datum_dot.config.environments import (
@@ -26,6 +26,7 @@ from datum_dot.config.variables import (
     raise_for_problems,
     split_vars_args,
 )
+from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import BaselineError, DotError, GitError, ProjectNotFoundError, UsageError
 from datum_dot.plan import (
     WRITING_COMMANDS,
@@ -37,9 +38,11 @@ from datum_dot.plan import (
     render_vars,
 )
 from datum_dot.run import RunRequest
-from datum_dot.settings import DEFAULT_RUNTIME, datum_home
+from datum_dot.settings import CONFIG_FILE, DEFAULT_RUNTIME, datum_home
 from datum_dot.spec import Spec
-from datum_dot.userconfig import ProjectEntry, find_project_by_path, load_user_config
+
+if TYPE_CHECKING:
+    from datum_dot.userconfig import ProjectEntry
 
 OptionsLookup = Callable[[tuple[str, ...]], frozenset[str]]
 
@@ -357,7 +360,12 @@ def _split_placement(args: Sequence[str]) -> tuple[list[str], _Placement]:
 
 def _registered(project_dir: Path, environ: Mapping[str, str]) -> ProjectEntry | None:
     """The project's registration in the user config (`dot init`), if it has one."""
-    found = find_project_by_path(load_user_config(datum_home(environ)), project_dir)
+    home = datum_home(environ)
+    if not (home / CONFIG_FILE).exists():
+        return None  # nothing registered: spare plain runs the config models (about 12 ms)
+    from datum_dot.userconfig import find_project_by_path, load_user_config
+
+    found = find_project_by_path(load_user_config(home), project_dir)
     return found[1] if found is not None else None
 
 
@@ -384,7 +392,7 @@ def project_name(project_dir: Path) -> str:
     import yaml
 
     try:
-        data = yaml.safe_load((project_dir / PROJECT_FILE).read_text()) or {}
+        data = safe_load((project_dir / PROJECT_FILE).read_text()) or {}
     except (OSError, yaml.YAMLError):
         data = {}
     raw = data.get("name") if isinstance(data, dict) else None

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError
 
 PROFILES_FILE = "profiles.yml"
@@ -100,7 +101,7 @@ def profile_name_from_text(text: str, *, source: str) -> str:
         ProfileError: It has no `profile:`, or the name is a Jinja expression dot cannot render.
     """
     try:
-        document = yaml.safe_load(text)
+        document = safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(
             f"{_where(source, e)}: dbt_project.yml is not valid YAML: {_problem(e)}",
@@ -146,7 +147,7 @@ def load_profiles(path: Path) -> dict[str, Any]:
             hint="create it, or pass --profiles-dir / set DBT_PROFILES_DIR to its folder",
         ) from e
     try:
-        document = yaml.safe_load(text)
+        document = safe_load(text)
     except yaml.YAMLError as e:
         raise ProfileError(
             f"{_where(path, e)}: profiles.yml is not valid YAML: {_problem(e)}",

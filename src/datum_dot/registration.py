@@ -17,6 +17,7 @@ import yaml
 
 from datum_dot import dbtcore, effective, keys, tokens, userconfig
 from datum_dot.config.environments import load_environments
+from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
 from datum_dot.profiles import PROFILES_FILE, load_profiles, read_project_profile_name
 from datum_dot.settings import DEFAULT_RUNTIME
@@ -203,7 +204,7 @@ def read_project_name(project_dir: Path) -> str:
     """
     path = project_dir / PROJECT_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_RUNTIME = "local"  # dbt-core in process, when nothing names a runtime
+CONFIG_FILE = "config.yaml"  # the user config, in DATUM_HOME
 
 
 def datum_home(environ: Mapping[str, str] | None = None) -> Path:

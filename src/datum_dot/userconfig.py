@@ -27,8 +27,8 @@ from datum_dot.config.yamlfile import YamlDocument, load_yaml
 from datum_dot.errors import ConfigError
 from datum_dot.locks import file_lock
 from datum_dot.privatefiles import ensure_datum_home, unwritable_home, write_private
+from datum_dot.settings import CONFIG_FILE
 
-CONFIG_FILE = "config.yaml"
 CURRENT_VERSION: Literal[1] = 1
 LOCK_FILE = ".config.lock"
 LOCK_TIMEOUT = 30.0

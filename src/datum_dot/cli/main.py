@@ -286,12 +286,14 @@ def complete_spec(prefix: str, **_: object) -> list[str]:
     """Shell completion for a spec: environment names, alone and with `@`."""
     import yaml
 
+    from datum_dot.config.yamlfile import safe_load
+
     folder = Path.cwd()
     for candidate in (folder, *folder.parents):
         path = candidate / "dot_environments.yml"
         if path.is_file():
             try:
-                data = yaml.safe_load(path.read_text()) or {}
+                data = safe_load(path.read_text()) or {}
             except (OSError, yaml.YAMLError):
                 return []
             envs = [k for k in (data.get("environment") or {}) if k not in ("default", "all")]

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from datum_dot.config.models import VarsFile, VarSpec
-from datum_dot.config.yamlfile import YamlDocument, load_yaml
+from datum_dot.config.yamlfile import YamlDocument, load_yaml, safe_load
 from datum_dot.errors import VarsError
 
 VARS_FILE = "dot_vars.yml"
@@ -61,7 +61,7 @@ def parse_cli_vars(text: str) -> dict[str, Any]:
         VarsError: The value is not valid YAML or not a mapping.
     """
     try:
-        value = yaml.safe_load(text)
+        value = safe_load(text)
     except yaml.YAMLError as e:
         raise VarsError(
             f"--vars {text!r} is not valid YAML or JSON",

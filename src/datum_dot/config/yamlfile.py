@@ -11,6 +11,30 @@ import yaml
 
 from datum_dot.errors import ConfigError
 
+# libyaml's parser when PyYAML was built with it (the wheels are): the same documents, parsed
+# about ten times faster than by the pure-Python one.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load`, with libyaml's parser when it is there.
+
+    Raises:
+        yaml.YAMLError: The text is not valid YAML, as the pure-Python parser reports it (its
+            line numbers point at the mistake more often than libyaml's).
+    """
+    try:
+        return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class YamlDocument:
@@ -62,8 +86,8 @@ def load_yaml(path: Path) -> YamlDocument:
             f"cannot read {path}: {e.strerror}", f"check the file: ls -l {path}"
         ) from e
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = _compose(text)
+        data = safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

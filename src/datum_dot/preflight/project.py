@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from datum_dot import effective, git, profiles
 from datum_dot.config.environments import Environment, EnvironmentsConfig, load_environments
 from datum_dot.config.variables import check_vars, load_var_declarations
+from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import ConfigError, GitError, ProfileError
 from datum_dot.preflight.model import AutoFix, Check, FixKind, Status
 from datum_dot.privatefiles import PRIVATE_FILE_MODE, file_mode
@@ -53,7 +52,7 @@ def check_dbt_project(project_dir: Path) -> tuple[Check, str | None]:
         profile = profiles.profile_name_from_text(text, source=str(path))
     except (ConfigError, ProfileError) as e:
         return Check(name, Status.FAIL, e.message, e.hint), None
-    data = yaml.safe_load(text)  # it parsed above
+    data = safe_load(text)  # it parsed above
     project_name = data.get("name")
     if not project_name:
         fix = "add `name: <project_name>` to dbt_project.yml"

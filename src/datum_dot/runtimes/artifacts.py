@@ -14,6 +14,7 @@ from typing import cast
 
 import yaml
 
+from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import DbtError
 from datum_dot.runtimes.base import JsonObject, NodeOutcome, RunResult
 
@@ -58,7 +59,7 @@ def target_dir(args: Sequence[str], env: Mapping[str, str], cwd: Path | None = N
 
 def _project_target_path(project: Path) -> str:
     try:
-        data = yaml.safe_load((project / "dbt_project.yml").read_text())
+        data = safe_load((project / "dbt_project.yml").read_text())
     except (OSError, yaml.YAMLError):
         return "target"
     value = data.get("target-path") if isinstance(data, dict) else None

@@ -12,6 +12,7 @@ A plugin that fails to import is logged and listed as unavailable; it never brea
 from __future__ import annotations
 
 import difflib
+import importlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,13 @@ from importlib import metadata
 from datum_dot.runtimes.base import Runtime, RuntimeContext, RuntimeProbe, RuntimeUnavailableError
 
 GROUP = "datum_dot.runtimes"
+# The entry points this package declares (pyproject.toml), by name.
+BUILTIN = {
+    "local": "datum_dot.runtimes.local:LocalRuntime",
+    "subprocess": "datum_dot.runtimes.subprocess:SubprocessRuntime",
+    "cloud": "datum_dot.runtimes.cloud:CloudRuntime",
+    "fusion": "datum_dot.runtimes.fusion:FusionRuntime",
+}
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +55,11 @@ class RuntimeInfo:
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     found: dict[str, metadata.EntryPoint] = {}
     for entry in metadata.entry_points(group=GROUP):
+        if entry.name in BUILTIN and entry.value != BUILTIN[entry.name]:
+            log.warning(
+                "runtime plugin %s (%s) ignored: the name is built in", entry.name, entry.value
+            )
+            continue
         found.setdefault(entry.name, entry)
     return dict(sorted(found.items()))
 
@@ -59,9 +72,17 @@ def names() -> list[str]:
 def runtime_class(name: str) -> type[Runtime]:
     """The class registered under `name`.
 
+    The four built-in runtimes are found without scanning every installed distribution's entry
+    points (about 10 ms of each run's start); their names always mean the built-in classes.
+
     Raises:
         RuntimeUnavailableError: No runtime has that name, or its plugin does not load.
     """
+    builtin = BUILTIN.get(name)
+    if builtin is not None:
+        module, _, attribute = builtin.partition(":")
+        found: type[Runtime] = getattr(importlib.import_module(module), attribute)
+        return found
     entry = _entry_points().get(name)
     if entry is None:
         known = names()

@@ -36,8 +36,9 @@ from datum_dot.config.variables import (
 )
 from datum_dot.errors import SpecError, UsageError
 from datum_dot.planner import PROJECT_FILE, project_name
+from datum_dot.settings import CONFIG_FILE
 from datum_dot.spec import parse_spec
-from datum_dot.userconfig import CONFIG_FILE, UserConfig, load_user_config
+from datum_dot.userconfig import UserConfig, load_user_config
 from datum_dot.webhook.errors import UnknownProjectError
 from datum_dot.webhook.jobs import JobRequest, Source
 
