@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -68,6 +69,15 @@ def run(argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> float:
             f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     return elapsed
+
+
+def timed(argv: Sequence[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run a command to completion, failing loudly; return its wall and CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run(argv, cwd=cwd, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def median(values: Sequence[float]) -> float:
