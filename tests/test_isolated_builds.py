@@ -100,6 +100,18 @@ def test_isolated_build_records_commit_in_build_folder(built: Built) -> None:
     assert "'v1' as version_marker" in (worktree / "models/marts/orders.sql").read_text()
 
 
+def test_isolated_build_target_holds_the_build_manifest_and_parse_state(built: Built) -> None:
+    # the isolation check's parse writes no manifest.json; the build writes it, with its nodes
+    target = built.history.build_dir("v1") / "env" / "prod" / "target"
+    assert (target / "partial_parse.msgpack").is_file()
+    manifest = json.loads((target / "manifest.json").read_text())
+    orders = manifest["nodes"]["model.jaffle_dot.orders"]
+    assert orders["schema"] == f"analytics_{built.history.short('v1')}"
+    # written by the build, after the parse that wrote the parse state
+    parsed = (target / "partial_parse.msgpack").stat().st_mtime
+    assert (target / "manifest.json").stat().st_mtime >= parsed
+
+
 def test_isolated_profile_is_private_and_keeps_env_var_unrendered(built: Built) -> None:
     h = built.history
     env_dir = h.env_dir("v1", "prod")
