@@ -109,3 +109,14 @@ def test_sqlitefile_unopenable_path_is_worded(tmp_path: Path) -> None:
         _connect(tmp_path / "no" / "t.sqlite"),
     ):
         pass
+
+
+def test_sqlitefile_wal_and_shm_of_a_new_file_are_private(tmp_path: Path) -> None:
+    # The -wal file holds committed rows until a checkpoint: it must be as private as the file
+    # while connections are open, from the first one on.
+    path = tmp_path / "t.sqlite"
+    with _connect(path) as conn, _connect(path) as other:
+        conn.execute("INSERT INTO items (name) VALUES ('a')")
+        other.execute("SELECT count(*) FROM items").fetchone()
+        for name in ("t.sqlite", "t.sqlite-wal", "t.sqlite-shm"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name

@@ -5,8 +5,8 @@ and a `synchronous` level the caller chooses; the schema is checked on every con
 migrated when behind. Migrations are an ordered tuple tracked by `PRAGMA user_version`, never
 edited once shipped; `PRAGMA application_id` tells our file from another program's, which is
 refused rather than migrated. Migration happens under a file lock, so a fresh file is set to WAL
-and created once, not raced; the file is then made private (0600; SQLite gives its -wal and -shm
-files the same mode).
+and created once, not raced. A new file is created private (0600) before SQLite opens it, so the
+-wal and -shm files SQLite creates beside it get the same mode; a migrated file is made 0600.
 
 Every write transaction is `BEGIN IMMEDIATE` (`write`): a deferred transaction that reads and
 then writes fails at once with SQLITE_BUSY (busy_timeout does not apply) when another process
@@ -19,6 +19,7 @@ What a failure is called (a history error, a queue error) is the caller's: it pa
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ def connect(
         Exception: What `errors` makes of a SQLite error (in the block too), another program's
             file, a newer schema, or a migration lock held too long.
     """
+    _create_private(path)
     try:
         conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     except sqlite3.Error as e:
@@ -117,6 +119,14 @@ def write(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _create_private(path: Path) -> None:
+    # SQLite creates the -wal and -shm files with the mode the database file has when they are
+    # created (during the first migration), so a new file is 0600 from the start, not after.
+    # If it exists, or cannot be made, sqlite3.connect opens it or says what is wrong.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def versions(conn: sqlite3.Connection) -> tuple[int, int]:
