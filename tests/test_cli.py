@@ -86,6 +86,17 @@ def test_help_lists_every_dbt_command(shared: ExampleProject) -> None:
         assert re.search(line, result.stdout, flags=re.MULTILINE), (name, result.stdout)
 
 
+def test_help_before_a_dbt_command_still_lists_every_command(shared: ExampleProject) -> None:
+    # `dot --help build` is the top-level help, whatever word follows it
+    result = shared.dot("--help", "build")
+    assert result.returncode == 0, result.stderr
+    for name in ("build", "run", "test", "logs", "validate"):
+        assert re.search(rf"^ {{4}}{re.escape(name)}\s", result.stdout, flags=re.MULTILINE), (
+            name,
+            result.stdout,
+        )
+
+
 def test_version_lists_tool_dbt_core_and_adapter(shared: ExampleProject) -> None:
     result = shared.dot("--version")
     assert result.returncode == 0, result.stderr

@@ -322,7 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ours, passthrough = split_passthrough(raw)
     word = _command_word(ours)
     completing = "_ARGCOMPLETE" in os.environ
-    parser = build_parser(prog, only=word if word in DBT_COMMANDS and not completing else None)
+    partial = word in DBT_COMMANDS and not completing and not _asks_top_help(ours, word)
+    parser = build_parser(prog, only=word if partial else None)
     if completing:
         import argcomplete
 
@@ -368,6 +369,12 @@ def _command_word(ours: Sequence[str]) -> str | None:
         if not a.startswith("-") and (i == 0 or ours[i - 1] != "--log-format")
     ]
     return words[0] if words else None
+
+
+def _asks_top_help(ours: Sequence[str], word: str | None) -> bool:
+    """Whether `-h`/`--help` (or an abbreviation of it) comes before the command word."""
+    before = ours[: ours.index(word)] if word in ours else ours
+    return any(a == "-h" or (len(a) > 2 and "--help".startswith(a)) for a in before)
 
 
 def _check_command_word(ours: Sequence[str], prog: str) -> None:
