@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot.errors import ExitCode
+from datum_dot.errors import DotError, ExitCode
 from datum_dot.packages import DEPS_MARKER, checkout_install, deps_digest
 from tests.helpers.example import ExampleProject
 from tests.helpers.history import capture_user_state, run_in_process, select_from
@@ -186,3 +186,19 @@ def test_packages_digest_malformed_file_counts_as_declaring(tmp_path: Path) -> N
     # `dbt deps` must run to report the mistake; skipping it would hide the file.
     (tmp_path / "packages.yml").write_text("- local: ../shared\n")
     assert deps_digest(tmp_path) is not None
+
+
+def test_packages_digest_unparsable_file_counts_as_declaring(tmp_path: Path) -> None:
+    # Not YAML at all: still `dbt deps`'s to report, never an unexpected error here.
+    (tmp_path / "packages.yml").write_text("packages: [\n  - local: ../shared\n")
+    assert deps_digest(tmp_path) is not None
+
+
+def test_packages_unparsable_packages_file_fails_the_run_through_dbt_deps(
+    example: ExampleProject,
+) -> None:
+    example.repo.commit({"packages.yml": "packages: [\n  - local: packages/dot_utils\n"}, "bad")
+    with pytest.raises(DotError, match="dbt deps failed"):
+        run_in_process(example.path, "prod@HEAD", *PAYMENTS)
+    logs = example.dot("logs", "--last", "1", "--json")
+    assert '"status": "FAILED"' in logs.stdout, logs.stdout

@@ -179,7 +179,10 @@ def _entries(project_dir: Path, name: str) -> list[object] | None:
     file = project_dir / name
     if not file.is_file():
         return []
-    data = safe_load(file.read_text())
+    try:
+        data = safe_load(file.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None  # not YAML: `dbt deps` says what is wrong
     if data is None:
         return []
     if not isinstance(data, dict):
