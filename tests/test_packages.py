@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from datum_dot.errors import DotError, ExitCode
-from datum_dot.packages import DEPS_MARKER, checkout_install, deps_digest
+from datum_dot.packages import DEPS_MARKER, checkout_install, deps_digest, install_packages
 from tests.helpers.example import ExampleProject
 from tests.helpers.history import capture_user_state, run_in_process, select_from
 
@@ -202,3 +202,31 @@ def test_packages_unparsable_packages_file_fails_the_run_through_dbt_deps(
         run_in_process(example.path, "prod@HEAD", *PAYMENTS)
     logs = example.dot("logs", "--last", "1", "--json")
     assert '"status": "FAILED"' in logs.stdout, logs.stdout
+
+
+@pytest.mark.parametrize("configured", ["{outside}", "../shared_packages"])
+def test_packages_install_path_outside_the_project_is_refused(
+    tmp_path: Path, configured: str
+) -> None:
+    outside = tmp_path / "shared_packages"
+    (outside / "kept").mkdir(parents=True)
+    project = tmp_path / "worktree"
+    (project / "local_pkg").mkdir(parents=True)
+    path = configured.format(outside=outside)
+    (project / "dbt_project.yml").write_text(
+        f"name: p\nversion: '1'\nprofile: p\npackages-install-path: '{path}'\n"
+    )
+    (project / "packages.yml").write_text("packages:\n  - local: local_pkg\n")
+
+    def run_deps() -> None:
+        raise AssertionError("dbt deps must not run")
+
+    with pytest.raises(DotError) as caught:
+        install_packages(
+            project, checkout_dir=tmp_path / "checkout", cache_root=tmp_path / "cache",
+            run_deps=run_deps,
+        )  # fmt: skip
+    assert caught.value.exit_code == ExitCode.BAD_INPUT
+    assert "is outside the project" in caught.value.message
+    assert "packages-install-path" in caught.value.hint
+    assert [p.name for p in outside.iterdir()] == ["kept"]

@@ -120,3 +120,17 @@ def test_sqlitefile_wal_and_shm_of_a_new_file_are_private(tmp_path: Path) -> Non
         other.execute("SELECT count(*) FROM items").fetchone()
         for name in ("t.sqlite", "t.sqlite-wal", "t.sqlite-shm"):
             assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_sqlitefile_an_existing_open_file_is_made_private(tmp_path: Path) -> None:
+    # an earlier release made history.sqlite with the umask's mode (0644)
+    path = tmp_path / "t.sqlite"
+    with _connect(path) as conn:
+        conn.execute("INSERT INTO items (name) VALUES ('a')")
+    path.chmod(0o644)
+    with _connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 1
+        for name in ("t.sqlite", "t.sqlite-wal", "t.sqlite-shm"):
+            if (tmp_path / name).exists():
+                assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+    assert path.stat().st_mode & 0o777 == 0o600

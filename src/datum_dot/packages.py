@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 
 from datum_dot.config.yamlfile import safe_load
+from datum_dot.errors import ConfigError
 from datum_dot.locks import file_lock
 
 LOCK_TIMEOUT_SECONDS = 30 * 60.0
@@ -48,12 +49,23 @@ def install_packages(
         (`dbt deps` ran).
 
     Raises:
+        ConfigError: `packages-install-path` leads outside the project.
         DotError: `dbt deps` failed (from `run_deps`), or the cache lock timed out.
     """
     digest = deps_digest(project_dir)
     if digest is None:
         return "none"
-    install_dir = project_dir / install_path(project_dir)
+    configured = install_path(project_dir)
+    install_dir = project_dir / configured
+    if not install_dir.resolve().is_relative_to(project_dir.resolve()):
+        # dbt deps (and the copy from the cache) would replace that folder: the one the
+        # user's checkout and every other build read their packages from
+        raise ConfigError(
+            f"packages-install-path '{configured}' in dbt_project.yml is outside the project, "
+            "so an isolated build would replace the packages your checkout uses",
+            "set packages-install-path to a folder inside the project (the default is "
+            "dbt_packages), or build the working tree without @ref",
+        )
     marker = install_dir / DEPS_MARKER
     if marker.is_file() and marker.read_text().strip() == digest:
         return "current"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +126,17 @@ def _create_private(path: Path) -> None:
     # SQLite creates the -wal and -shm files with the mode the database file has when they are
     # created (during the first migration), so a new file is 0600 from the start, not after.
     # If it exists, or cannot be made, sqlite3.connect opens it or says what is wrong.
-    with contextlib.suppress(OSError):
+    try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except OSError:
+        pass
+    # A file an earlier release made with the umask's mode: close it to others now, and its
+    # companions, which hold committed rows too.
+    for each in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        with contextlib.suppress(OSError):
+            if stat.S_IMODE(each.stat().st_mode) & 0o077:
+                each.chmod(0o600)
 
 
 def versions(conn: sqlite3.Connection) -> tuple[int, int]:
