@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from datum_dot import dbtcore, githead, isolation, workspace
+from datum_dot import dbtcore, isolation, workspace
 from datum_dot.errors import DbtError, DotError, ExitCode
 from datum_dot.history import RunEnd, RunStart, RunStore
 from datum_dot.plan import BuildPlan
@@ -205,18 +204,12 @@ def _run_start(
         argv=plan.dbt_args,
         env=plan.env.name,
         ref=request.spec.ref,
-        commit=iso.commit if iso is not None else _head_commit(plan.source_project_dir),
+        commit=iso.commit if iso is not None else working_tree_commit(plan.source_project_dir),
         runtime=runtime.name,
         trigger=request.trigger.value,
         started_at=started,
         schedule=request.schedule,
     )
-
-
-def _head_commit(project_dir: Path) -> str | None:
-    """The commit of a working-tree run: read from the repository's files, else asked of git."""
-    found = githead.head_commit(project_dir)
-    return working_tree_commit(project_dir) if found is githead.UNREADABLE else found
 
 
 def _check_isolation(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datum_dot import git, isolatedprofiles, profiles
+from datum_dot import git, githead, isolatedprofiles, profiles
 from datum_dot.config.environments import (
     Environment,
     EnvironmentsConfig,
@@ -401,7 +401,14 @@ def project_name(project_dir: Path) -> str:
 
 
 def working_tree_commit(project_dir: Path) -> str | None:
-    """The commit HEAD points at for a working-tree run, or None (no repository, no commit)."""
+    """The commit HEAD points at for a working-tree run, or None (no repository, no commit).
+
+    Read from the repository's files where `githead` can (no GitPython import, no git
+    process: this is on the path of every plain run), else asked of git.
+    """
+    found = githead.head_commit(project_dir)
+    if found is not githead.UNREADABLE:
+        return found
     repo_root = git.find_repo_root(project_dir)
     if repo_root is None:
         return None
