@@ -84,7 +84,8 @@ def _isolate(source: Path, dest_dir: Path, **overrides: Any) -> ProfileChange:
         "ref_slug": "main",
     }
     arguments.update(overrides)
-    return isolatedprofiles.write_isolated_profile(**arguments)
+    planned = isolatedprofiles.plan_isolated_profile(**arguments)
+    return isolatedprofiles.write_isolated_profile(planned)
 
 
 # --- find_profiles_dir ----------------------------------------------------------------------
@@ -317,6 +318,7 @@ def test_write_isolated_profile_keeps_only_profile_target_and_config(tmp_path: P
         schema_after="{{ env_var('DBT_SCHEMA') }}_abc12345",
         database=None,
         schema_template="{schema}_{short_hash}",
+        short_hash="abc12345",
         env="prod",
         ref_slug="main",
     )
@@ -425,7 +427,7 @@ def test_plan_isolated_profile_writes_nothing(tmp_path: Path) -> None:
     }
     planned = isolatedprofiles.plan_isolated_profile(**arguments)
     assert not dest_dir.exists()
-    assert isolatedprofiles.write_isolated_profile(**arguments) == planned
+    assert isolatedprofiles.write_isolated_profile(planned) == planned
 
 
 def test_write_isolated_profile_output_is_readable_by_dbt_loader(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ class ProfileChange:
         schema_after: The isolated schema (Jinja, if any, left for dbt to render).
         database: The target's database (BigQuery: project), or None when it names none.
         schema_template: The isolation template applied.
+        short_hash: The build's short commit hash given to the template.
         env: The environment name given to the template.
         ref_slug: The ref slug given to the template.
     """
@@ -75,6 +76,7 @@ class ProfileChange:
     schema_after: str
     database: str | None
     schema_template: str = DEFAULT_SCHEMA_TEMPLATE
+    short_hash: str = ""
     env: str = ""
     ref_slug: str = ""
 
@@ -164,7 +166,7 @@ def plan_isolated_profile(
         ref_slug: The ref as made by `ref_slug()`.
 
     Returns:
-        The change that `write_isolated_profile` would make.
+        The change; `write_isolated_profile` makes it.
 
     Raises:
         ProfileError: profiles.yml is missing or malformed, lacks the profile or target, or the
@@ -184,36 +186,20 @@ def plan_isolated_profile(
     return change
 
 
-def write_isolated_profile(
-    *,
-    source: Path,
-    profile: str,
-    target: str | None,
-    dest_dir: Path,
-    schema_template: str,
-    short_hash: str,
-    env: str,
-    ref_slug: str,
-) -> ProfileChange:
-    """Write `dest_dir/profiles.yml` with only the chosen profile and target, schema isolated.
+def write_isolated_profile(planned: ProfileChange) -> ProfileChange:
+    """Write the isolated profiles.yml that `plan_isolated_profile` planned.
 
     The file holds the top-level `config:` block (if any) and the one profile with the one target
     (its `target:` set to it); only the schema (or dataset) differs from the source. Jinja is
-    kept unrendered. The file is written atomically with mode 0600, and `dest_dir` and any
-    parents it creates get mode 0700.
+    kept unrendered. The file is written atomically with mode 0600, and its folder and any
+    parents it creates get mode 0700. The user's profiles.yml is read again, so the file is
+    what it says now.
 
     Args:
-        source: The user's profiles.yml (or the folder holding it).
-        profile: The profile name.
-        target: The target name, or None for the profile's default.
-        dest_dir: The folder for the isolated profiles.yml.
-        schema_template: `isolation.schema_template`.
-        short_hash: The build's short commit hash.
-        env: The environment name.
-        ref_slug: The ref as made by `ref_slug()`.
+        planned: The plan's change (`BuildPlan.isolated.profile`).
 
     Returns:
-        The change made.
+        The change made: `planned`, unless profiles.yml changed since it was planned.
 
     Raises:
         ProfileError: profiles.yml is missing or malformed, lacks the profile or target, or the
@@ -222,14 +208,14 @@ def write_isolated_profile(
         OSError: The file could not be written.
     """
     change, document = _plan(
-        source=source,
-        profile=profile,
-        target=target,
-        dest_dir=dest_dir,
-        schema_template=schema_template,
-        short_hash=short_hash,
-        env=env,
-        ref_slug=ref_slug,
+        source=planned.source_path,
+        profile=planned.profile,
+        target=planned.target,
+        dest_dir=planned.dest_path.parent,
+        schema_template=planned.schema_template,
+        short_hash=planned.short_hash,
+        env=planned.env,
+        ref_slug=planned.ref_slug,
     )
     text = yaml.dump(
         document, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=10_000
@@ -282,6 +268,7 @@ def _plan(
         schema_after=after,
         database=_database(settings),
         schema_template=schema_template,
+        short_hash=short_hash,
         env=env,
         ref_slug=ref_slug,
     )

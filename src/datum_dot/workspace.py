@@ -88,17 +88,7 @@ def prepared(
 
 def write_profile(iso: IsolatedBuild) -> None:
     """Write the isolated profiles.yml the plan describes (mode 0600, folders 0700)."""
-    change = iso.profile
-    isolatedprofiles.write_isolated_profile(
-        source=change.source_path,
-        profile=change.profile,
-        target=change.target,
-        dest_dir=iso.env_dir,
-        schema_template=change.schema_template,
-        short_hash=iso.short_hash,
-        env=change.env,
-        ref_slug=change.ref_slug,
-    )
+    isolatedprofiles.write_isolated_profile(iso.profile)
 
 
 def _install_packages(plan: BuildPlan, run_deps: DepsRunner) -> str:
