@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from datum_dot import profiles, userconfig
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
-from datum_dot.userconfig import ProjectEntry, UserConfig, WebhookSettings
+from datum_dot.userconfig import ProjectEntry, UserConfig, WebhookSettings, format_branch_envs
 
 PROJECT_KEYS = {
     "target": "the default target, when the environment names none",
@@ -212,11 +212,6 @@ def parse_branch_envs(raw: str) -> dict[str, str]:
             )
         mapping[branch] = env
     return mapping
-
-
-def format_branch_envs(mapping: Mapping[str, str]) -> str:
-    """The `branch=env,...` spelling of a mapping (what `parse_branch_envs` reads)."""
-    return ",".join(f"{branch}={env}" for branch, env in mapping.items())
 
 
 def _bad_branch(name: str) -> bool:

@@ -27,6 +27,7 @@ from datum_dot.userconfig import (
     UserConfig,
     config_path,
     find_project_by_path,
+    format_branch_envs,
     load_user_config,
 )
 
@@ -233,7 +234,7 @@ def resolve_settings(
         source = Source.USER_CONFIG if field in hook.model_fields_set else Source.DEFAULT
         raw = getattr(hook, field)
         if isinstance(raw, dict):
-            value: str | None = ",".join(f"{branch}={env}" for branch, env in raw.items()) or None
+            value: str | None = format_branch_envs(raw) or None
         else:
             value = None if raw is None else str(raw)
         key = f"webhook.{field.replace('_', '-')}"

@@ -74,6 +74,11 @@ class WebhookSettings(BaseModel):
     branch_envs: dict[str, str] = Field(default_factory=dict)
 
 
+def format_branch_envs(mapping: Mapping[str, str]) -> str:
+    """`webhook.branch_envs` as `dot config set webhook.branch-envs` takes it: `main=prod,...`."""
+    return ",".join(f"{branch}={env}" for branch, env in mapping.items())
+
+
 class UserConfig(BaseModel):
     """The whole of `config.yaml`."""
 
