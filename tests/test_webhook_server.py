@@ -471,6 +471,34 @@ def test_webhook_sigterm_cancels_after_grace_and_keeps_the_queue(
         assert again.stop() == 0
 
 
+def test_webhook_full_queue_is_503_with_retry_after(
+    example: ExampleProject, tmp_path: Path
+) -> None:
+    use_fake_dbt(example.path, write_fake_dbt(tmp_path))
+    env = environ(FAKE_DBT_GATE=str(tmp_path / "gate"), FAKE_DBT_CALLS=str(tmp_path / "calls"))
+    (tmp_path / "gate").touch()
+    assert example.dot("init", env=env).returncode == 0
+    server = start_server(example.path, "--max-queue", "2", "--workers", "1", env=env)
+    try:
+        with server.client() as client:
+            running = client.post(RUNS, json={"spec": "prod", "args": ["gated"]})
+            waiting = client.post(RUNS, json={"spec": "prod"})
+            assert (running.status_code, waiting.status_code) == (202, 202)
+            full = client.post(RUNS, json={"spec": "dev"})
+            assert full.status_code == 503, full.text
+            assert int(full.headers["retry-after"]) > 0
+            assert "queue" in full.json()["detail"]
+            (tmp_path / "gate").unlink()
+            for answer in (running, waiting):
+                assert server.wait_for(answer.json()["run_id"])["status"] == "SUCCESS"
+            # room again: nothing was lost, and the next request is taken
+            again = client.post(RUNS, json={"spec": "dev"})
+            assert again.status_code == 202, again.text
+            assert server.wait_for(again.json()["run_id"])["status"] == "SUCCESS"
+    finally:
+        assert server.stop() == 0, server.log()
+
+
 def test_webhook_datum_spelling_starts_the_same_server(example: ExampleProject) -> None:
     assert example.dot("init").returncode == 0
     server = start_server(
