@@ -29,11 +29,21 @@ def safe_load(text: str) -> Any:
         return yaml.safe_load(text)
 
 
-def _compose(text: str) -> yaml.Node | None:
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers) and the value built from it: the text is parsed once."""
     try:
-        return yaml.compose(text, Loader=SAFE_LOADER)
+        return _parse_with(SAFE_LOADER, text)
     except yaml.YAMLError:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return _parse_with(yaml.SafeLoader, text)  # for the pure-Python parser's error
+
+
+def _parse_with(loader_class: type[yaml.SafeLoader], text: str) -> tuple[yaml.Node | None, Any]:
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        return root, None if root is None else loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,7 @@ def load_yaml(path: Path) -> YamlDocument:
             f"cannot read {path}: {e.strerror}", f"check the file: ls -l {path}"
         ) from e
     try:
-        root = _compose(text)
-        data = safe_load(text)
+        root, data = _parse(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
