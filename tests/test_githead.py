@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from datum_dot import githead
-from datum_dot.execute import _head_commit
+from datum_dot.planner import working_tree_commit
 from tests.helpers.repo import GitRepo, make_repo
 
 
@@ -58,7 +58,7 @@ def test_githead_outside_a_repository_is_none(tmp_path: Path) -> None:
 def test_githead_unborn_branch_is_unreadable_and_git_says_none(tmp_path: Path) -> None:
     r = make_repo(tmp_path / "empty")
     assert githead.head_commit(r.path) is githead.UNREADABLE
-    assert _head_commit(r.path) is None  # asked of git: no commit yet
+    assert working_tree_commit(r.path) is None  # asked of git: no commit yet
 
 
 def test_githead_unusual_layout_falls_back_to_git(repo: GitRepo) -> None:
@@ -68,7 +68,7 @@ def test_githead_unusual_layout_falls_back_to_git(repo: GitRepo) -> None:
     head.write_text("ref: refs/heads/main\n")
     (repo.path / ".git" / "reftable").mkdir()
     assert githead.head_commit(repo.path) is githead.UNREADABLE
-    assert _head_commit(repo.path) == repo.head()
+    assert working_tree_commit(repo.path) == repo.head()
 
 
 def test_githead_gitfile_pointing_elsewhere(repo: GitRepo, tmp_path: Path) -> None:
