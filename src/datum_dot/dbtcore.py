@@ -261,6 +261,7 @@ def parse_targets(
 
     Raises:
         DbtParseFailed: dbt could not parse the project.
+        KeyboardInterrupt: The parse was interrupted (Ctrl-C, or a signal that raises it).
     """
     from dbt.cli.main import dbtRunner
 
@@ -269,6 +270,10 @@ def parse_targets(
     # written, for the runs after.
     with _INVOKE_LOCK, _environment(env or {}), _released_connections():
         result = dbtRunner().invoke(["parse", *args, "--no-write-json"])
+    if isinstance(result.exception, KeyboardInterrupt):
+        # dbtRunner catches every exception, the interrupt meant for the caller included: a
+        # cancelled parse is a cancellation, not a project that fails to parse.
+        raise result.exception
     if not result.success or result.result is None:
         raise DbtParseFailed(result.exception)
     manifest: Any = result.result

@@ -148,6 +148,8 @@ def _run(
     def run_deps(args: Sequence[str]) -> None:
         note(f"installing dbt packages in {plan.project_dir}")
         result = runner.invoke(args, env=plan.dbt_env, on_event=observer.event, output=out)
+        if result.interrupted:
+            raise KeyboardInterrupt  # a cancellation, recorded as one below, not a deps failure
         if not result.success:
             raise DbtError(
                 f"dbt deps failed in {plan.project_dir}"

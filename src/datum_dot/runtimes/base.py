@@ -228,6 +228,9 @@ class Runtime(abc.ABC):
 
         Raises:
             DbtError: dbt could not parse the project.
+            KeyboardInterrupt: The parse was interrupted (Ctrl-C, SIGTERM): `execute()` then
+                records the run CANCELLED. A runtime whose dbt reports an interrupt as its
+                result raises it again here, never as a parse failure.
         """
 
     @abc.abstractmethod

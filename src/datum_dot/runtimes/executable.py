@@ -134,10 +134,15 @@ class ExecutableRuntime(DbtCommandRuntime):
 
         Raises:
             DbtError: The project did not parse.
+            KeyboardInterrupt: The parse was interrupted; the child was stopped.
         """
         from datum_dot.errors import DbtError
 
         result = self.invoke(["parse", *args], env=env)
+        if result.interrupted:
+            # `invoke` stopped the child and reports the interrupt as a result; the caller is
+            # interrupted as it would have been by the same signal outside dbt.
+            raise KeyboardInterrupt
         manifest = artifacts.target_dir(["parse", *args], env) / artifacts.MANIFEST
         if not result.success or not manifest.is_file():
             raise DbtError(

@@ -1,0 +1,108 @@
+"""A signal while the run is prepared (isolation check, deps) cancels it (exit 50).
+
+dbt's `dbtRunner` catches every exception, KeyboardInterrupt included, and hands it back as the
+parse's failure; the run must still end CANCELLED, as a signal during dbt's execution does, not
+FAILED with "could not parse the project" or "dbt deps failed".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from datum_dot.execute import Observer, execute
+from datum_dot.history import RunStore
+from datum_dot.run import RunRequest, RunStatus
+from datum_dot.settings import datum_home
+from datum_dot.spec import parse_spec
+from tests.helpers.example import BIN, ExampleProject
+
+pytestmark = pytest.mark.slow
+
+CHECKING = "checking that every node lands in the isolated schema"
+# dbt says this as its parse begins (the example is parsed from scratch at a new commit); the
+# full parse takes over a second, so a signal sent on this line lands inside it.
+PARSING = "Starting full parse"
+
+
+def _build_and_signal(
+    example: ExampleProject, runtime: str, sig: signal.Signals
+) -> tuple[int, str]:
+    """Run `dot build prod@HEAD`, send `sig` once the isolation check's parse has begun."""
+    proc = subprocess.Popen(
+        [str(BIN / "dot"), "build", "prod@HEAD", "--runtime", runtime],
+        cwd=example.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    sent = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        checking = False
+        for line in proc.stdout:
+            lines.append(line)
+            checking = checking or CHECKING in line
+            if checking and PARSING in line and not sent.is_set():
+                os.kill(proc.pid, sig)
+                sent.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reader.join(timeout=10)
+    output = "".join(lines)
+    assert sent.is_set(), f"the isolation check's parse was never seen:\n{output[-3000:]}"
+    return code, output
+
+
+@pytest.mark.parametrize(
+    ("runtime", "sig"), [("local", signal.SIGTERM), ("subprocess", signal.SIGINT)]
+)
+def test_signal_during_isolation_check_is_cancelled_not_a_parse_failure(
+    example: ExampleProject, runtime: str, sig: signal.Signals
+) -> None:
+    code, output = _build_and_signal(example, runtime, sig)
+
+    assert code == 50, output[-3000:]
+    assert "could not parse" not in output
+    logs = example.dot("logs", "--json", "--last", "1")
+    assert logs.returncode == 0, logs.stderr
+    (record,) = json.loads(logs.stdout)
+    assert (record["status"], record["exit_code"]) == ("CANCELLED", 50), record
+    assert "could not parse" not in (record["error_message"] or "")
+    # Nothing was built: the run stopped before dbt's build began.
+    assert not example.database.exists() or not any(
+        "analytics_" in schema for schema in example.schemas()
+    )
+
+
+class _InterruptedInDbt(Observer):
+    """Raises KeyboardInterrupt from inside dbt (an event callback), as a signal handler would."""
+
+    def event(self, name: str, data: Mapping[str, Any]) -> None:
+        raise KeyboardInterrupt
+
+
+def test_interrupt_during_deps_is_cancelled_not_a_deps_failure(example: ExampleProject) -> None:
+    request = RunRequest(command=("build",), spec=parse_spec("prod@HEAD"), project_dir=example.path)
+    with pytest.raises(KeyboardInterrupt):
+        execute(request, observer=_InterruptedInDbt())
+    (run,) = RunStore(datum_home()).query(last=1)
+    assert (run.status, run.exit_code) == (RunStatus.CANCELLED, 50)
+    assert "deps failed" not in (run.error_message or "")
