@@ -139,11 +139,16 @@ def test_builds_flags_broken_entries(example: ExampleProject) -> None:
         "the commit is no longer in the repository",
     ]
     assert builds["deadbeef"]["envs"][0]["problem"].startswith("no profiles.yml")
-    assert "no commit file with a full commit hash" in builds["cafe0000"]["problems"]
+    assert "cafe0000" not in builds
+    foreign = json.loads(example.dot("builds", "--json").stdout)["foreign"]
+    assert [(f["name"], f["reason"]) for f in foreign] == [
+        ("cafe0000", "it has no commit file (or it is a link or a folder)")
+    ]
     assert all(b["broken"] for b in builds.values())
     text = example.dot("builds")
-    assert text.returncode == 0
-    assert text.stdout.count("BROKEN") == 3
+    assert text.returncode == 10
+    assert text.stdout.count("BROKEN") == 2
+    assert "cafe0000  not made by dot, left alone" in text.stdout
     assert "broken   the commit is no longer in the repository" in text.stdout
 
 

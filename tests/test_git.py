@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from datum_dot import git, worktrees
-from datum_dot.errors import GitError, RefNotFoundError, SpecError, WorktreeError
+from datum_dot.errors import (
+    ExitCode,
+    GitError,
+    OwnershipError,
+    RefNotFoundError,
+    SpecError,
+    WorktreeError,
+)
 from datum_dot.git import Sha
 from datum_dot.worktrees import WorktreeStatus
 from tests.helpers.repo import GitRepo, make_repo
@@ -276,7 +285,7 @@ def test_ensure_worktree_repairs_deleted_folder(repo: GitRepo) -> None:
     assert (path / "models" / "a.sql").exists()
 
 
-def test_ensure_worktree_repairs_after_prune(repo: GitRepo) -> None:
+def test_ensure_worktree_refuses_a_folder_git_forgot(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
     worktrees.ensure_worktree(repo.path, path, sha)
@@ -285,7 +294,15 @@ def test_ensure_worktree_repairs_after_prune(repo: GitRepo) -> None:
     repo.git("worktree", "prune")  # now git has forgotten it; the folder is a stray
     assert path.exists()
     assert str(path) not in repo.git("worktree", "list")
-    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REPAIRED
+    # git no longer vouches for the folder, so dot leaves it and says how to remove it.
+    with pytest.raises(OwnershipError, match="not registered by git") as info:
+        worktrees.ensure_worktree(repo.path, path, sha)
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    assert (path / "models" / "a.sql").exists()
+    removal = info.value.hint.rsplit(": ", 1)[1]
+    assert removal == f"rm -rf {path}"
+    subprocess.run(shlex.split(removal), check=True)
+    assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.CREATED
     assert str(path) in repo.git("worktree", "list")
     assert worktrees.ensure_worktree(repo.path, path, sha) is WorktreeStatus.REUSED
 
@@ -378,7 +395,7 @@ def test_ensure_worktree_refuses_nested_repository(repo: GitRepo) -> None:
     sha = Sha(repo.head())
     path = _build_dir(repo, sha)
     nested = make_repo(path)
-    with pytest.raises(WorktreeError, match="will not delete"):
+    with pytest.raises(OwnershipError, match="will not check out, clean or delete"):
         worktrees.ensure_worktree(repo.path, path, sha)
     assert (nested.path / ".git").is_dir()
 
@@ -388,15 +405,15 @@ def test_ensure_worktree_refuses_unknown_folder_with_content(repo: GitRepo, tmp_
     path = tmp_path / "precious"
     path.mkdir()
     (path / "notes.txt").write_text("mine")
-    with pytest.raises(WorktreeError, match="will not delete"):
+    with pytest.raises(OwnershipError, match="will not check out, clean or delete"):
         worktrees.ensure_worktree(repo.path, path, sha)
     assert (path / "notes.txt").read_text() == "mine"
 
 
 def test_ensure_worktree_refuses_the_main_work_tree(repo: GitRepo) -> None:
-    with pytest.raises(WorktreeError):
+    with pytest.raises(OwnershipError, match="not registered"):
         worktrees.ensure_worktree(repo.path, repo.path, Sha(repo.head()))
-    with pytest.raises(WorktreeError):
+    with pytest.raises(OwnershipError, match="holds another working tree"):
         worktrees.ensure_worktree(repo.path, repo.path.parent, Sha(repo.head()))
 
 

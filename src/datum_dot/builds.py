@@ -2,7 +2,8 @@
 
 Each build is read from its folder (`commit`, `worktree/`, `env/<env>/profiles.yml`), from git
 (which branches and tags point at its commit, whether the commit still exists) and from the run
-history (its newest run). Nothing here changes anything; `cleanup.py` removes builds.
+history (its newest run). Only folders dot can prove it made are builds; the rest is foreign
+(`survey_builds`). Nothing here changes anything; `cleanup.py` removes builds.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datum_dot import git, isolatedprofiles, profiles
+from datum_dot import git, isolatedprofiles, ownership, profiles, worktrees
 from datum_dot.errors import DotError, GitError
 from datum_dot.history import RunStore, StoredRun
 
-DOT_DIR = ".dot"
+DOT_DIR = ownership.DOT_DIR
 COMMIT_FILE = "commit"
 WORKTREE = "worktree"
 ENV_DIR = "env"
@@ -173,40 +174,120 @@ def open_project(project_dir: Path) -> Project:
     return Project(path=path, name=project_name(path), repo_root=git.find_repo_root(path))
 
 
+@dataclass(frozen=True)
+class Foreign:
+    """Something under `.dot/build` that dot cannot prove it made; it is left alone.
+
+    Attributes:
+        path: The entry.
+        reason: Why it is not a build of dot's.
+    """
+
+    path: Path
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as JSON-ready data."""
+        return {"name": self.path.name, "path": str(self.path), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What `.dot/build` holds: dot's builds, and the entries it leaves alone."""
+
+    builds: list[Build]
+    foreign: list[Foreign]
+
+
 def list_builds(project: Project, *, home: Path) -> list[Build]:
-    """Every folder under `.dot/build`, most recently used first.
+    """dot's builds under `.dot/build`, most recently used first (see `survey_builds`).
+
+    Raises:
+        OwnershipError: `.dot` is a link or a file, or git tracks files under it.
+        HistoryError: The run history is unusable.
+    """
+    return survey_builds(project, home=home).builds
+
+
+def survey_builds(project: Project, *, home: Path) -> Survey:
+    """Every entry under `.dot/build`: the builds dot can prove it made, and the rest.
+
+    A build is a real folder (no link) named with 4 to 40 hex digits, whose `commit` file is a
+    regular file holding a full hash that starts with that name, whose `env` is a real folder
+    if present, and whose `worktree` is missing or registered by git at exactly that path
+    (`worktrees.foreign_reason`). Anything else is foreign.
 
     Args:
         project: The project.
         home: `$DATUM_HOME`, whose run history says when each build was last run.
 
     Returns:
-        The builds; broken ones are included, with their problems.
+        The builds (broken ones included, with their problems), most recently used first,
+        and the foreign entries by name.
 
     Raises:
+        OwnershipError: `.dot` is a link or a file, or git tracks files under it.
         HistoryError: The run history is unusable.
     """
-    if not project.builds_dir.is_dir():
-        return []
-    folders = sorted(p for p in project.builds_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    ownership.check_dot_dir(project.path, project.repo_root)
+    root = project.builds_dir
+    reason = ownership.foreign_reason(root)
+    if reason is not None:
+        return Survey([], [Foreign(root, reason)])
+    if not root.is_dir():
+        return Survey([], [])
+    folders: list[Path] = []
+    foreign: list[Foreign] = []
+    for entry in sorted(root.iterdir()):
+        problem = build_foreign_reason(project, entry)
+        if problem is None:
+            folders.append(entry)
+        elif not entry.name.endswith(".lock"):
+            foreign.append(Foreign(entry, problem))
     commits = {folder: _read_commit(folder) for folder in folders}
     runs = RunStore(home).last_isolated_runs(
         project=project.name, commits=[c for c in commits.values() if c is not None]
     )
     builds = [_read_build(project, folder, commits[folder], runs) for folder in folders]
-    return sorted(builds, key=lambda b: (b.last_used, b.short_hash), reverse=True)
+    builds.sort(key=lambda b: (b.last_used, b.short_hash), reverse=True)
+    return Survey(builds, foreign)
+
+
+def build_foreign_reason(project: Project, folder: Path) -> str | None:
+    """Why `folder` (an entry of `.dot/build`) is not a build dot made; None when it is.
+
+    Raises:
+        OwnershipError: An entry cannot be examined (permissions).
+        GitError: git could not be asked about the worktree.
+    """
+    reason = ownership.foreign_reason(folder)
+    if reason is not None:
+        return reason
+    if not _HASH.fullmatch(folder.name):
+        return f"{folder.name} is not a short commit hash, so it is not a build folder"
+    commit_file = folder / COMMIT_FILE
+    if ownership.kind_of(commit_file) != "file":
+        return f"it has no {COMMIT_FILE} file (or it is a link or a folder)"
+    commit = _read_commit(folder)
+    if commit is None:
+        return f"its {COMMIT_FILE} file does not hold a full commit hash"
+    if not commit.startswith(folder.name):
+        return f"its {COMMIT_FILE} file names {commit}, another commit"
+    reason = ownership.foreign_reason(folder / ENV_DIR)
+    if reason is not None:
+        return reason
+    worktree = folder / WORKTREE
+    if project.repo_root is None:
+        if ownership.kind_of(worktree) == "missing":
+            return None
+        return "the project is not in a git repository, so its worktree cannot be checked"
+    return worktrees.foreign_reason(project.repo_root, worktree)
 
 
 def _read_build(
     project: Project, folder: Path, commit: str | None, runs: dict[str, StoredRun]
 ) -> Build:
     problems: list[str] = []
-    if not _HASH.fullmatch(folder.name):
-        problems.append("the folder's name is not a short commit hash")
-    if commit is None:
-        problems.append(f"no {COMMIT_FILE} file with a full commit hash")
-    elif not commit.startswith(folder.name):
-        problems.append(f"its {COMMIT_FILE} file names {commit}, another commit")
     if not (folder / WORKTREE).is_dir():
         problems.append("the worktree folder is gone")
     refs: tuple[str, ...] = ()

@@ -1,8 +1,9 @@
 """`dot clean`: choose isolated builds to remove, show the plan, then remove them.
 
-A build is removed in this order, holding its locks: its schemas are dropped through dbt (with
-`--drop-schemas`), its worktree is removed with git (so `git worktree list` stays true), then its
-folder is deleted. A build whose drop fails is kept whole, so the clean can be retried. After
+Only builds dot can prove it made are removed (`builds.survey_builds`); foreign entries are
+shown and left alone, even with `--force`. A build is removed in this order, holding its locks:
+its schemas are dropped through dbt (with `--drop-schemas`), the proof is taken again, then its
+worktree and folder are deleted without following any link, and git's records are pruned. A build whose drop fails is kept whole, so the clean can be retried. After
 the builds, `git worktree prune` runs and `.dot/cache/deps` entries no remaining build uses are
 deleted. Builds in use by a running job, and builds a schedule builds or defers to, stay unless
 forced.
@@ -10,17 +11,16 @@ forced.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from datum_dot import worktrees
-from datum_dot.builds import Build, Project, list_builds
+from datum_dot import ownership, worktrees
+from datum_dot.builds import Build, Foreign, Project, build_foreign_reason, survey_builds
 from datum_dot.depscache import DepsEntry, remove_entry, unused_deps
-from datum_dot.errors import DotError
+from datum_dot.errors import DotError, OwnershipError
 from datum_dot.protection import (
     BuildInUseError,
     Protections,
@@ -74,6 +74,7 @@ class CleanPlan:
         remaining: How many builds stay in all (selected or not).
         drop_schemas: The project's isolation settings when schemas are dropped, else None.
         warnings: Problems that do not stop the clean (a schedule's ref that no longer resolves).
+        foreign: Entries under `.dot/build` dot did not make; never removed, even with --force.
     """
 
     project: Project
@@ -83,6 +84,7 @@ class CleanPlan:
     remaining: int
     drop_schemas: DropSettings | None
     warnings: tuple[str, ...] = ()
+    foreign: tuple[Foreign, ...] = ()
 
     @property
     def freed_bytes(self) -> int:
@@ -142,10 +144,13 @@ def plan_clean(
 
     Raises:
         UsageError: The selection is empty, contradictory, or names an unknown build.
+        OwnershipError: `.dot` is a link or a file, or git tracks files under it.
         ConfigError: `$DATUM_HOME/config.yaml` (the schedules) or dot_environments.yml
             (the schema template) cannot be read.
     """
-    builds = list_builds(project, home=home)
+    survey = survey_builds(project, home=home)
+    builds = survey.builds
+    _refuse_foreign_names(survey.foreign, builds, selection.hashes)
     chosen = select_builds(builds, selection, now=now)
     settings = load_drop_settings(project) if drop_schemas else None
     protections = (
@@ -170,7 +175,11 @@ def plan_clean(
     leaving = {r.build.path for r in removals}
     staying = [b.path for b in builds if b.path not in leaving]
     deps, deps_warning = unused_deps(project, staying)
-    warnings = [*protections.warnings, *([deps_warning] if deps_warning else [])]
+    warnings = [
+        *protections.warnings,
+        *([deps_warning] if deps_warning else []),
+        *(f"left alone, not made by dot: {f.path}: {f.reason}" for f in survey.foreign),
+    ]
     return CleanPlan(
         project=project,
         removals=tuple(removals),
@@ -179,6 +188,7 @@ def plan_clean(
         remaining=len(staying),
         drop_schemas=settings,
         warnings=tuple(warnings),
+        foreign=tuple(survey.foreign),
     )
 
 
@@ -218,7 +228,8 @@ def apply_clean(plan: CleanPlan, *, force: bool = False) -> CleanResult:
             kept.append(Kept(build, "in use: a running dot process took its lock"))
             continue
         except (DotError, OSError) as e:
-            failures.append(Failure(build, f"could not remove {build.path}: {e}"))
+            hint = f" [{e.hint}]" if isinstance(e, DotError) and e.hint else ""
+            failures.append(Failure(build, f"could not remove {build.path}: {e}{hint}"))
             continue
         removed.append(build)
     warnings: list[str] = []
@@ -242,6 +253,24 @@ def apply_clean(plan: CleanPlan, *, force: bool = False) -> CleanResult:
     )
 
 
+def _refuse_foreign_names(
+    foreign: Iterable[Foreign], builds: Iterable[Build], hashes: Iterable[str]
+) -> None:
+    """A hash naming a foreign entry (and no build) gets the reason, not 'unknown build'."""
+    for text in hashes:
+        wanted = text.strip().lower()
+        if any((b.commit or b.short_hash).startswith(wanted) for b in builds):
+            continue
+        for entry in foreign:
+            if entry.path.name.startswith(wanted):
+                raise OwnershipError(
+                    f"{entry.path} is not a build dot made ({entry.reason}), so dot clean "
+                    "leaves it alone, even with --force",
+                    hint=f"look at it, and remove it yourself if nothing in it is yours: "
+                    f"ls -la {entry.path}/",
+                )
+
+
 @contextmanager
 def _holding(build_dir: Path, *, force: bool) -> Iterator[None]:
     with ExitStack() as stack:
@@ -254,10 +283,17 @@ def _holding(build_dir: Path, *, force: bool) -> Iterator[None]:
 
 
 def _delete(project: Project, build: Build) -> None:
-    """Remove the worktree with git, then the build's folder."""
+    """Prove the folder is still dot's, then delete its worktree and itself, following no link.
+
+    The proof is taken again here, holding the build's locks, because the folder may have
+    changed since the plan was made.
+    """
+    reason = build_foreign_reason(project, build.path)
+    if reason is not None:
+        raise OwnershipError(f"{build.path} is no longer a build dot made: {reason}")
     if project.repo_root is not None:
         worktrees.remove_worktree(project.repo_root, build.worktree)
-    shutil.rmtree(build.path)
+    ownership.remove_tree(build.path)
 
 
 def _drop_failure(bad: list[SchemaOutcome]) -> str:
@@ -271,6 +307,6 @@ def _drop_failure(bad: list[SchemaOutcome]) -> str:
 
 
 def _build_dirs(project: Project) -> Iterable[Path]:
-    if not project.builds_dir.is_dir():
+    if ownership.kind_of(project.builds_dir) != "dir":
         return []
-    return sorted(p for p in project.builds_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    return sorted(p for p in project.builds_dir.iterdir() if ownership.kind_of(p) == "dir")

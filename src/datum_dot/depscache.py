@@ -7,7 +7,6 @@ by an interrupted install. An entry whose lock an install holds is left alone.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from datum_dot import ownership
 from datum_dot.builds import Project, disk_usage
 from datum_dot.errors import DotError
 from datum_dot.locks import file_lock
@@ -38,6 +38,10 @@ def unused_deps(project: Project, staying: Iterable[Path]) -> tuple[list[DepsEnt
     from datum_dot.packages import deps_digest
 
     cache = project.deps_cache
+    for folder in (cache.parent, cache):
+        reason = ownership.foreign_reason(folder)
+        if reason is not None:
+            return [], f"package cache left alone: {reason}, not a folder dot made"
     if not cache.is_dir():
         return [], None
     used: set[str] = set()
@@ -54,7 +58,7 @@ def unused_deps(project: Project, staying: Iterable[Path]) -> tuple[list[DepsEnt
             used.add(digest)
     entries = []
     for path in sorted(cache.iterdir()):
-        if not path.is_dir() or path.is_symlink():
+        if ownership.kind_of(path) != "dir":
             continue
         if path.name in used:
             continue
@@ -69,7 +73,7 @@ def remove_entry(entry: DepsEntry) -> bool:
         with ExitStack() as stack:
             if lock.exists():
                 stack.enter_context(file_lock(lock, timeout=0))
-            shutil.rmtree(entry.path)
+            ownership.remove_tree(entry.path)
     except (DotError, OSError):
         return False
     return True

@@ -83,6 +83,13 @@ class IsolationError(BadInputError):
     """An isolated build would write outside its isolated schema."""
 
 
+class OwnershipError(BadInputError):
+    """A path under `.dot/` is not one dot made (a link, a file, a tracked `.dot`).
+
+    dot will not write, check out, clean or delete through it.
+    """
+
+
 class GitError(DotError):
     """A git operation failed."""
 

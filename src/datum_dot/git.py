@@ -243,6 +243,45 @@ def read_file_at(repo_root: Path, sha: Sha, relpath: str) -> str | None:
     return str(out) if status == 0 else None
 
 
+def tracked_paths(repo_root: Path, relpath: str, sha: Sha | None = None) -> list[str]:
+    """List the files git tracks at or under `relpath`: in the index, or in commit `sha`.
+
+    Args:
+        repo_root: A folder inside the repository.
+        relpath: A path relative to the repository's top, with '/' separators.
+        sha: A commit to look in instead of the index.
+
+    Returns:
+        The tracked paths (relative to the top), a symlink or submodule counting as one.
+
+    Raises:
+        ValueError: `relpath` climbs out of the repository, or `sha` is not a full hash.
+        GitError: `repo_root` is not in a git repository, or git failed.
+    """
+    from git import GitCommandError
+
+    rel = _repo_relpath(relpath)
+    with session(repo_root) as repo:
+        try:
+            if sha is None:
+                out = repo.git.ls_files(
+                    "-z", "--cached", "--", rel, kill_after_timeout=COMMAND_TIMEOUT
+                )
+            else:
+                out = repo.git.ls_tree(
+                    "-r",
+                    "-z",
+                    "--name-only",
+                    validate_sha(sha),
+                    "--",
+                    rel,
+                    kill_after_timeout=COMMAND_TIMEOUT,
+                )
+        except GitCommandError as e:
+            raise _git_error(f"could not list the files git tracks in {rel}", e, repo_root) from e
+    return [name for name in str(out).split("\0") if name]
+
+
 def refs_pointing_at(repo_root: Path, sha: Sha) -> list[str]:
     """List the branches and tags whose commit is `sha`.
 

@@ -6,12 +6,14 @@ and environment take turns; different commits build side by side.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from datum_dot import git, isolatedprofiles, packages, worktrees
+from datum_dot import git, isolatedprofiles, ownership, packages, worktrees
+from datum_dot.errors import OwnershipError
 from datum_dot.locks import file_lock
 from datum_dot.plan import BuildPlan, IsolatedBuild
 
@@ -36,12 +38,15 @@ class Workspace:
 
 
 def ensure_dot_dir(project_dir: Path) -> Path:
-    """Create `.dot/` with its own `.gitignore` (`*`), so nothing under it is ever committed."""
-    dot_dir = project_dir / ".dot"
-    dot_dir.mkdir(exist_ok=True)
+    """Create `.dot/` with its own `.gitignore` (`*`), so nothing under it is ever committed.
+
+    Raises:
+        OwnershipError: `.dot` is a symbolic link or a file.
+    """
+    dot_dir = ownership.require_real_dirs(project_dir, ownership.DOT_DIR, create=True)
     ignore = dot_dir / ".gitignore"
-    if not ignore.is_file():
-        ignore.write_text("# Written by dot: build folders are never committed.\n*\n")
+    if ownership.kind_of(ignore) == "missing":
+        _write_new(ignore, "# Written by dot: build folders are never committed.\n*\n")
     return dot_dir
 
 
@@ -63,6 +68,8 @@ def prepared(
         What was done.
 
     Raises:
+        OwnershipError: `.dot` is a link, a file or tracked by git (in the index or in the
+            commit), or a folder below it is a link or a file: nothing is written there.
         WorktreeError: The worktree could not be created or repaired.
         LockTimeoutError: Another process held the build for too long.
     """
@@ -70,17 +77,24 @@ def prepared(
     if iso is None:
         yield Workspace()
         return
-    ensure_dot_dir(plan.source_project_dir)
-    repo_root = git.find_repo_root(plan.source_project_dir)
+    project_dir = plan.source_project_dir
+    repo_root = git.find_repo_root(project_dir)
     assert repo_root is not None  # noqa: S101 - the planner resolved the ref in this repository
-    _mkdir_private(iso.env_dir)
+    ownership.check_dot_dir(project_dir, repo_root, commit=iso.commit)
+    ensure_dot_dir(project_dir)
+    build_parts = iso.build_dir.relative_to(project_dir).parts
+    ownership.require_real_dirs(project_dir, *build_parts, create=True)
+    env_parts = iso.env_dir.relative_to(project_dir).parts
+    ownership.require_real_dirs(project_dir, *env_parts, create=True).chmod(0o700)
     waiting = _waiter(on_wait, f"another dot process is building {plan.spec}; waiting for it")
     with file_lock(iso.env_dir.with_suffix(".lock"), timeout=LOCK_TIMEOUT_SECONDS, on_wait=waiting):
         with file_lock(
             iso.build_dir / "worktree.lock", timeout=LOCK_TIMEOUT_SECONDS, on_wait=waiting
         ):
-            status = worktrees.ensure_worktree(repo_root, iso.worktree, git.Sha(iso.commit))
+            # The commit file goes first: it is what proves the folder is a build of dot's,
+            # so an interrupted `worktree add` leaves a folder `dot clean` may remove.
             _write_atomic(iso.build_dir / "commit", iso.commit + "\n")
+            status = worktrees.ensure_worktree(repo_root, iso.worktree, git.Sha(iso.commit))
             deps = _install_packages(plan, run_deps) if plan.deps_args else "skipped"
         write_profile(iso)
         yield Workspace(worktree=status, deps=deps)
@@ -92,23 +106,35 @@ def write_profile(iso: IsolatedBuild) -> None:
 
 
 def _install_packages(plan: BuildPlan, run_deps: DepsRunner) -> str:
+    cache_root = ownership.require_real_dirs(
+        plan.source_project_dir, ownership.DOT_DIR, "cache", "deps", create=True
+    )
     return packages.install_packages(
         plan.project_dir,
         checkout_dir=plan.source_project_dir,
-        cache_root=plan.source_project_dir / ".dot" / "cache" / "deps",
+        cache_root=cache_root,
         run_deps=lambda: run_deps(plan.deps_args),
     )
 
 
-def _mkdir_private(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.chmod(0o700)
-
-
 def _write_atomic(path: Path, text: str) -> None:
+    if ownership.kind_of(path) == "dir":
+        raise OwnershipError(
+            f"{path} is a folder where dot keeps a file",
+            hint=f"move it out of the way: mv {path} {path}.moved",
+        )
+    # The rename replaces a link at `path` itself, never the file it points to.
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp.unlink(missing_ok=True)
+    _write_new(tmp, text)
     tmp.replace(path)
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Create `path` and write `text`, failing rather than writing through a planted link."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _waiter(on_wait: Callable[[str], None] | None, message: str) -> Callable[[], None] | None:

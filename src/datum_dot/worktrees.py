@@ -1,21 +1,24 @@
 """Build worktrees: create, verify, repair and remove the detached checkouts isolated builds use.
 
 Worktrees made here are always detached: no branch gets locked, and the user's own working tree,
-index and HEAD are never touched. Callers serialize `ensure_worktree` for one path with a file lock
-(see `datum_dot.locks`). Every git call goes through `datum_dot.git.session`.
+index and HEAD are never touched. A worktree is changed or deleted only when the repository
+registered it at exactly that path and git, asked inside it, names it and its own git dir; it is
+deleted by `datum_dot.ownership.remove_tree` (no link followed), never through its `.git` file.
+Callers serialize `ensure_worktree` for one path with a file lock (see `datum_dot.locks`). Every
+git call goes through `datum_dot.git.session`.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
+import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datum_dot import git
-from datum_dot.errors import GitError, WorktreeError
+from datum_dot import git, ownership
+from datum_dot.errors import GitError, OwnershipError, WorktreeError
 from datum_dot.git import Sha
 
 if TYPE_CHECKING:
@@ -33,10 +36,17 @@ class WorktreeStatus(Enum):
 
 
 @dataclass(frozen=True)
-class _Worktree:
+class _Registration:
+    """A linked worktree as the repository records it.
+
+    Attributes:
+        path: The worktree's folder, as git recorded it (links not resolved).
+        admin_dir: Its git dir, `<common git dir>/worktrees/<id>`.
+        locked: `git worktree lock` was run on it.
+    """
+
     path: Path
-    head: str | None
-    detached: bool
+    admin_dir: Path
     locked: bool
 
 
@@ -55,9 +65,11 @@ def prune_worktrees(repo_root: Path) -> None:
 
 
 def remove_worktree(repo_root: Path, path: Path) -> None:
-    """Remove a build worktree and its folder, then prune git's records.
+    """Delete a build worktree's folder, following no link, then prune git's records.
 
-    Removing a path that is not a worktree (or is already gone) only prunes.
+    The folder must be one the repository registered as a linked worktree at exactly `path`
+    (see `foreign_reason`); it is deleted by dot (never through git, which would act through
+    the worktree's own, possibly corrupted, `.git` file). A missing folder only prunes.
 
     Args:
         repo_root: A folder inside the repository.
@@ -65,32 +77,57 @@ def remove_worktree(repo_root: Path, path: Path) -> None:
 
     Raises:
         GitError: `repo_root` is not in a git repository.
-        WorktreeError: The path is the main working tree, or git could not remove it (it may be
-            locked).
+        OwnershipError: The folder is not a worktree dot can prove it made.
+        WorktreeError: It is locked, or git could not prune.
     """
-    path = path.absolute().resolve()
+    path = path.absolute()
     with git.session(repo_root) as repo:
-        worktrees = _list_worktrees(repo)
-        _refuse_enclosing(worktrees, path)
-        entry = worktrees.get(path)
-        if entry is not None and path.exists():
-            _remove_registered(repo, entry)
+        reg = _owned_registration(repo, path)
+        if reg is not None:
+            _refuse_locked(reg)
+        ownership.remove_tree(path)
         _prune(repo)
+
+
+def foreign_reason(repo_root: Path, path: Path) -> str | None:
+    """Why the folder at `path` is not a build worktree dot may change or delete.
+
+    A folder is dot's when it is a real folder (no link at any level), the repository has it
+    registered as a linked worktree at exactly that path (compared without resolving links,
+    recorded under the repository's `worktrees/` folder), and it holds no other worktree. An
+    empty folder, or nothing at all, is not foreign either.
+
+    Args:
+        repo_root: A folder inside the repository.
+        path: The worktree folder, absolute.
+
+    Returns:
+        The reason, or None when the folder is dot's, empty or missing.
+
+    Raises:
+        GitError: `repo_root` is not in a git repository.
+    """
+    with git.session(repo_root) as repo:
+        return _examine(repo, path.absolute())[1]
 
 
 def ensure_worktree(repo_root: Path, path: Path, sha: Sha) -> WorktreeStatus:
     """Make `path` a clean, detached worktree of commit `sha`, reusing what is there.
 
-    Reused when the folder is a registered worktree whose HEAD is `sha` (detached) and
-    `git status --porcelain` is empty (git-ignored files such as `target/` do not count).
-    Repaired when stale: a deleted folder still registered is pruned and re-added; a folder that
-    is not registered is removed and re-added; a worktree at the wrong commit or with changes is
+    Nothing is changed in a folder dot cannot prove it made (`foreign_reason`). Before any git
+    command runs inside the worktree, its `.git` file and git's own view of it (top level and
+    git dir) must be the registered worktree's; a worktree that fails this is deleted (links not
+    followed) and added again, so git never acts on another checkout through it.
+
+    Reused when HEAD is `sha` (detached) and `git status --porcelain` is empty (git-ignored
+    files such as `target/` do not count). A worktree at the wrong commit or with changes is
     force-checked-out at `sha` and cleaned, which keeps ignored folders (dbt's partial-parse
-    cache). Otherwise created with `git worktree add --detach`.
+    cache). A deleted folder still registered is pruned and added again; otherwise the worktree
+    is created with `git worktree add --detach`.
 
     Args:
         repo_root: A folder inside the repository.
-        path: Where the worktree lives (created with its parents when missing).
+        path: Where the worktree lives; its parents must be real folders (no links).
         sha: The commit to check out.
 
     Returns:
@@ -98,109 +135,175 @@ def ensure_worktree(repo_root: Path, path: Path, sha: Sha) -> WorktreeStatus:
 
     Raises:
         GitError: `repo_root` is not in a git repository.
-        WorktreeError: The worktree could not be created or repaired; a half-made worktree has
-            been cleaned up. Also raised, without deleting anything, when `path` is the main
-            working tree, holds it, or is a folder that does not look like a worktree.
+        OwnershipError: `path` is a link, a file, below a link, holds another worktree, or is a
+            non-empty folder git does not know as a worktree there; nothing was changed.
+        WorktreeError: The worktree is locked, or could not be created or repaired; a
+            half-made worktree has been cleaned up.
     """
     sha = git.validate_sha(sha)
-    path = path.absolute().resolve()
+    path = path.absolute()
     with git.session(repo_root) as repo:
-        worktrees = _list_worktrees(repo)
-        _refuse_enclosing(worktrees, path)
-        entry = worktrees.get(path)
-        if entry is None and not path.exists():
-            _add_worktree(repo, path, sha)
-            return WorktreeStatus.CREATED
-        if entry is not None and path.is_dir():
-            if _is_ready(path, entry, sha):
+        reg = _owned_registration(repo, path)
+        if reg is not None:
+            _refuse_locked(reg)
+        if ownership.kind_of(path) == "missing":
+            if reg is None:
+                _add_worktree(repo, path, sha)
+                return WorktreeStatus.CREATED
+            _prune(repo)
+        elif reg is None:
+            path.rmdir()  # empty: `_owned_registration` refuses any other unregistered folder
+        elif _is_healthy(path, reg):
+            if _is_ready(path, sha):
                 return WorktreeStatus.REUSED
-            if _repair_in_place(path, sha):
+            if _repair_in_place(path, reg, sha):
                 return WorktreeStatus.REPAIRED
-            _remove_registered(repo, entry)
-        elif entry is not None:
-            _refuse_locked(entry)
+            ownership.remove_tree(path)
+            _prune(repo)
         else:
-            _remove_stray_folder(repo, path)
-        _prune(repo)
+            _LOG.info("worktree %s does not point at its own git dir; re-creating it", path)
+            ownership.remove_tree(path)
+            _prune(repo)
         _add_worktree(repo, path, sha)
         return WorktreeStatus.REPAIRED
 
 
-# --- worktrees ------------------------------------------------------------------------------
+# --- what the repository registered, and whether a folder is it ------------------------------
 
 
-def _list_worktrees(repo: Repo) -> dict[Path, _Worktree]:
-    from git import GitCommandError
+def _registrations(repo: Repo) -> dict[Path, _Registration]:
+    """The linked worktrees recorded under `<common git dir>/worktrees/`, by recorded path.
 
+    Read from git's own records (each `worktrees/<id>/gitdir` names `<worktree>/.git`) rather
+    than from `git worktree list`, which resolves links in the paths it prints.
+    """
+    admin_root = Path(repo.common_dir) / "worktrees"
+    found: dict[Path, _Registration] = {}
     try:
-        text, sep = repo.git.worktree("list", "--porcelain", "-z"), "\0"
-    except GitCommandError:
-        # `-z` arrived in git 2.36; older gits (Ubuntu 22.04 has 2.34) only know lines.
+        admins = sorted(admin_root.iterdir())
+    except OSError:
+        return found
+    for admin in admins:
+        if ownership.kind_of(admin) != "dir":
+            continue
         try:
-            text, sep = repo.git.worktree("list", "--porcelain"), "\n"
-        except GitCommandError as e:
-            raise WorktreeError(
-                f"could not list the worktrees of {repo.working_dir}: {str(e.stderr).strip()}",
-                hint=f"run `git -C {repo.working_dir} worktree list` to see git's complaint",
-            ) from e
-    records: list[dict[str, str]] = []
-    for field in str(text).split(sep):
-        key, _, value = field.partition(" ")
-        if key == "worktree":
-            records.append({})
-        if field and records:
-            records[-1][key] = value
-    worktrees = [
-        _Worktree(
-            path=Path(r["worktree"]).resolve(),
-            head=r.get("HEAD"),
-            detached="detached" in r,
-            locked="locked" in r,
+            recorded = (admin / "gitdir").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        dotgit = Path(recorded) if Path(recorded).is_absolute() else admin / recorded
+        if dotgit.name != ".git":
+            continue
+        path = Path(os.path.normpath(dotgit.parent))
+        found[path] = _Registration(path, admin, (admin / "locked").exists())
+    return found
+
+
+def _examine(repo: Repo, path: Path) -> tuple[_Registration | None, str | None]:
+    """The registration of the worktree at `path`, and why it is foreign (None: it is not)."""
+    registered = _registrations(repo)
+    reg = registered.get(path)
+    kind = ownership.kind_of(path)
+    if kind == "link":
+        return reg, f"{path} is a symbolic link, not a worktree dot made"
+    if kind == "file":
+        return reg, f"{path} is a file, not a worktree dot made"
+    if not ownership.is_real_path(path.parent):
+        return reg, f"a folder above {path} is a symbolic link"
+    main = Path(repo.common_dir).parent
+    inner = [p for p in [main, *registered] if p != path and p.is_relative_to(path)]
+    if inner:
+        return reg, f"{path} holds another working tree of the repository, {inner[0]}"
+    if kind == "dir" and reg is None and any(path.iterdir()):
+        return None, f"{path} is not registered by git as a worktree at this path"
+    return reg, None
+
+
+def _owned_registration(repo: Repo, path: Path) -> _Registration | None:
+    reg, reason = _examine(repo, path)
+    if reason is not None:
+        raise OwnershipError(
+            f"{reason}; dot will not check out, clean or delete it",
+            hint=_foreign_hint(path, reason),
         )
-        for r in records
-    ]
-    return {w.path: w for w in worktrees}
+    return reg
 
 
-def _refuse_enclosing(worktrees: dict[Path, _Worktree], path: Path) -> None:
-    """Refuse the main worktree and any folder holding other worktrees: they are not ours."""
-    # git lists the main worktree (or a bare repository's folder) first.
-    main = next(iter(worktrees), None)
-    holds_other = any(path in w.parents for w in worktrees)
-    if path == main or holds_other:
+def _foreign_hint(path: Path, reason: str) -> str:
+    if "symbolic link" in reason and reason.startswith(str(path)):
+        return f"remove the link (its target is left alone): rm {path}"
+    if "not registered" in reason:
+        return (
+            f"if the repository was moved, run `git worktree repair {path}`; if the folder "
+            f"holds nothing of yours, remove it: rm -rf {path}"
+        )
+    return f"move it out of the way: mv {path} {path}.moved"
+
+
+def _refuse_locked(reg: _Registration) -> None:
+    if reg.locked:
         raise WorktreeError(
-            f"{path} is (or holds) a working tree of the repository, not a build worktree",
-            hint="pass a folder of its own, such as <project>/.dot/build/<hash>/worktree",
+            f"worktree {reg.path} is locked, so dot will not replace or remove it",
+            hint=f"git worktree unlock {reg.path}",
         )
 
 
-def _refuse_locked(entry: _Worktree) -> None:
-    if entry.locked:
-        raise WorktreeError(
-            f"worktree {entry.path} is locked, so dot will not replace it",
-            hint=f"git worktree unlock {entry.path}",
-        )
+def _is_healthy(path: Path, reg: _Registration) -> bool:
+    """Whether the worktree's `.git` file, and git itself, name the registered git dir.
 
-
-def _is_ready(path: Path, entry: _Worktree, sha: Sha) -> bool:
-    if entry.head != sha or not entry.detached:
+    Checked before any git command runs inside the worktree: a `.git` file pointing elsewhere
+    (at the main repository's `.git`, say) would make a checkout move another working tree.
+    """
+    admin = os.path.realpath(reg.admin_dir)
+    dotgit = path / ".git"
+    if ownership.kind_of(dotgit) != "file":
         return False
-    return _worktree_status(path) == ""
+    try:
+        text = dotgit.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not text.startswith("gitdir:"):
+        return False
+    pointed = Path(text.removeprefix("gitdir:").strip())
+    if os.path.realpath(pointed if pointed.is_absolute() else path / pointed) != admin:
+        return False
+    view = _git_view(path)
+    return view is not None and view == (str(path), admin)
 
 
-def _worktree_status(path: Path) -> str | None:
-    """Porcelain status of the worktree at `path`, or None when it is not a usable worktree."""
+def _git_view(path: Path) -> tuple[str, str] | None:
+    """git's idea of the worktree at `path`: its top level and its git dir, links resolved."""
     from git import GitCommandError
 
     try:
         with git.session(path, exact=True) as wt:
-            # Porcelain status leaves out ignored files, so dbt's target/ and logs/ are not changes.
-            return str(wt.git.status("--porcelain", "-z", kill_after_timeout=git.COMMAND_TIMEOUT))
+            out = str(
+                wt.git.rev_parse(
+                    "--show-toplevel", "--absolute-git-dir", kill_after_timeout=git.COMMAND_TIMEOUT
+                )
+            )
     except (GitError, GitCommandError):
         return None
+    lines = out.splitlines()
+    if len(lines) != 2:
+        return None
+    return os.path.normpath(lines[0]), os.path.realpath(lines[1])
 
 
-def _repair_in_place(path: Path, sha: Sha) -> bool:
+def _is_ready(path: Path, sha: Sha) -> bool:
+    from git import GitCommandError
+
+    try:
+        with git.session(path, exact=True) as wt:
+            head = str(wt.git.rev_parse("HEAD", kill_after_timeout=git.COMMAND_TIMEOUT)).strip()
+            detached = wt.head.is_detached
+            # Porcelain status leaves out ignored files, so dbt's target/ and logs/ are not changes.
+            status = str(wt.git.status("--porcelain", "-z", kill_after_timeout=git.COMMAND_TIMEOUT))
+    except (GitError, GitCommandError):
+        return False
+    return head == sha and detached and status == ""
+
+
+def _repair_in_place(path: Path, reg: _Registration, sha: Sha) -> bool:
     from git import GitCommandError
 
     try:
@@ -208,77 +311,35 @@ def _repair_in_place(path: Path, sha: Sha) -> bool:
             wt.git.checkout("--detach", "--force", sha, kill_after_timeout=git.COMMAND_TIMEOUT)
             # -fd without -x: untracked files go, ignored ones (target/, dbt_packages/) stay.
             wt.git.clean("-fd", kill_after_timeout=git.COMMAND_TIMEOUT)
-            head = str(wt.git.rev_parse("HEAD", kill_after_timeout=git.COMMAND_TIMEOUT)).strip()
     except (GitError, GitCommandError) as e:
         _LOG.info("repairing worktree %s in place failed, re-creating it: %s", path, e)
         return False
-    return head == sha and _worktree_status(path) == ""
+    return _is_healthy(path, reg) and _is_ready(path, sha)
 
 
 def _add_worktree(repo: Repo, path: Path, sha: Sha) -> None:
+    """`git worktree add --detach`; callers make sure nothing is at `path` first."""
     from git import GitCommandError
 
-    existed = path.exists()
     try:
         repo.git.worktree(
             "add", "--detach", "--", str(path), sha, kill_after_timeout=git.COMMAND_TIMEOUT
         )
     except GitCommandError as e:
-        _clean_up_half_made(repo, path, delete_folder=not existed)
+        _clean_up_half_made(repo, path)
         raise WorktreeError(
             f"could not create a worktree of commit {sha} at {path}: {str(e.stderr).strip()}",
-            hint=f"run `git -C {repo.working_dir} worktree prune` and try again; "
-            f"if it persists, remove {path}",
+            hint=f"git -C {repo.working_dir} worktree prune",
         ) from e
 
 
-def _clean_up_half_made(repo: Repo, path: Path, *, delete_folder: bool) -> None:
-    from git import GitCommandError
-
+def _clean_up_half_made(repo: Repo, path: Path) -> None:
+    # Nothing was at `path` before `worktree add`, so whatever is there now git made for us.
     try:
-        repo.git.worktree("remove", "--force", "--force", "--", str(path))
-    except GitCommandError as e:
-        _LOG.debug("nothing registered to remove at %s: %s", path, e)
-    if delete_folder and path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
+        ownership.remove_tree(path)
+    except OwnershipError as e:
+        _LOG.warning("could not remove the half-made worktree %s: %s", path, e)
     _prune(repo)
-
-
-def _remove_registered(repo: Repo, entry: _Worktree) -> None:
-    from git import GitCommandError
-
-    _refuse_locked(entry)
-    try:
-        repo.git.worktree(
-            "remove", "--force", "--", str(entry.path), kill_after_timeout=git.COMMAND_TIMEOUT
-        )
-    except GitCommandError as e:
-        # A worktree whose `.git` file was deleted cannot be removed by git; its folder is ours
-        # to delete once git's own record shows it is a linked worktree of this repository.
-        if not (entry.path / ".git").exists():
-            shutil.rmtree(entry.path)
-            return
-        raise WorktreeError(
-            f"could not remove worktree {entry.path}: {str(e.stderr).strip()}",
-            hint=f"git -C {repo.working_dir} worktree remove --force {entry.path}",
-        ) from e
-
-
-def _remove_stray_folder(repo: Repo, path: Path) -> None:
-    """Delete a folder at `path` that git does not know as a worktree, if it is safe to."""
-    dotgit = path / ".git"
-    looks_ours = (
-        not path.is_symlink()
-        and path.is_dir()
-        and not dotgit.is_dir()
-        and (dotgit.is_file() or not any(path.iterdir()) or git.is_ignored_in(repo, path))
-    )
-    if not looks_ours:
-        raise WorktreeError(
-            f"{path} exists but is not a worktree of this repository; dot will not delete it",
-            hint=f"move it away or delete it yourself (rm -rf {path}), then run dot again",
-        )
-    shutil.rmtree(path)
 
 
 def _prune(repo: Repo) -> None:

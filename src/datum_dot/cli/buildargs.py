@@ -37,12 +37,13 @@ def add_build_parsers(sub: argparse._SubParsersAction[P], *, common: AddOptions)
     clean = sub.add_parser(
         "clean",
         help=BUILD_COMMANDS["clean"],
-        description="Remove isolated builds: the worktree (with git) and the build folder, then "
-        "package cache entries no remaining build uses. Without --yes it only shows what it "
-        "would remove and the space freed. Builds in use by a running job, and builds a "
-        "schedule builds or defers to, are kept unless --force. --keep and --older-than "
-        "each protect builds on their own: together, a build goes when it is outside the "
-        "newest N and older than AGE.",
+        description="Remove isolated builds: the worktree and the build folder (no link is "
+        "ever followed), then package cache entries no remaining build uses. Without --yes it "
+        "only shows what it would remove and the space freed. Builds in use by a running job, "
+        "and builds a schedule builds or defers to, are kept unless --force. Anything under "
+        ".dot/build that dot cannot prove it made is left alone, even with --force. --keep "
+        "and --older-than each protect builds on their own: together, a build goes when it is "
+        "outside the newest N and older than AGE.",
         epilog="examples: %(prog)s --older-than 14d --keep 5 | %(prog)s 1a2b3c4d --yes | "
         "%(prog)s --older-than 14d --drop-schemas --yes | %(prog)s --all --yes",
     )
@@ -61,7 +62,9 @@ def add_build_parsers(sub: argparse._SubParsersAction[P], *, common: AddOptions)
     )
     clean.add_argument("-y", "--yes", action="store_true", help="remove (default: a dry run)")
     clean.add_argument(
-        "--force", action="store_true", help="also remove builds in use or needed by a schedule"
+        "--force",
+        action="store_true",
+        help="also remove builds in use or needed by a schedule (never what dot did not make)",
     )
     clean.add_argument("--json", action="store_true", help="print the plan or result as JSON")
     clean.add_argument("--project-dir", type=Path, help="the dbt project (default: search up)")

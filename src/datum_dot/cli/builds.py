@@ -12,7 +12,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datum_dot.builds import Project, list_builds, open_project
+from datum_dot.builds import Project, open_project, survey_builds
 from datum_dot.cleanup import CleanResult, apply_clean, plan_clean
 from datum_dot.errors import CleanupError, ExitCode, UsageError
 from datum_dot.planner import find_project_dir
@@ -29,15 +29,15 @@ def run_builds(args: argparse.Namespace, *, prog: str) -> int:
 
     project = _project(args.project_dir)
     home = datum_home()
-    builds = list_builds(project, home=home)
-    guard, warnings = guards(builds, project, home=home)
+    survey = survey_builds(project, home=home)
+    guard, warnings = guards(survey.builds, project, home=home)
     if args.json:
-        buildview.print_builds_json(project, builds, guard, warnings)
+        buildview.print_builds_json(project, survey, guard, warnings)
     else:
-        buildview.print_builds(project, builds, guard, prog=prog, now=datetime.now(UTC))
+        buildview.print_builds(project, survey, guard, prog=prog, now=datetime.now(UTC))
     for warning in warnings:
         buildview.warn(warning)
-    return int(ExitCode.WARNINGS if warnings else ExitCode.OK)
+    return int(ExitCode.WARNINGS if warnings or survey.foreign else ExitCode.OK)
 
 
 def run_clean(args: argparse.Namespace, *, prog: str) -> int:
@@ -76,7 +76,7 @@ def run_clean(args: argparse.Namespace, *, prog: str) -> int:
         buildview.print_result_json(result)
     else:
         buildview.print_result(result)
-    for warning in result.warnings + plan.warnings:
+    for warning in dict.fromkeys(result.warnings + plan.warnings):
         buildview.warn(warning)
     _raise_for_failures(result, prog=prog, drop=args.drop_schemas)
     warned = result.warnings or plan.warnings or any(k.warning for k in result.kept)

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.text import Text
 
-from datum_dot.builds import Build, Project
+from datum_dot.builds import Build, Foreign, Project, Survey
 from datum_dot.cleanup import CleanPlan, CleanResult, Kept, Removal
 from datum_dot.cli import render
 from datum_dot.cli.runview import console, status_text, when
@@ -22,10 +22,13 @@ from datum_dot.protection import Guard
 
 
 def print_builds(
-    project: Project, builds: list[Build], guard: Mapping[Path, Guard], *, prog: str, now: datetime
+    project: Project, survey: Survey, guard: Mapping[Path, Guard], *, prog: str, now: datetime
 ) -> None:
-    """One block per build, most recently used first, and a total."""
+    """One block per build, most recently used first, a total, and what dot leaves alone."""
     out = console()
+    builds = survey.builds
+    for entry in survey.foreign:
+        out.print(_foreign_line(entry))
     if not builds:
         out.print(Text(f"no isolated builds in {project.builds_dir}"))
         return
@@ -59,9 +62,10 @@ def print_builds(
 
 
 def print_builds_json(
-    project: Project, builds: list[Build], guard: Mapping[Path, Guard], warnings: Iterable[str]
+    project: Project, survey: Survey, guard: Mapping[Path, Guard], warnings: Iterable[str]
 ) -> None:
-    """The builds as one JSON document."""
+    """The builds, and the entries dot leaves alone, as one JSON document."""
+    builds = survey.builds
     rows = []
     for build in builds:
         state = guard.get(build.path)
@@ -77,6 +81,7 @@ def print_builds_json(
             "project_dir": str(project.path),
             "builds_dir": str(project.builds_dir),
             "builds": rows,
+            "foreign": [f.to_json() for f in survey.foreign],
             "total_bytes": sum(b.size_bytes for b in builds),
             "warnings": list(warnings),
         }
@@ -175,7 +180,7 @@ def print_result_json(result: CleanResult) -> None:
             ],
             "deps_removed": [str(d.path) for d in result.deps_removed],
             "freed_bytes": result.freed_bytes,
-            "warnings": [*result.plan.warnings, *result.warnings],
+            "warnings": list(dict.fromkeys([*result.plan.warnings, *result.warnings])),
         }
     )
 
@@ -223,6 +228,12 @@ def _kept_line(kept: Kept) -> Text:
     return Text("keep    ", style=style) + Text(f"{kept.build.short_hash}  {kept.reason}")
 
 
+def _foreign_line(entry: Foreign) -> Text:
+    return Text("foreign  ", style="yellow") + Text(
+        f"{entry.path.name}  not made by dot, left alone: {entry.reason}"
+    )
+
+
 def _deps_line(prefix: str, entry: DepsEntry) -> Text:
     return Text(prefix, style="red") + Text(
         f"package cache {entry.path.name}  {size(entry.size_bytes)} (no build uses it)"
@@ -238,6 +249,7 @@ def _plan_json(plan: CleanPlan) -> dict[str, Any]:
         "remaining": plan.remaining,
         "drop_schemas": plan.drop_schemas is not None,
         "freed_bytes": plan.freed_bytes,
+        "foreign": [f.to_json() for f in plan.foreign],
         "warnings": list(plan.warnings),
     }
 

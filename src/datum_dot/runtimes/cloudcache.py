@@ -8,12 +8,14 @@ per user, never shared; `DOT_DISABLE_CACHE=true` and `--no-cache` bypass it.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from datum_dot import ownership
+from datum_dot.ownership import DOT_DIR
 
 METADATA = "metadata.json"
 DEFAULT_TTL = timedelta(hours=24)
@@ -63,8 +65,18 @@ class ArtifactCache:
 
         The folder is filled under a temporary name and renamed into place, so a reader never
         sees half a cache entry.
+
+        Raises:
+            OwnershipError: `.dot` or the cache folder is a link or a file, or an older copy
+                could not be removed.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        # Under a project's `.dot`, every level is checked: dot never writes through a link.
+        if self.root.parent.name == DOT_DIR:
+            ownership.require_real_dirs(
+                self.root.parent.parent, DOT_DIR, self.root.name, create=True
+            )
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
         _ignore_in_git(self.root.parent)
         staging = Path(tempfile.mkdtemp(prefix=f".{run_id}-", dir=self.root))
         for name, content in files.items():
@@ -77,8 +89,7 @@ class ArtifactCache:
         }
         (staging / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
         target = self.folder(run_id)
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
+        ownership.remove_tree(target.absolute())
         staging.replace(target)
         return target
 
@@ -86,5 +97,5 @@ class ArtifactCache:
 def _ignore_in_git(dot_dir: Path) -> None:
     # `.dot/` keeps a `*` .gitignore (as isolated builds write it), so nothing here is committed.
     marker = dot_dir / ".gitignore"
-    if dot_dir.name == ".dot" and not marker.exists():
+    if dot_dir.name == DOT_DIR and ownership.kind_of(marker) == "missing":
         marker.write_text("*\n")
