@@ -7,12 +7,16 @@ never sees half a file and a secret is never readable by others, not even for a 
 
 from __future__ import annotations
 
+import errno
 import os
+import shlex
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from datum_dot.errors import DatumHomeError
+from datum_dot.settings import datum_home
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -79,14 +83,147 @@ def ensure_datum_home(home: Path, *, subdir: str = "") -> Path:
     except OSError as e:
         raise unwritable_home(home, e) from e
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise unwritable_home(home, None)
+        raise unwritable_home(home, None, path=folder)
     return folder
 
 
-def unwritable_home(home: Path, error: OSError | None) -> DatumHomeError:
-    """The error for a `$DATUM_HOME` that cannot be written (to raise from an OSError)."""
+def check_datum_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Resolve `$DATUM_HOME` and check that nothing but a folder stands where it is.
+
+    A missing folder is fine (the first write makes it) and so is a read-only one (reading the
+    history needs no write); a file in its place, or a `~user` that names nobody, is not: every
+    read would otherwise find nothing there and say so as if all were well.
+
+    Args:
+        environ: The environment to read `DATUM_HOME` and `HOME` from (default `os.environ`).
+
+    Returns:
+        The folder.
+
+    Raises:
+        DatumHomeError: It cannot be resolved, or it (or a folder above it) is a file.
+    """
+    try:
+        home = datum_home(environ)
+    except RuntimeError as e:  # `~user` of no user, or no HOME and no password entry
+        value = (os.environ if environ is None else environ).get("DATUM_HOME")
+        why = (
+            f"DATUM_HOME {value} starts with a '~' that names no user's home"
+            if value
+            else "DATUM_HOME is not set, and neither is HOME for its default ~/.datum"
+        )
+        raise DatumHomeError(
+            f"cannot find the DATUM_HOME folder: {why}",
+            "set DATUM_HOME to an absolute path: export DATUM_HOME=/path/to/folder",
+        ) from e
+    if _file_in_the_way(home) is not None:
+        raise unwritable_home(home, None)
+    return home
+
+
+def home_error(home: Path, error: OSError) -> DatumHomeError | None:
+    """The DatumHomeError an OSError met under `$DATUM_HOME` stands for, or None if none.
+
+    It stands for one when it names `home`, a path inside it, or a folder above it that was
+    being made, and is of a kind the folder's state explains: read-only, not permitted, full,
+    or a file where a folder should be. Any other OSError is left for the caller to report.
+
+    Args:
+        home: The state folder.
+        error: An OSError that reached the caller.
+
+    Returns:
+        The error to report instead, or None.
+    """
+    if error.errno not in _HOME_ERRNOS:
+        return None
+    named = [
+        Path(os.fsdecode(f))
+        for f in (error.filename, error.filename2)
+        if isinstance(f, str | bytes)
+    ]
+    top = home.absolute()
+    for path in named:
+        absolute = path.absolute()
+        if absolute.is_relative_to(top) or top.is_relative_to(absolute):
+            return unwritable_home(home, error)
+    return None
+
+
+def unwritable_home(
+    home: Path, error: OSError | None, *, path: Path | None = None
+) -> DatumHomeError:
+    """The error for a `$DATUM_HOME` that cannot be written (to raise from an OSError).
+
+    Args:
+        home: The state folder.
+        error: What the write met, if it raised.
+        path: The folder found unusable without an error (`home` or a folder in it).
+    """
+    named = (
+        Path(os.fsdecode(error.filename))
+        if error is not None and isinstance(error.filename, str | bytes)
+        else None
+    )
+    blocker = _file_in_the_way(path or named or home)
+    where = f"cannot write to DATUM_HOME {home}"
+    if blocker is not None:
+        moved = shlex.quote(f"{blocker}.bak")
+        return DatumHomeError(
+            f"{where}: {blocker} is a file, not a folder",
+            f"move the file away (mv {shlex.quote(str(blocker))} {moved}), "
+            "or point DATUM_HOME at a folder",
+        )
+    if (error is not None and error.errno == errno.EROFS) or _is_read_only(home):
+        return DatumHomeError(
+            f"{where}: it is on a read-only file system",
+            "point DATUM_HOME at a folder on a writable file system "
+            "(export DATUM_HOME=/path/to/folder), or mount it read-write",
+        )
+    if error is not None and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DatumHomeError(
+            f"{where}: {error.strerror}",
+            f"free some space (df -h {shlex.quote(str(home))}), "
+            "or point DATUM_HOME at a folder on another disk",
+        )
     why = f": {error.strerror or error}" if error is not None else ": not a writable folder"
     return DatumHomeError(
-        f"cannot write to DATUM_HOME {home}{why}",
-        f"make it writable (ls -ld {home}), or point DATUM_HOME at a folder you own",
+        f"{where}{why}",
+        f"make it writable (ls -ld {shlex.quote(str(home))}), "
+        "or point DATUM_HOME at a folder you own",
     )
+
+
+# What a folder's state explains: read-only, not permitted, full, a file where a folder should be.
+_HOME_ERRNOS = frozenset(
+    {
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EEXIST,
+        errno.ENOTDIR,
+        errno.EISDIR,
+    }
+)
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The file standing where `path` or a folder above it should be, if any."""
+    existing = _nearest_existing(path)
+    return None if existing.is_dir() else existing
+
+
+def _is_read_only(home: Path) -> bool:
+    try:
+        return bool(os.statvfs(_nearest_existing(home)).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

@@ -36,7 +36,8 @@ def write_event(
 ) -> Path | None:
     """Append one event to the session log; returns the file, or None if it cannot be written.
 
-    Writing the log must never be the reason a command fails, so OS errors are swallowed.
+    Writing the log must never be the reason a command fails: an unwritable or unresolvable
+    `$DATUM_HOME` makes the event go unrecorded, and nothing is raised.
 
     Args:
         level: `debug`, `info`, `warning`, `error` or `critical`.
@@ -46,7 +47,6 @@ def write_event(
         **context: Further facts, stored under `context` (JSON-encoded; others as `str()`).
     """
     now = datetime.now(UTC)
-    path = log_path(now, home=home)
     record = {
         "time": now.isoformat(timespec="milliseconds"),
         "level": level,
@@ -63,9 +63,10 @@ def write_event(
         except (OSError, ValueError):
             pass  # a closed stderr must not fail the command either
     try:
+        path = log_path(now, home=home)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
             f.write(line)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a DATUM_HOME of `~nobody` has no folder
         return None
     return path

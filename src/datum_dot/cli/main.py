@@ -338,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.log_format:
             # DOT_LOG_FORMAT mirrors the option, so events of this process and its children echo.
             os.environ["DOT_LOG_FORMAT"] = args.log_format
+        if args.command:
+            _check_home()
         code = _dispatch(args, passthrough, prog, parser)
         if args.command:
             _log_exit(prog, args.command, code)
@@ -347,8 +349,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return int(ExitCode.CANCELLED)
+    except OSError as e:
+        # A write under $DATUM_HOME (the history, run folders, locks) met a read-only, full or
+        # blocked folder: the user's to fix, not a bug, wherever in the core it was met.
+        home_error = _home_error(e)
+        if home_error is not None:
+            return _report(home_error, debug=debug)
+        return _report_bug(e, debug=debug)
     except Exception as e:  # noqa: BLE001 - the one place that turns a bug into a report
         return _report_bug(e, debug=debug)
+
+
+def _check_home() -> None:
+    from datum_dot.privatefiles import check_datum_home
+
+    check_datum_home()
+
+
+def _home_error(error: OSError) -> DotError | None:
+    from datum_dot.errors import DatumHomeError
+    from datum_dot.privatefiles import check_datum_home, home_error
+
+    try:
+        home = check_datum_home()
+    except DatumHomeError as e:  # it was fine before the command ran; it is what broke since
+        return e
+    return home_error(home, error)
 
 
 def _log_exit(prog: str, command: str, code: int) -> None:

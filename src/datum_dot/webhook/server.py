@@ -37,6 +37,7 @@ import uvicorn
 
 from datum_dot.errors import BadInputError, UsageError
 from datum_dot.history import RunStore
+from datum_dot.privatefiles import ensure_datum_home
 from datum_dot.webhook.app import DEFAULT_MAX_BODY, AppContext, create_app
 from datum_dot.webhook.auth import TokenSource
 from datum_dot.webhook.committer import GroupCommitter
@@ -139,7 +140,10 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
         UsageError: A non-loopback address without a token.
         BadInputError: The address cannot be listened on (the port is in use, ...).
         ConfigError: config.yaml is invalid.
+        DatumHomeError: `home` is not a writable folder (the queue and the history live there).
     """
+    # Checked before listening: with an unwritable home every request would be accepted and lost.
+    ensure_datum_home(home)
     tokens = TokenSource(home)
     if tokens.current() is None and not is_loopback(options.host):
         raise UsageError(
