@@ -1,8 +1,10 @@
 """A signal while the run is prepared (isolation check, deps) cancels it (exit 50).
 
 dbt's `dbtRunner` catches every exception, KeyboardInterrupt included, and hands it back as the
-parse's failure; the run must still end CANCELLED, as a signal during dbt's execution does, not
-FAILED with "could not parse the project" or "dbt deps failed".
+parse's failure, and a dbt child process stopped by the signal exits like a failed parse; the run
+must still end CANCELLED, as a signal during dbt's execution does, not FAILED with "could not
+parse the project" or "dbt deps failed": from the CLI (in-process dbt) and from the webhook
+server's second SIGTERM (a dbt child process).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +27,7 @@ from datum_dot.run import RunRequest, RunStatus
 from datum_dot.settings import datum_home
 from datum_dot.spec import parse_spec
 from tests.helpers.example import BIN, ExampleProject
+from tests.helpers.webhook import environ, start_server, use_fake_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +37,10 @@ CHECKING = "checking that every node lands in the isolated schema"
 PARSING = "Starting full parse"
 
 
-def _build_and_signal(
-    example: ExampleProject, runtime: str, sig: signal.Signals
-) -> tuple[int, str]:
-    """Run `dot build prod@HEAD`, send `sig` once the isolation check's parse has begun."""
+def _build_and_sigterm(example: ExampleProject) -> tuple[int, str]:
+    """Run `dot build prod@HEAD`, send SIGTERM once the isolation check's parse has begun."""
     proc = subprocess.Popen(
-        [str(BIN / "dot"), "build", "prod@HEAD", "--runtime", runtime],
+        [str(BIN / "dot"), "build", "prod@HEAD"],
         cwd=example.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -54,7 +57,7 @@ def _build_and_signal(
             lines.append(line)
             checking = checking or CHECKING in line
             if checking and PARSING in line and not sent.is_set():
-                os.kill(proc.pid, sig)
+                os.kill(proc.pid, signal.SIGTERM)
                 sent.set()
 
     reader = threading.Thread(target=pump, daemon=True)
@@ -71,13 +74,10 @@ def _build_and_signal(
     return code, output
 
 
-@pytest.mark.parametrize(
-    ("runtime", "sig"), [("local", signal.SIGTERM), ("subprocess", signal.SIGINT)]
-)
-def test_signal_during_isolation_check_is_cancelled_not_a_parse_failure(
-    example: ExampleProject, runtime: str, sig: signal.Signals
+def test_sigterm_during_isolation_check_is_cancelled_not_a_parse_failure(
+    example: ExampleProject,
 ) -> None:
-    code, output = _build_and_signal(example, runtime, sig)
+    code, output = _build_and_sigterm(example)
 
     assert code == 50, output[-3000:]
     assert "could not parse" not in output
@@ -106,3 +106,44 @@ def test_interrupt_during_deps_is_cancelled_not_a_deps_failure(example: ExampleP
     (run,) = RunStore(datum_home()).query(last=1)
     assert (run.status, run.exit_code) == (RunStatus.CANCELLED, 50)
     assert "deps failed" not in (run.error_message or "")
+
+
+# A dbt whose `parse` says it has begun (a file), then waits while the gate file exists.
+PARSE_WAITS = """#!/bin/sh
+case " $* " in *" parse "*)
+  touch "$FAKE_DBT_PARSING"
+  while [ -e "$FAKE_DBT_GATE" ]; do sleep 0.05; done;;
+esac
+exit 0
+"""
+
+
+def _wait_for(done: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_webhook_second_sigterm_during_isolation_check_is_cancelled(
+    example: ExampleProject, tmp_path: Path
+) -> None:
+    fake = tmp_path / "fake-dbt"
+    fake.write_text(PARSE_WAITS)
+    fake.chmod(0o755)
+    use_fake_dbt(example.path, fake)
+    gate, parsing = tmp_path / "gate", tmp_path / "parsing"
+    gate.touch()
+    env = environ(FAKE_DBT_GATE=str(gate), FAKE_DBT_PARSING=str(parsing))
+    assert example.dot("init", env=env).returncode == 0
+    server = start_server(example.path, "--grace", "60", env=env)
+    with server.client() as client:
+        accepted = client.post("/v1/projects/jaffle_dot/runs", json={"spec": "prod@main"})
+    assert accepted.status_code == 202, accepted.text
+    _wait_for(parsing.exists, "the isolation check's parse")
+    server.proc.send_signal(signal.SIGTERM)  # the first lets running jobs finish
+    _wait_for(lambda: "waiting up to" in server.log(), "the server to take the first SIGTERM")
+    assert server.stop(signal.SIGTERM) == 0, server.log()  # the second cancels them
+
+    run = RunStore(Path(env["DATUM_HOME"])).get(accepted.json()["run_id"])
+    assert (run.status, run.exit_code) == (RunStatus.CANCELLED, 50), run.error_message
