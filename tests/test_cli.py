@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -139,6 +140,28 @@ def test_bad_input_no_dbt_project(tmp_path: Path, shared: ExampleProject) -> Non
     empty.mkdir()
     result = shared.dot("build", "--dry-run", cwd=empty)
     assert_bad_input(result, "no dbt_project.yml", "--project-dir")
+
+
+def test_isolated_build_outside_a_git_repository_is_bad_input(
+    tmp_path: Path, shared: ExampleProject
+) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(shared.path, plain, ignore=shutil.ignore_patterns(".git", ".dot"))
+    result = shared.dot("build", "prod@main", cwd=plain)
+    assert_bad_input(result, f"{plain} is not inside a git repository", "git init", "cd ")
+    assert not (plain / ".dot").exists()
+    # A plain build needs no repository: it still plans (and would run) the files as they are.
+    assert shared.dot("build", "prod", "--dry-run", cwd=plain).returncode == 0
+
+
+def test_project_in_a_folder_named_dollar_home_is_found(
+    tmp_path: Path, shared: ExampleProject
+) -> None:
+    # A folder literally named `$HOME` must not be expanded to the home folder on the way to git.
+    repo = make_example(tmp_path / "$HOME", monkeypatch_env=False)
+    result = shared.dot("build", "prod@main", "--dry-run", "--json", cwd=repo.path)
+    assert plan_json(result)["isolated"]["commit"] == repo.repo.head()
+    assert "environment variables in paths" not in result.stderr
 
 
 def test_bad_input_unknown_environment_lists_defined(shared: ExampleProject) -> None:

@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from datum_dot import git, worktrees
 from datum_dot.errors import (
     ExitCode,
     GitError,
+    NotARepositoryError,
     OwnershipError,
     RefNotFoundError,
     SpecError,
@@ -63,6 +65,30 @@ def test_find_repo_root_from_subfolder_and_missing_path(repo: GitRepo) -> None:
 def test_find_repo_root_outside_repo_is_none(tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
     assert git.find_repo_root(tmp_path / "plain") is None
+
+
+def test_find_repo_root_takes_a_dollar_home_folder_literally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GitPython expands `$HOME` in a path unless told not to; this folder is named `$HOME`.
+    literal = make_repo(tmp_path / "$HOME" / "project")
+    literal.commit(PROJECT, "first")
+    # Where an expanded path does not exist, GitPython runs git in the current folder instead.
+    decoy = make_repo(tmp_path / "decoy")
+    decoy.commit({"decoy.txt": "not this one\n"}, "decoy")
+    monkeypatch.chdir(decoy.path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # GitPython warns before it expands
+        assert git.find_repo_root(literal.path / "models") == literal.path
+        assert git.resolve_commit(literal.path, "HEAD") == literal.head()
+
+
+def test_outside_a_repository_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(NotARepositoryError) as info:
+        git.resolve_commit(tmp_path, "HEAD")
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    assert isinstance(info.value, GitError)  # callers that catch git's failures still do
+    assert "git init" in info.value.hint
 
 
 # --- resolve_commit -------------------------------------------------------------------------

@@ -100,6 +100,12 @@ class WorktreeError(GitError):
     """A build worktree could not be created, verified or repaired."""
 
 
+class NotARepositoryError(GitError, BadInputError):
+    """A command that needs a git repository was run outside one (bad input, not a git failure)."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
 class LockTimeoutError(DotError):
     """Another process held a build lock for longer than we were willing to wait."""
 

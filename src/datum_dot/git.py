@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NewType
 
-from datum_dot.errors import GitError, RefNotFoundError
+from datum_dot.errors import GitError, NotARepositoryError, RefNotFoundError
 from datum_dot.spec import check_ref
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def find_repo_root(path: Path) -> Path | None:
     Raises:
         GitError: The folder cannot be read at all (being outside a repository is not an error).
     """
-    from git import InvalidGitRepositoryError, NoSuchPathError, Repo
+    from git import InvalidGitRepositoryError, NoSuchPathError
 
     start = path.absolute()
     while not start.exists() and start != start.parent:
@@ -94,7 +94,7 @@ def find_repo_root(path: Path) -> Path | None:
         start = start.parent
     with _scrubbed_environ():
         try:
-            repo = Repo(start, search_parent_directories=True)
+            repo = _open_repo(start, search_parent_directories=True)
         except (InvalidGitRepositoryError, NoSuchPathError):
             return None
         except OSError as e:
@@ -424,24 +424,47 @@ def session(repo_root: Path, *, exact: bool = False) -> Iterator[Repo]:
         The open GitPython repository.
 
     Raises:
-        GitError: `repo_root` is not in (with `exact`, not the top of) a git repository.
+        NotARepositoryError: `repo_root` is not in (with `exact`, not the top of) a git
+            repository.
     """
-    from git import InvalidGitRepositoryError, NoSuchPathError, Repo
+    from git import InvalidGitRepositoryError, NoSuchPathError
 
     with _scrubbed_environ():
         try:
-            repo = Repo(repo_root, search_parent_directories=not exact)
+            repo = _open_repo(repo_root, search_parent_directories=not exact)
         except (InvalidGitRepositoryError, NoSuchPathError) as e:
-            raise GitError(
+            raise NotARepositoryError(
                 f"not a git repository: {repo_root}",
-                hint="run dot inside the git repository of your dbt project "
-                "(or `git init` one there)",
+                hint="cd into the git repository of your dbt project, "
+                "or make one there: git init && git add -A && git commit -m 'dbt project'",
             ) from e
         repo.git.update_environment(GIT_TERMINAL_PROMPT="0")
         try:
             yield repo
         finally:
             repo.close()
+
+
+def _open_repo(path: Path, *, search_parent_directories: bool) -> Repo:
+    """`Repo(path)` with `path` taken literally: a folder may be named `$HOME` or `~x`.
+
+    Raises:
+        InvalidGitRepositoryError: `path` is not in a repository.
+        NoSuchPathError: `path` does not exist.
+    """
+    from git import Repo
+
+    repo = Repo(
+        path.absolute(),  # GitPython expands a leading `~` even without expand_vars
+        search_parent_directories=search_parent_directories,
+        expand_vars=False,
+    )
+    # The command wrapper expands `$VAR` and `~` in its folder with no way to say otherwise
+    # (gitpython-developers/GitPython#664), and when the expanded folder does not exist it runs
+    # git in the current folder: a repository under a folder named `$HOME` would have its git
+    # commands run in whatever repository the process stands in.
+    repo.git._working_dir = repo.working_dir
+    return repo
 
 
 def _raise_if_untrusted(stderr: str, repo_root: Path) -> None:

@@ -27,7 +27,13 @@ from datum_dot.config.variables import (
     split_vars_args,
 )
 from datum_dot.config.yamlfile import safe_load
-from datum_dot.errors import BaselineError, DotError, GitError, ProjectNotFoundError, UsageError
+from datum_dot.errors import (
+    BaselineError,
+    DotError,
+    NotARepositoryError,
+    ProjectNotFoundError,
+    UsageError,
+)
 from datum_dot.plan import (
     WRITING_COMMANDS,
     Baseline,
@@ -264,9 +270,10 @@ def _plan_isolated(
     pinned: str | None = None,
 ) -> IsolatedBuild:
     if repo_root is None:
-        raise GitError(
+        raise NotARepositoryError(
             f"{project_dir} is not inside a git repository, so '@{ref}' cannot be built",
-            "isolated builds check out a commit: run `git init` and commit, or drop the '@ref'",
+            "isolated builds check out a commit: cd into the project's git repository, or make "
+            "one (git init && git add -A && git commit -m 'dbt project'); or drop the '@ref'",
         )
     # A pinned commit (resolved when a queued request was accepted) wins over where `ref` is now.
     commit = git.resolve_commit(repo_root, pinned or ref)
@@ -313,9 +320,9 @@ def _plan_baseline(
     if defer is None or defer.ref is None:
         return None
     if repo_root is None:
-        raise GitError(
+        raise NotARepositoryError(
             f"{project_dir} is not inside a git repository, so --defer {defer} cannot resolve",
-            "baselines are isolated builds of commits: run dot inside a git repository",
+            "baselines are isolated builds of commits: cd into the project's git repository",
         )
     base_env = envs.resolve(defer.env)
     commit = git.resolve_commit(repo_root, defer.ref)
