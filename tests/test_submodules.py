@@ -107,7 +107,6 @@ def test_update_submodules_that_cannot_be_fetched_names_the_submodule(tmp_path: 
     assert f"git submodule update --init --recursive -- {PACKAGE}" in info.value.hint
 
 
-@pytest.mark.xfail(strict=True, reason="wired into workspace.prepared separately")
 @pytest.mark.usefixtures("allow_file_submodules")
 def test_isolated_build_of_a_project_whose_package_is_a_submodule(
     example: ExampleProject, tmp_path: Path

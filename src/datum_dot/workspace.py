@@ -95,6 +95,7 @@ def prepared(
             # so an interrupted `worktree add` leaves a folder `dot clean` may remove.
             _write_atomic(iso.build_dir / "commit", iso.commit + "\n")
             status = worktrees.ensure_worktree(repo_root, iso.worktree, git.Sha(iso.commit))
+            git.update_submodules(iso.worktree)
             deps = _install_packages(plan, run_deps) if plan.deps_args else "skipped"
         write_profile(iso)
         yield Workspace(worktree=status, deps=deps)
