@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -589,6 +590,53 @@ def test_resolve_tool_keys_are_not_flags(tmp_path: Path) -> None:
         """,
     )
     assert dict(config.resolve("dev").flags) == {"target": "dev"}
+
+
+# --- values YAML can hold but dbt cannot be given ------------------------------------------
+
+
+def test_load_environments_date_var_stays_a_date(tmp_path: Path) -> None:
+    config = load(tmp_path, "environment:\n  dev:\n    vars: {start_date: 2024-01-01}\n")
+    assert dict(config.resolve("dev").vars) == {"start_date": datetime.date(2024, 1, 1)}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("environment:\n  dev:\n    vars:\n      a: &x [*x]\n", 4, "refers back"),
+        ("environment:\n  dev: &d\n    vars: {a: *d}\n", 2, "refers back"),
+        ("environment:\n  dev:\n    vars: {b: !!binary aGVsbG8=}\n", 3, "!!binary"),
+        (
+            "environment:\n  dev:\n    vars: {c: " + "[" * 2000 + "]" * 2000 + "}\n",
+            3,
+            "nested more than",
+        ),
+    ],
+    ids=["alias-cycle-list", "alias-cycle-block", "binary", "deep"],
+)
+def test_load_environments_unsupported_value_names_file_and_line(
+    tmp_path: Path, text: str, line: int, fragment: str
+) -> None:
+    error = config_error(tmp_path, None, text)
+    assert error.message.startswith(f"{tmp_path / USER_ENVIRONMENTS_FILE}:{line}: ")
+    assert fragment in error.message
+    assert "\n" not in error.message
+
+
+@pytest.mark.parametrize("file_name", [ENVIRONMENTS_FILE, USER_ENVIRONMENTS_FILE])
+def test_load_environments_not_utf8_names_path_line_and_what_to_do(
+    tmp_path: Path, file_name: str
+) -> None:
+    path = tmp_path / file_name
+    path.write_bytes("# café\nenvironment:\n  dev: {}\n".encode("latin-1"))
+    error = config_error(tmp_path, None)
+    assert error.message == f"{path}:1: not UTF-8 text (byte 0xe9 at offset 5)"
+    assert f"iconv -f latin1 -t utf-8 {path}" in error.hint
+
+
+def test_load_environments_utf8_with_byte_order_mark_is_read(tmp_path: Path) -> None:
+    (tmp_path / ENVIRONMENTS_FILE).write_bytes(b"\xef\xbb\xbfenvironment:\n  dev: {}\n")
+    assert load_environments(tmp_path).names == ["dev"]
 
 
 # --- isolation -----------------------------------------------------------------------------

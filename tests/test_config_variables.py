@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datum_dot.config.models import VarSpec
 from datum_dot.config.variables import (
@@ -13,11 +17,13 @@ from datum_dot.config.variables import (
     VarDeclarations,
     VarsCheck,
     check_vars,
+    format_cli_vars,
     load_var_declarations,
     parse_cli_vars,
     raise_for_problems,
     split_vars_args,
 )
+from datum_dot.config.yamlfile import MAX_DEPTH, safe_load
 from datum_dot.errors import ConfigError, ExitCode, VarsError
 
 # The seed's example, verbatim.
@@ -96,6 +102,25 @@ def test_load_var_declarations_unknown_key_is_refused(tmp_path: Path) -> None:
         load_var_declarations(tmp_path)
     assert "vars.a.requird" in info.value.message
     assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_load_var_declarations_not_utf8_names_path_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / VARS_FILE
+    path.write_bytes("vars:\n  a:\n    description: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_var_declarations(tmp_path)
+    assert info.value.message.startswith(f"{path}:3: not UTF-8 text (byte 0xe9")
+    assert "UTF-8" in info.value.hint
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_load_var_declarations_binary_value_names_line(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text(
+        "vars:\n  a:\n    values: [!!binary aGVsbG8=]\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_var_declarations(tmp_path)
+    assert f"{VARS_FILE}:3: a !!binary value" in info.value.message
 
 
 def test_load_var_declarations_malformed_yaml_names_file_line(tmp_path: Path) -> None:
@@ -271,6 +296,104 @@ def test_parse_cli_vars_refuses_non_mappings(text: str, fragment: str) -> None:
     assert fragment in info.value.message
     assert info.value.exit_code == ExitCode.BAD_INPUT
     assert "--vars" in info.value.hint
+
+
+def test_parse_cli_vars_date_stays_a_date_as_dbt_reads_it() -> None:
+    assert parse_cli_vars("{start_date: 2024-01-01, at: 2024-01-01 10:00:00}") == {
+        "start_date": datetime.date(2024, 1, 1),
+        "at": datetime.datetime(2024, 1, 1, 10, 0),  # noqa: DTZ001 - YAML's naive timestamp
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("{a: &x [*x]}", "refers back to the value itself"),
+        ("a: &x {b: *x}", "refers back to the value itself"),
+        ("{a: !!binary aGVsbG8=}", "!!binary"),
+        ("{a: " + "[" * 2000 + "]" * 2000 + "}", f"nested more than {MAX_DEPTH} levels"),
+        ("{a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "}", "nested more than"),
+        (
+            "a: &a [" + ",".join(["1"] * 100) + "]\n"
+            "b: &b [" + ",".join(["*a"] * 100) + "]\n"
+            "c: [" + ",".join(["*b"] * 100) + "]\n",
+            "more than 100,000 items",
+        ),
+    ],
+    ids=["alias-cycle-list", "alias-cycle-map", "binary", "deep-2000", "deep-105", "alias-bomb"],
+)
+def test_parse_cli_vars_unsupported_value_is_bad_input(text: str, fragment: str) -> None:
+    with pytest.raises(VarsError) as info:
+        parse_cli_vars(text)
+    assert info.value.message.startswith("--vars '")
+    assert fragment in info.value.message
+    assert "(line " in info.value.message
+    assert len(info.value.message) < 200  # the text itself is shortened
+    assert info.value.hint
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_parse_cli_vars_shared_alias_without_cycle_is_fine() -> None:
+    assert parse_cli_vars("{a: &x [1], b: *x, c: {<<: {d: 2}}}") == {
+        "a": [1],
+        "b": [1],
+        "c": {"d": 2},
+    }
+
+
+# --- format_cli_vars -----------------------------------------------------------------------
+
+
+def test_format_cli_vars_json_when_json_says_it() -> None:
+    assert format_cli_vars({"sample_rate": 10, "feature_flag": True, "name": "naïve 😀"}) == (
+        '{"feature_flag":true,"name":"naïve 😀","sample_rate":10}'
+    )
+
+
+def test_format_cli_vars_date_reads_back_as_a_date() -> None:
+    # Regression: dates were sent as JSON strings, and a dry run crashed printing them.
+    text = format_cli_vars({"start_date": datetime.date(2024, 1, 1), "n": 1})
+    assert text == "{n: 1, start_date: 2024-01-01}"
+    assert safe_load(text) == {"start_date": datetime.date(2024, 1, 1), "n": 1}
+
+
+def test_format_cli_vars_yaml_only_values_read_back_unchanged() -> None:
+    meant = parse_cli_vars(
+        "{1: a, b: 1.0e+100, c: .nan, d: !!set {z, a}, e: 2024-01-01 10:00:00+01:00, f: [2024-02-29]}"
+    )
+    read = safe_load(format_cli_vars(meant))
+    assert math.isnan(read.pop("c"))
+    assert read == {k: v for k, v in meant.items() if k != "c"}
+    assert format_cli_vars(meant) == format_cli_vars(dict(reversed(list(meant.items()))))
+
+
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=6)
+    | st.dates()
+    | st.datetimes()
+)
+
+
+@given(
+    st.dictionaries(
+        st.text(max_size=5),
+        st.recursive(
+            _LEAVES,
+            lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids),
+            max_leaves=8,
+        ),
+        max_size=5,
+    )
+)
+def test_format_cli_vars_reads_back_as_the_same_vars(variables: dict[str, Any]) -> None:
+    # dbt reads --vars with PyYAML's safe loader (libyaml's when present), as safe_load does.
+    read = safe_load(format_cli_vars(variables))
+    assert read == variables
+    assert [type(v) for v in read.values()] == [type(variables[k]) for k in read]
 
 
 # --- split_vars_args -----------------------------------------------------------------------

@@ -158,6 +158,11 @@ def break_environments_yaml(project: ExampleProject) -> None:
     (project.path / "dot_environments.yml").write_text("environment:\n  dev: [\n\tx\n")
 
 
+def break_environments_encoding(project: ExampleProject) -> None:
+    path = project.path / "dot_environments.yml"
+    path.write_bytes(path.read_bytes() + "# café\n".encode("latin-1"))
+
+
 def break_strict_var(project: ExampleProject) -> None:
     path = project.path / "dot_environments.yml"
     path.write_text(path.read_text().replace("sample_rate: 10", "sample_rate: 7"))
@@ -240,6 +245,13 @@ BROKEN: dict[str, tuple[Callable[[ExampleProject], None], str, Status, list[str]
         "dot config",
         Status.FAIL,
         ["dot_environments.yml:3: not valid YAML"],
+        False,
+    ),
+    "environments-encoding": (
+        break_environments_encoding,
+        "dot config",
+        Status.FAIL,
+        ["dot_environments.yml:31: not UTF-8 text", "save it as UTF-8"],
         False,
     ),
     "strict-var": (break_strict_var, "dot config", Status.FAIL, ["sample_rate", "7"], False),

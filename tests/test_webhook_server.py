@@ -257,6 +257,18 @@ BAD_INPUT = [
         422,
         "sample_rate",
     ),
+    (
+        "--vars in args refers to itself",
+        {"json": {"spec": "prod", "args": ["--vars", "{a: &x [*x]}"]}},
+        422,
+        "refers back to the value itself",
+    ),
+    (
+        "--vars in args violates a strict var",
+        {"json": {"spec": "prod", "args": ["--vars={sample_rate: 7}"]}},
+        422,
+        "--vars in the request's args",
+    ),
     ("oversized body", {"json": {"spec": "prod", "args": ["x" * 70000]}}, 413, "over 65536 bytes"),
 ]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from datum_dot.config.environments import Environment
 from datum_dot.config.models import FlagValue
+from datum_dot.config.variables import format_cli_vars
 from datum_dot.errors import UsageError
 from datum_dot.isolatedprofiles import ProfileChange
 from datum_dot.settings import DEFAULT_RUNTIME
@@ -175,10 +176,13 @@ def _scalar(value: object) -> str:
 
 
 def render_vars(variables: Mapping[str, Any]) -> list[str]:
-    """`--vars <json>` with sorted keys, so the same vars give the same argv; nothing if empty."""
+    """`--vars <text>` that dbt reads back as `variables` (see `format_cli_vars`); nothing if empty.
+
+    Keys are sorted, so the same vars give the same argv.
+    """
     if not variables:
         return []
-    return ["--vars", json.dumps(variables, sort_keys=True, separators=(",", ":"), default=str)]
+    return ["--vars", format_cli_vars(variables)]
 
 
 def environment_flags(

@@ -56,6 +56,8 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
     """Print what a run would do, for `--dry-run`."""
     from rich.text import Text
 
+    from datum_dot.config.variables import format_cli_vars
+
     out = _console()
     rows: list[tuple[str, str]] = [
         ("spec", str(plan.spec) or "(default environment, working tree)"),
@@ -82,7 +84,7 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
     if plan.baseline is not None:
         rows.append(("defer to", f"{plan.baseline.spec} ({plan.baseline.state_dir})"))
     rows.append(("runtime", plan.runtime))
-    rows.append(("vars", json.dumps(dict(plan.vars), sort_keys=True) if plan.vars else "(none)"))
+    rows.append(("vars", format_cli_vars(plan.vars) if plan.vars else "(none)"))
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         out.print(Text(f"{key:<{width}}  ", style="bold") + Text(value))

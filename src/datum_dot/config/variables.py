@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import json
+import math
+import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +16,13 @@ from typing import Any
 import yaml
 
 from datum_dot.config.models import VarsFile, VarSpec
-from datum_dot.config.yamlfile import YamlDocument, load_yaml, safe_load
+from datum_dot.config.yamlfile import (
+    UnsupportedValueError,
+    YamlDocument,
+    load_value,
+    load_yaml,
+    safe_load,
+)
 from datum_dot.errors import VarsError
 
 VARS_FILE = "dot_vars.yml"
@@ -55,26 +66,132 @@ def load_var_declarations(project_dir: Path) -> VarDeclarations:
 
 
 def parse_cli_vars(text: str) -> dict[str, Any]:
-    """Parse a `--vars` value: a YAML or JSON mapping.
+    """Parse a `--vars` value: a YAML or JSON mapping, read as dbt reads it.
 
     Raises:
-        VarsError: The value is not valid YAML or not a mapping.
+        VarsError: The value is not valid YAML, not a mapping, or holds a value dbt cannot be
+            given (see `load_value`).
     """
+    shown = _shorten(text)
     try:
-        value = safe_load(text)
+        value = load_value(text)
+    except UnsupportedValueError as e:
+        raise VarsError(f"--vars {shown}: {e.problem}{_position(e)}", e.hint) from e
     except yaml.YAMLError as e:
-        raise VarsError(
-            f"--vars {text!r} is not valid YAML or JSON",
-            """pass a mapping, for example --vars '{"sample_rate": 10}' or --vars 'sample_rate: 10'""",
-        ) from e
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        detail = f": {problem}{_position(e)}"
+        raise VarsError(f"--vars {shown} is not valid YAML or JSON{detail}", _VARS_HINT) from e
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise VarsError(
-            f"--vars {text!r} is a {type(value).__name__}, not a mapping",
-            """pass a mapping, for example --vars '{"sample_rate": 10}' or --vars 'sample_rate: 10'""",
-        )
+        raise VarsError(f"--vars {shown} is a {type(value).__name__}, not a mapping", _VARS_HINT)
     return value
+
+
+def format_cli_vars(variables: Mapping[str, Any]) -> str:
+    """The `--vars` text that dbt's own parsing (YAML) reads back as exactly `variables`.
+
+    Compact JSON with sorted keys when JSON can say it, so the same vars give the same text.
+    Otherwise YAML in flow style: a date stays a date (`{start_date: 2024-01-01}`), as it would
+    with `dbt --vars` given the user's own text, where JSON would turn it into a string. Values
+    of other types (set by a program, not parsed from YAML) are passed as their `str()`.
+    """
+    plain = _plain(variables)
+    text = _as_json(plain)
+    if text is not None:
+        return text
+    dumped = yaml.dump(
+        _sorted(plain),
+        Dumper=_VarsDumper,
+        default_flow_style=True,
+        sort_keys=False,
+        width=sys.maxsize,
+        allow_unicode=False,
+    )
+    return str(dumped).strip()
+
+
+# Characters YAML reads differently when they stand unescaped in a quoted string: line breaks it
+# folds (NEL, LS, PS) and characters outside its printable set. JSON's `\uXXXX` escape reads the
+# same in both. (JSON's escapes for characters beyond U+FFFF are surrogate pairs, which libyaml
+# refuses: those characters are written as they are.)
+_YAML_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+_VARS_HINT = (
+    """pass a mapping, for example --vars '{"sample_rate": 10}' or --vars 'sample_rate: 10'"""
+)
+# The types YAML reads into and writes back; anything else is passed as its str().
+_YAML_SCALARS = (str, int, float, bool, type(None), datetime.date)
+
+
+class _VarsDumper(yaml.SafeDumper):
+    """Writes sets in a fixed order, so the same vars give the same `--vars` text."""
+
+    def represent_set(self, data: Any) -> yaml.MappingNode:
+        """A `!!set` with its items sorted."""
+        items = dict.fromkeys(sorted(data, key=_key_order))
+        return self.represent_mapping("tag:yaml.org,2002:set", items)
+
+
+_VarsDumper.add_representer(set, _VarsDumper.represent_set)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, set | frozenset):
+        return set(value)
+    return value if isinstance(value, _YAML_SCALARS) else str(value)
+
+
+def _as_json(plain: dict[str, Any]) -> str | None:
+    """Compact JSON of `plain`, when YAML reads it back unchanged; else None."""
+    try:
+        text = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        text = _YAML_ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        read = safe_load(text)
+    except (TypeError, yaml.YAMLError):
+        # Dates and keys of mixed types are not JSON.
+        return None
+    return text if _same(read, plain) else None
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value, key=_key_order)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
+
+
+def _key_order(key: Any) -> tuple[str, str]:
+    # Keys of one mapping may mix types (`{1: a, b: c}`): order by type, then by text.
+    return type(key).__name__, str(key)
+
+
+def _same(read: Any, meant: Any) -> bool:
+    """Equal, and of the same types all the way down (`1 == True` and `1 == 1.0` in Python)."""
+    if type(read) is not type(meant):
+        return False
+    if isinstance(meant, dict):
+        return sorted(map(_key_order, read)) == sorted(map(_key_order, meant)) and all(
+            _same(read[key], item) for key, item in meant.items()
+        )
+    if isinstance(meant, list):
+        return len(read) == len(meant) and all(map(_same, read, meant))
+    if isinstance(meant, float) and math.isnan(meant):
+        return math.isnan(read)
+    return bool(read == meant)
+
+
+def _position(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    return "" if mark is None else f" (line {mark.line + 1}, column {mark.column + 1})"
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else f"{text[: limit - 3]}...")
 
 
 def split_vars_args(args: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -32,7 +32,9 @@ from datum_dot.config.variables import (
     VARS_FILE,
     check_vars,
     load_var_declarations,
+    parse_cli_vars,
     raise_for_problems,
+    split_vars_args,
 )
 from datum_dot.errors import SpecError, UsageError
 from datum_dot.planner import PROJECT_FILE, project_name
@@ -182,7 +184,10 @@ class Intake:
             lambda: load_environments(project.path),
         )
         env = envs.resolve(spec.env)
-        if ask.vars:
+        # `--vars` in args is read when the run is planned; read it now, so a bad one is this
+        # request's 422 rather than a failed run later. Merged as the plan merges them.
+        args_vars = [parse_cli_vars(text) for text in split_vars_args(ask.args)[1]]
+        if ask.vars or args_vars:
             declarations = self._cached(
                 "vars",
                 project.path,
@@ -191,6 +196,9 @@ class Intake:
             )
             merged = deep_merge(env.vars, ask.vars)
             sources = {**env.var_sources, **dict.fromkeys(ask.vars, "the request's vars")}
+            for extra in args_vars:
+                merged = deep_merge(merged, extra)
+                sources.update(dict.fromkeys(extra, "--vars in the request's args"))
             raise_for_problems(check_vars(merged, declarations, sources=sources, env_name=env.name))
         commit = None
         if spec.ref is not None:
