@@ -192,6 +192,9 @@ def test_config_schema_validates_the_example_and_rejects_mistakes() -> None:
         {"environmnt": {}},
         {"environment": {"dev": {"threads": None}}},
         {"isolation": {"hash_length": 2}},
+        {"isolation": {"hash_lenght": 12}},
+        {"environment": {"dev": {"Target": "dev"}}},
+        {"environment": {"dev": {"--target": "dev"}}},
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, envs)

@@ -486,8 +486,10 @@ def test_load_environments_short_hash_length_is_refused(tmp_path: Path) -> None:
 
 def test_load_environments_unknown_top_level_key_is_refused(tmp_path: Path) -> None:
     error = config_error(tmp_path, "environment: {}\nenvironments:\n  dev: {}\n")
-    assert f"{ENVIRONMENTS_FILE}:" in error.message
-    assert "environments: Extra inputs are not permitted" in error.message
+    assert (
+        f"{ENVIRONMENTS_FILE}:2: environments: unknown key (did you mean 'environment'?)"
+        in error.message
+    )
 
 
 def test_load_environments_reports_all_problems_at_once(tmp_path: Path) -> None:
@@ -590,6 +592,92 @@ def test_resolve_tool_keys_are_not_flags(tmp_path: Path) -> None:
         """,
     )
     assert dict(config.resolve("dev").flags) == {"target": "dev"}
+
+
+# --- unknown keys --------------------------------------------------------------------------
+
+# Option strings as dbt's commands define them (a few; `dot validate` and a run ask dbt itself).
+DBT_OPTIONS = frozenset(
+    {"--target", "-t", "--threads", "--full-refresh", "--indirect-selection", "--fail-fast"}
+)
+
+
+def test_check_flag_names_misspelled_target_names_file_line_and_closest_key(
+    tmp_path: Path,
+) -> None:
+    # Regression: `trget: prod` was dropped (a debug note only) and the build used dev's target.
+    config = load(tmp_path, SEED_ENVIRONMENTS.replace("    target: prod", "    trget: prod"))
+    with pytest.raises(ConfigError) as info:
+        config.check_flag_names(DBT_OPTIONS)
+    assert info.value.message == (
+        f"{ENVIRONMENTS_FILE}:12: environment.prod.trget: unknown key, neither a dot setting"
+        " nor a dbt flag (did you mean 'target'?)"
+    )
+    assert "dbt build --help" in info.value.hint
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_check_flag_names_lists_every_unknown_key_of_both_files(tmp_path: Path) -> None:
+    user = """\
+    environment:
+      all:
+        full_refesh: true
+      dev:
+        var: {a: 1}
+        zzz: 1
+    """
+    config = load(tmp_path, SEED_ENVIRONMENTS, user)
+    with pytest.raises(ConfigError) as info:
+        config.check_flag_names(DBT_OPTIONS)
+    lines = info.value.message.splitlines()
+    assert lines[0] == "3 unknown keys in the environments files:"
+    assert lines[1].strip().startswith(f"{USER_ENVIRONMENTS_FILE}:3: environment.all.full_refesh")
+    assert lines[1].endswith("(did you mean 'full-refresh'?)")
+    assert lines[2].strip().startswith(f"{USER_ENVIRONMENTS_FILE}:5: environment.dev.var")
+    assert lines[2].endswith("(did you mean 'vars'?)")
+    assert lines[3].endswith(
+        "environment.dev.zzz: unknown key, neither a dot setting nor a dbt flag"
+    )
+
+
+def test_check_flag_names_dbt_flags_in_either_spelling_and_tool_keys_pass(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        environment:
+          all:
+            indirect_selection: cautious
+            fail-fast: false
+            isolation: {hash_length: 10}
+          dev:
+            target: dev
+            full_refresh: true
+            runtime: local
+            runtimes: {local: {}}
+            vars: {a: 1}
+        """,
+    )
+    config.check_flag_names(DBT_OPTIONS)
+
+
+def test_check_flag_names_a_short_option_is_not_a_key(tmp_path: Path) -> None:
+    # `t: dev` would become `--t dev`, which dbt does not take.
+    config = load(tmp_path, "environment:\n  dev:\n    t: dev\n")
+    with pytest.raises(ConfigError, match=r"environment\.dev\.t: unknown key"):
+        config.check_flag_names(DBT_OPTIONS)
+
+
+def test_validate_document_unknown_key_names_its_line_and_closest_key(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "isolation:\n  hash_lenght:\n    12\n")
+    assert error.message == (
+        f"{ENVIRONMENTS_FILE}:2: isolation.hash_lenght: unknown key (did you mean 'hash_length'?)"
+    )
+
+
+def test_load_environments_misspelled_default_suggests_default(tmp_path: Path) -> None:
+    error = config_error(tmp_path, "environment:\n  defualt: dev\n  dev: {}\n")
+    assert f"{ENVIRONMENTS_FILE}:2: environment.defualt:" in error.message
+    assert error.message.endswith("(did you mean 'default'?)")
 
 
 # --- values YAML can hold but dbt cannot be given ------------------------------------------

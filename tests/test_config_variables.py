@@ -104,6 +104,19 @@ def test_load_var_declarations_unknown_key_is_refused(tmp_path: Path) -> None:
     assert info.value.exit_code == ExitCode.BAD_INPUT
 
 
+def test_load_var_declarations_misspelled_key_names_line_and_closest_key(tmp_path: Path) -> None:
+    (tmp_path / VARS_FILE).write_text(
+        "vars:\n  a:\n    descripton: x\nvar:\n  b: {}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_var_declarations(tmp_path)
+    assert (
+        f"{VARS_FILE}:3: vars.a.descripton: unknown key (did you mean 'description'?)"
+        in info.value.message
+    )
+    assert f"{VARS_FILE}:4: var: unknown key (did you mean 'vars'?)" in info.value.message
+
+
 def test_load_var_declarations_not_utf8_names_path_and_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / VARS_FILE
     path.write_bytes("vars:\n  a:\n    description: café\n".encode("latin-1"))

@@ -1,8 +1,9 @@
 """YAML values in dot's files and `--vars` through the installed `dot`: what dbt is given, or why not.
 
-A value YAML can hold but dbt cannot be given (an alias that refers to itself, `!!binary`,
-very deep nesting) and a file that is not UTF-8 are bad input (exit 20, one line each for
-what and what to do); a date reaches dbt as the same date dbt's own `--vars` parsing gives it.
+A misspelled environment key, a value YAML can hold but dbt cannot be given (an alias that
+refers to itself, `!!binary`, very deep nesting) and a file that is not UTF-8 are bad input
+(exit 20, one line each for what and what to do); a date reaches dbt as the same date dbt's own
+`--vars` parsing gives it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ def assert_bad_input(result: subprocess.CompletedProcess[str], *needles: str) ->
     assert "Traceback" not in result.stderr + result.stdout
     for needle in needles:
         assert needle in result.stderr, (needle, result.stderr)
+
+
+def test_dry_run_misspelled_environment_key_exits_20(example: ExampleProject) -> None:
+    path = example.path / "dot_environments.yml"
+    path.write_text(path.read_text().replace("    target: prod", "    trget: prod"))
+    result = example.dot("build", "prod", "--dry-run")
+    assert_bad_input(
+        result,
+        "dot_environments.yml:20: environment.prod.trget: unknown key",
+        "(did you mean 'target'?)",
+    )
 
 
 def test_dry_run_date_var_is_passed_as_a_yaml_date(example: ExampleProject) -> None:

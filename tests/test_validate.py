@@ -158,6 +158,11 @@ def break_environments_yaml(project: ExampleProject) -> None:
     (project.path / "dot_environments.yml").write_text("environment:\n  dev: [\n\tx\n")
 
 
+def break_environment_key(project: ExampleProject) -> None:
+    path = project.path / "dot_environments.yml"
+    path.write_text(path.read_text().replace("    target: prod", "    trget: prod"))
+
+
 def break_environments_encoding(project: ExampleProject) -> None:
     path = project.path / "dot_environments.yml"
     path.write_bytes(path.read_bytes() + "# café\n".encode("latin-1"))
@@ -245,6 +250,13 @@ BROKEN: dict[str, tuple[Callable[[ExampleProject], None], str, Status, list[str]
         "dot config",
         Status.FAIL,
         ["dot_environments.yml:3: not valid YAML"],
+        False,
+    ),
+    "environment-key": (
+        break_environment_key,
+        "dot config",
+        Status.FAIL,
+        ["dot_environments.yml:20: environment.prod.trget: unknown key", "did you mean 'target'"],
         False,
     ),
     "environments-encoding": (

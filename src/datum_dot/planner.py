@@ -27,6 +27,7 @@ from datum_dot.config.variables import (
     split_vars_args,
 )
 from datum_dot.config.yamlfile import safe_load
+from datum_dot.dbtcore import DBT_COMMANDS
 from datum_dot.errors import (
     BaselineError,
     DotError,
@@ -90,6 +91,16 @@ def find_project_dir(start: Path) -> Path:
 def command_key(command: Sequence[str]) -> tuple[str, ...]:
     """The words naming dbt's click command: (`docs`, `generate`) but only (`run-operation`,)."""
     return tuple(command[:2]) if command[0] in GROUP_COMMANDS else (command[0],)
+
+
+def all_options(options_for: OptionsLookup) -> frozenset[str]:
+    """Every option string at least one dbt command accepts: what an environment key may name."""
+    keys = [
+        (command, verb) if verb else (command,)
+        for command, verbs in DBT_COMMANDS.items()
+        for verb in verbs or ("",)
+    ]
+    return frozenset().union(*(options_for(key) for key in keys))
 
 
 def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
@@ -168,6 +179,7 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     # refs, profiles and baselines above should be answered at once.
     key = command_key(request.command)
     accepted = options_for(key)
+    envs.check_flag_names(all_options(options_for))
     dbt_project_dir = project_dir
     run_profiles_dir = profiles_dir
     target_path = project_dir / "target"

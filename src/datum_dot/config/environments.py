@@ -16,11 +16,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from datum_dot.config.models import (
+    TOOL_KEYS,
     EnvironmentBlock,
+    EnvironmentSection,
     EnvironmentsFile,
     FlagValue,
     IsolationConfig,
 )
+from datum_dot.config.spelling import allowed_keys, did_you_mean
 from datum_dot.config.yamlfile import YamlDocument, load_yaml
 from datum_dot.errors import ConfigError
 
@@ -139,6 +142,49 @@ class EnvironmentsConfig:
             },
         )
 
+    def check_flag_names(self, options: frozenset[str]) -> None:
+        """Refuse environment keys that are neither dot settings nor options of any dbt command.
+
+        Such a key could never reach dbt: it is a misspelling (`trget: prod`), and running
+        without it would build with the wrong settings.
+
+        Args:
+            options: Every option string at least one dbt command accepts (`--threads`, `-t`).
+
+        Raises:
+            ConfigError: Naming each such key's file, line and the closest known key.
+        """
+        known = sorted({*TOOL_KEYS, *(o[2:] for o in options if o.startswith("--"))})
+        problems: list[str] = []
+        for layer in self.layers:
+            section = layer.config.environment
+            for block_name, block in [("all", section.all), *section.named.items()]:
+                for key in block.model_extra or {}:
+                    flag = key.replace("_", "-")
+                    if f"--{flag}" in options:
+                        continue
+                    loc = ("environment", block_name, key)
+                    where = layer.doc.where(loc, key=True) if layer.doc else layer.label
+                    problems.append(
+                        f"{where}: environment.{block_name}.{key}: unknown key, neither a dot"
+                        f" setting nor a dbt flag{did_you_mean(flag, known)}"
+                    )
+        if not problems:
+            return
+        message = (
+            problems[0]
+            if len(problems) == 1
+            else (
+                f"{len(problems)} unknown keys in the environments files:\n  "
+                + "\n  ".join(problems)
+            )
+        )
+        raise ConfigError(
+            message,
+            "correct or remove the key: an environment takes vars, isolation, runtime, runtimes"
+            " and the flags of dbt's commands (dbt build --help lists them)",
+        )
+
 
 def load_environments(project_dir: Path) -> EnvironmentsConfig:
     """Read and validate the environments files of a dbt project; both are optional.
@@ -185,10 +231,12 @@ def validate_document(doc: YamlDocument, model: type[M]) -> M:
         problems = []
         for err in e.errors():
             loc = list(err["loc"])
+            message = _error_message(model, loc, err["type"], err["msg"])
             if loc[:2] == ["environment", "named"]:
                 del loc[1]  # the model's bucket for named environments, not a key the user wrote
             key = ".".join(str(part) for part in loc) or "(top level)"
-            problems.append(f"{doc.where(loc)}: {key}: {err['msg']}")
+            where = doc.where(loc, key=err["type"] == "extra_forbidden")
+            problems.append(f"{where}: {key}: {message}")
         first = (
             problems[0] if len(problems) == 1 else f"{len(problems)} problems in {doc.path.name}"
         )
@@ -197,6 +245,16 @@ def validate_document(doc: YamlDocument, model: type[M]) -> M:
             first + detail,
             f"fix {doc.path}; the README's configuration reference lists every key",
         ) from e
+
+
+def _error_message(model: type[BaseModel], loc: list[str | int], kind: str, text: str) -> str:
+    """pydantic's message, or for a key the model does not know, the key probably meant."""
+    if kind == "extra_forbidden":
+        return "unknown key" + did_you_mean(str(loc[-1]), allowed_keys(model, loc[:-1]))
+    if len(loc) == 3 and loc[:2] == ["environment", "named"] and kind == "model_type":
+        # `defualt: dev` reads as an environment named `defualt` whose block is a string.
+        return text + did_you_mean(str(loc[2]), EnvironmentSection.RESERVED)
+    return text
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

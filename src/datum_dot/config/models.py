@@ -6,7 +6,7 @@ resolved `Environment`. The JSON Schema of these models is what editors validate
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -77,6 +77,8 @@ class EnvironmentSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    RESERVED: ClassVar[tuple[str, ...]] = ("default", "all")
+
     default: str | None = None
     all: EnvironmentBlock = Field(default_factory=EnvironmentBlock)
     named: dict[str, EnvironmentBlock] = Field(default_factory=dict)
@@ -88,10 +90,9 @@ class EnvironmentSection(BaseModel):
             return {}
         if not isinstance(data, dict):
             return data
-        reserved = {"default", "all"}
-        out: dict[str, Any] = {k: v for k, v in data.items() if k in reserved}
+        out: dict[str, Any] = {k: v for k, v in data.items() if k in cls.RESERVED}
         out["named"] = {
-            str(k): ({} if v is None else v) for k, v in data.items() if k not in reserved
+            str(k): ({} if v is None else v) for k, v in data.items() if k not in cls.RESERVED
         }
         return out
 

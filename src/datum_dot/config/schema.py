@@ -4,7 +4,8 @@ The generated schemas are shipped in the package (`datum_dot/schemas/*.json`) so
 validate and complete the files; a test keeps the shipped files equal to freshly generated
 ones. Two adjustments make the schema describe the file as written rather than the model:
 named environments are keys of `environment:` itself (the model collects them under `named`),
-and any other key of an environment block is a dbt flag with a value.
+and any other key of an environment block is a dbt flag with a value. Which flags exist depends
+on the installed dbt, so the schema checks only their spelling; dot checks the names.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ SCHEMAS: dict[str, tuple[str, str, type[BaseModel]]] = {
 _SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
 _FLAG_VALUE = {
     "description": "a dbt flag: `key: value` -> `--key value`, `true` -> `--key`, `false` -> "
-    "left out",
+    "left out; a key that no dbt command takes is refused",
     "anyOf": [*_SCALAR, {"type": "array", "items": {"anyOf": _SCALAR}}, {"type": "object"}],
 }
+
+_FLAG_NAME = "^[a-z][a-z0-9_-]*$"
 
 
 def generate_schema(name: str) -> dict[str, Any]:
@@ -44,6 +47,8 @@ def generate_schema(name: str) -> dict[str, Any]:
         }
     if "EnvironmentBlock" in defs:
         defs["EnvironmentBlock"]["additionalProperties"] = _FLAG_VALUE
+        # dbt's long options are lower-case words joined by `-`; dot also takes `_`.
+        defs["EnvironmentBlock"]["propertyNames"] = {"pattern": _FLAG_NAME}
     return {
         "$schema": DRAFT,
         "$id": f"https://datum-dot.invalid/schemas/{file_name}",

@@ -179,20 +179,25 @@ class YamlDocument:
     data: Any
     root: yaml.Node | None
 
-    def line_of(self, loc: Sequence[str | int]) -> int | None:
-        """Return the 1-based line of the node at `loc`, or of its nearest existing parent."""
+    def line_of(self, loc: Sequence[str | int], *, key: bool = False) -> int | None:
+        """Return the 1-based line of the node at `loc`, or of its nearest existing parent.
+
+        With `key`, the line of the last key of `loc` itself rather than of its value (which
+        may start on a later line).
+        """
         node = self.root
         line = node.start_mark.line + 1 if node is not None else None
-        for key in loc:
-            node = _child(node, key)
+        for depth, part in enumerate(loc):
+            last = depth == len(loc) - 1
+            node = _child(node, part, key_node=key and last)
             if node is None:
                 break
             line = node.start_mark.line + 1
         return line
 
-    def where(self, loc: Sequence[str | int]) -> str:
-        """Return `file:line` for `loc`, or just the file name when no line is known."""
-        line = self.line_of(loc)
+    def where(self, loc: Sequence[str | int], *, key: bool = False) -> str:
+        """Return `file:line` for `loc` (see `line_of`), or just the file name without a line."""
+        line = self.line_of(loc, key=key)
         return f"{self.path.name}:{line}" if line else self.path.name
 
 
@@ -237,11 +242,11 @@ def load_yaml(path: Path) -> YamlDocument:
     return YamlDocument(path=path, data=data, root=root)
 
 
-def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
+def _child(node: yaml.Node | None, key: str | int, *, key_node: bool = False) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.value == str(key):
-                found: yaml.Node = value_node
+        for name_node, value_node in node.value:
+            if name_node.value == str(key):
+                found: yaml.Node = name_node if key_node else value_node
                 return found
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):

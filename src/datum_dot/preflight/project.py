@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datum_dot import effective, git, profiles
+from datum_dot import dbtcore, effective, git, profiles
 from datum_dot.config.environments import Environment, EnvironmentsConfig, load_environments
 from datum_dot.config.variables import check_vars, load_var_declarations
 from datum_dot.config.yamlfile import safe_load
@@ -73,6 +73,9 @@ def check_dot_config(
         envs = load_environments(project_dir)
         env = envs.resolve(env_name)
         declarations = load_var_declarations(project_dir)
+        options = _dbt_options()
+        if options is not None:
+            envs.check_flag_names(options)
     except ConfigError as e:
         return Check(name, Status.FAIL, e.message, e.hint), None, None
     vars_check = check_vars(env.vars, declarations, sources=env.var_sources, env_name=env.name)
@@ -88,6 +91,13 @@ def check_dot_config(
         fix = "declare the var in dot_vars.yml, or correct its name"
         return Check(name, Status.WARN, detail, fix), envs, env
     return Check(name, Status.OK, detail), envs, env
+
+
+def _dbt_options() -> frozenset[str] | None:
+    """Every option of the installed dbt's commands; None without dbt-core (the dbt check says so)."""
+    if "dbt-core" not in dbtcore.versions():
+        return None
+    return dbtcore.all_option_names()
 
 
 def check_profiles_file(
