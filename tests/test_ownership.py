@@ -391,3 +391,25 @@ def test_remove_tree_refuses_relative_paths(tmp_path: Path) -> None:
     with pytest.raises(OwnershipError, match="not an absolute"):
         ownership.remove_tree(Path("x"))
     assert (tmp_path / "x").is_dir()
+
+
+def test_validate_fix_never_changes_a_profile_behind_a_link(
+    example: ExampleProject, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere" / "12345678" / "env" / "prod" / "profiles.yml"
+    outside.parent.mkdir(parents=True)
+    outside.write_text("mine: {}\n")
+    outside.chmod(0o644)
+    dot = example.path / ".dot"
+    dot.mkdir()
+    (dot / "build").symlink_to(tmp_path / "elsewhere")
+    result = example.dot("validate", "--auto-fix", "--yes")
+    assert "elsewhere" not in result.stdout + result.stderr
+    assert outside.stat().st_mode & 0o777 == 0o644
+    # The same file reached without a link is found and fixed.
+    (dot / "build").unlink()
+    (tmp_path / "elsewhere").rename(dot / "build")
+    inside = dot / "build" / "12345678" / "env" / "prod" / "profiles.yml"
+    result = example.dot("validate", "--auto-fix", "--yes")
+    assert "chmod 600" in result.stdout + result.stderr
+    assert inside.stat().st_mode & 0o777 == 0o600

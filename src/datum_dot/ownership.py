@@ -95,6 +95,16 @@ def is_real_path(path: Path) -> bool:
     return path.is_absolute() and os.path.realpath(path) == os.path.normpath(path)
 
 
+def is_below_without_links(root: Path, path: Path) -> bool:
+    """Whether `path`, inside `root`, is reached from `root` without going through a link."""
+    real_root = Path(os.path.realpath(root))
+    try:
+        below = path.absolute().relative_to(root.absolute())
+    except ValueError:
+        return False
+    return os.path.realpath(path) == os.path.normpath(real_root / below)
+
+
 def remove_tree(path: Path) -> None:
     """Delete the folder `path` and everything in it, following no link at any level.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datum_dot import dbtcore, effective, git, profiles
+from datum_dot import dbtcore, effective, git, ownership, profiles
 from datum_dot.config.environments import Environment, EnvironmentsConfig, load_environments
 from datum_dot.config.variables import check_vars, load_var_declarations
 from datum_dot.config.yamlfile import safe_load
@@ -242,7 +242,12 @@ def check_git(project_dir: Path) -> Check:
 def check_isolated_profiles(project_dir: Path) -> Check:
     """Every isolated build's profiles.yml is readable by its owner only."""
     name = "isolated profiles"
-    found = sorted((project_dir / DOT_DIR / "build").glob("*/env/*/profiles.yml"))
+    # Only files reached without a link: `--fix` must never chmod a file outside the project.
+    found = [
+        p
+        for p in sorted((project_dir / DOT_DIR / "build").glob("*/env/*/profiles.yml"))
+        if ownership.kind_of(p) == "file" and ownership.is_below_without_links(project_dir, p)
+    ]
     if not found:
         return Check(name, Status.OK, "no isolated builds yet")
     loose = [p for p in found if file_mode(p) != PRIVATE_FILE_MODE]
