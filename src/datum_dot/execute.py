@@ -9,7 +9,7 @@ from typing import Any
 
 from datum_dot import dbtcore, isolation, workspace
 from datum_dot.errors import DbtError, DotError, ExitCode
-from datum_dot.history import RunEnd, RunStart, RunStore
+from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
 from datum_dot.plan import BuildPlan
 from datum_dot.planner import make_plan, project_name, working_tree_commit
 from datum_dot.run import RunRecord, RunRequest, RunStatus, Trigger
@@ -32,6 +32,13 @@ class Observer:
 
     def event(self, name: str, data: Mapping[str, Any]) -> None:
         """Called with each dbt event, where the runtime reports events."""
+
+    def history_warning(self, message: str) -> None:
+        """Called once, as the run ends, when the history could not save all of it.
+
+        The run itself went on (a full disk under `$DATUM_HOME` does not stop dbt); `message`
+        says what is missing from the history, and why.
+        """
 
 
 def execute(
@@ -80,28 +87,27 @@ def execute(
         )
     observer.planned(plan)
     store = store or RunStore(datum_home())
-    run_id = store.begin(_run_start(request, plan, runtime, started), run_id=request.run_id)
-    with store.output(run_id) as out:
+    recorder = RunRecorder(
+        store, _run_start(request, plan, runtime, started), run_id=request.run_id
+    )
+    recorder.begin()
+    with recorder:
         for note in request.notes:
-            out.line("stderr", f"dot: {note}")
+            recorder.line("stderr", f"dot: {note}")
         try:
-            result = _run(request, plan, runtime, observer, out)
+            result = _run(request, plan, runtime, observer, recorder)
         except KeyboardInterrupt:
-            store.finish(run_id, RunEnd(RunStatus.CANCELLED, int(ExitCode.CANCELLED)))
+            _finish(recorder, RunEnd(RunStatus.CANCELLED, int(ExitCode.CANCELLED)), observer)
             raise
         except DotError as e:
             status = RunStatus.TIMEOUT if e.exit_code == ExitCode.TIMEOUT else RunStatus.FAILED
-            out.line("stderr", f"error: {e.message}")
-            store.finish(
-                run_id,
-                RunEnd(status, int(e.exit_code), error_class=type(e).__name__,
-                       error_message=e.message, suggestion=e.hint),
-            )  # fmt: skip
+            recorder.line("stderr", f"error: {e.message}")
+            end = RunEnd(status, int(e.exit_code), error_class=type(e).__name__,
+                         error_message=e.message, suggestion=e.hint)  # fmt: skip
+            _finish(recorder, end, observer)
             raise
-    status, code = _outcome(result)
-    store.finish(
-        run_id,
-        RunEnd(
+        status, code = _outcome(result)
+        end = RunEnd(
             status,
             int(code),
             dbt_exit_code=result.dbt_exit_code,
@@ -109,8 +115,8 @@ def execute(
             error_message=result.error,
             suggestion=result.suggestion,
             run_results=plan.target_path / "run_results.json",
-        ),
-    )
+        )
+        _finish(recorder, end, observer)
     return RunRecord(
         request=request,
         plan=plan,
@@ -126,8 +132,15 @@ def execute(
         suggestion=result.suggestion,
         attempts=result.attempts,
         runtime=runtime.name,
-        run_id=run_id,
+        run_id=recorder.run_id,
     )
+
+
+def _finish(recorder: RunRecorder, end: RunEnd, observer: Observer) -> None:
+    recorder.finish(end)
+    unsaved = recorder.unsaved()
+    if unsaved is not None:
+        observer.history_warning(unsaved)
 
 
 def _run(
@@ -183,16 +196,15 @@ def _record_planning_failure(
         started_at=started,
         schedule=request.schedule,
     )
-    run_id = store.begin(start, run_id=request.run_id)
-    with store.output(run_id) as out:
-        out.line("stderr", f"error: {error.message}")
+    with RunRecorder(store, start, run_id=request.run_id) as recorder:
+        recorder.begin()
+        recorder.line("stderr", f"error: {error.message}")
         if error.hint:
-            out.line("stderr", f"hint: {error.hint}")
-    store.finish(
-        run_id,
-        RunEnd(RunStatus.FAILED, int(error.exit_code), error_class=type(error).__name__,
-               error_message=error.message, suggestion=error.hint),
-    )  # fmt: skip
+            recorder.line("stderr", f"hint: {error.hint}")
+        recorder.finish(
+            RunEnd(RunStatus.FAILED, int(error.exit_code), error_class=type(error).__name__,
+                   error_message=error.message, suggestion=error.hint),
+        )  # fmt: skip
 
 
 def _run_start(

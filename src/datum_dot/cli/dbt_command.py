@@ -124,6 +124,10 @@ class CliObserver(Observer):
         if self.progress is not None:
             self.progress.event(name, data)
 
+    def history_warning(self, message: str) -> None:
+        """Say, once, what the run history could not save."""
+        render.warn(message)
+
     def waiting(self, message: str) -> None:
         """Say why the run is not starting yet."""
         print(f"{self.prog}: {message}", file=sys.stderr, flush=True)

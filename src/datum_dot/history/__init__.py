@@ -15,12 +15,17 @@ with store.output(run_id) as out:
 store.finish(run_id, RunEnd(status=RunStatus.SUCCESS, exit_code=0, run_results=target / "run_results.json"))
 ```
 
+`execute()` goes through `RunRecorder` instead, which keeps the run going when the history
+cannot be written for want of space, and catches up when space returns (see `recorder`).
+
 This package alone touches SQLite (in `database`).
 """
 
 from __future__ import annotations
 
-from datum_dot.history.files import NodeCounts, RunOutput, count_nodes, node_counts, unstamp
+from datum_dot.history.files import NodeCounts, count_nodes, node_counts, unstamp
+from datum_dot.history.output import RunOutput
+from datum_dot.history.recorder import RunRecorder
 from datum_dot.history.records import (
     FINAL_STATUSES,
     RUN_ID,
@@ -41,6 +46,7 @@ __all__ = [
     "NodeCounts",
     "RunEnd",
     "RunOutput",
+    "RunRecorder",
     "RunStart",
     "RunStore",
     "StoredRun",

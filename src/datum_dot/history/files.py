@@ -6,10 +6,10 @@ output.log         stdout and stderr combined, each line `[HH:MM:SS] ` (UTC) sta
 stdout.log         dbt's stdout as it printed it
 stderr.log         dbt's stderr as it printed it
 run_results.json   dbt's, copied when the run produced one
+.reserve           space set aside while the run runs, for its final record (see `recorder`)
 ```
 
-Each output line is written and flushed as it arrives, so a run killed mid-way keeps every line
-written before the kill.
+The log files are written by `output.RunOutput`.
 """
 
 from __future__ import annotations
@@ -19,19 +19,18 @@ import json
 import os
 import shutil
 import tempfile
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
 METADATA = "metadata.json"
 OUTPUT_LOG = "output.log"
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
 RUN_RESULTS = "run_results.json"
+RESERVE = ".reserve"
 LOG_FILES = (OUTPUT_LOG, STDOUT_LOG, STDERR_LOG)
 STAMP_WIDTH = len("[HH:MM:SS] ")
 
@@ -39,62 +38,6 @@ STAMP_WIDTH = len("[HH:MM:SS] ")
 def utc_now() -> datetime:
     """The current time, in UTC."""
     return datetime.now(UTC)
-
-
-class RunOutput:
-    """Appends a run's output to its log files, one flushed line at a time.
-
-    A line from dbt's stdout goes to stdout.log as written and to output.log stamped; likewise
-    for stderr. Safe to call from a stdout reader and a stderr reader thread at once.
-    """
-
-    def __init__(self, run_dir: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
-        """Open (append to) the log files in `run_dir`, which must exist."""
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._files: dict[str, IO[str]] = {}
-        for name in LOG_FILES:
-            self._files[name] = (run_dir / name).open(
-                "a", encoding="utf-8", errors="backslashreplace", newline="\n"
-            )
-
-    def line(self, stream: str, text: str) -> None:
-        """Store one line of output (a trailing newline is optional; inner ones split it).
-
-        This is the runtimes' `OutputSink` protocol, so a `RunOutput` can be handed to
-        `Runtime.invoke(output=...)` as it is.
-
-        Args:
-            stream: Where dbt printed it: "stderr", or "stdout" (anything else counts as stdout).
-            text: The line as printed.
-        """
-        lines = text.removesuffix("\n").removesuffix("\r").split("\n")
-        raw = self._files[STDERR_LOG if stream == "stderr" else STDOUT_LOG]
-        combined = self._files[OUTPUT_LOG]
-        with self._lock:
-            stamp = f"[{self._clock().astimezone(UTC):%H:%M:%S}] "
-            for one in lines:
-                raw.write(one + "\n")
-                combined.write(stamp + one + "\n")
-            raw.flush()
-            combined.flush()
-
-    def close(self) -> None:
-        """Close the files (idempotent)."""
-        with self._lock:
-            for f in self._files.values():
-                f.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def unstamp(line: str) -> str:
@@ -136,8 +79,12 @@ def written_since(path: Path, moment: datetime) -> bool:
 def copy_atomic(source: Path, target: Path) -> None:
     """Copy a file so that `target` is never seen half written."""
     tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
+    try:
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # half a copy would hold space a full disk needs back
+        raise
 
 
 @dataclass(frozen=True)

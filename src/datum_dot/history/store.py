@@ -8,6 +8,7 @@ another boot: see `liveness`) is marked ABORTED, keeping the output it had.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import sqlite3
@@ -32,8 +33,8 @@ from datum_dot.history.files import (
     LOG_FILES,
     METADATA,
     OUTPUT_LOG,
+    RESERVE,
     RUN_RESULTS,
-    RunOutput,
     copy_atomic,
     last_change,
     node_counts,
@@ -41,6 +42,7 @@ from datum_dot.history.files import (
     write_json_atomic,
     written_since,
 )
+from datum_dot.history.output import RunOutput
 from datum_dot.history.records import (
     RUN_ID,
     RunEnd,
@@ -77,6 +79,10 @@ class RunStore:
         self.runs_dir = home / "runs"
         self._clock = clock
         self._db = Database(self.path, timeout=timeout)
+
+    def clock(self) -> datetime:
+        """The current UTC time, by this store's clock."""
+        return self._clock()
 
     def run_dir(self, run_id: str) -> Path:
         """The folder of a run; the id is checked before the path is built.
@@ -170,8 +176,12 @@ class RunStore:
         counts = end.counts
         since = run_time_of(run_id)
         if end.run_results and since and written_since(end.run_results, since) and run_dir.is_dir():
-            copy_atomic(end.run_results, run_dir / RUN_RESULTS)
-            counts = counts or node_counts(run_dir / RUN_RESULTS)
+            try:
+                copy_atomic(end.run_results, run_dir / RUN_RESULTS)
+            except OSError as e:
+                # The copy is a convenience; the record (counted from dbt's own file) is not.
+                self._log("warning", f"run_results.json not copied: {e}", run_id=run_id)
+            counts = counts or node_counts(end.run_results)
         finished = end.finished_at or self._clock()
         with self._db.connect(create=True) as conn, write(conn):
             started = self._select(conn, run_id).started_at
@@ -405,6 +415,8 @@ class RunStore:
                 )
                 aborted.append(self._select(conn, run_id))
         for run in aborted:
+            with contextlib.suppress(OSError):  # the space its recorder set aside, given back
+                (run.run_dir / RESERVE).unlink(missing_ok=True)
             _rewrite_metadata(run)
             self._log("warning", "run marked ABORTED", run_id=run.run_id)
         return [run.run_id for run in aborted]
