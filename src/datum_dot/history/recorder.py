@@ -35,7 +35,8 @@ from datum_dot.history.records import RunEnd, RunStart
 from datum_dot.history.store import RunStore
 
 RESERVE_BYTES = 256 * 1024
-"""Set aside per running run: the final record's index row, WAL pages and metadata.json."""
+"""Set aside per running run for its final record (index row, WAL pages, metadata.json): about
+64 KiB is enough, measured on a tmpfs; the rest is margin."""
 NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # SQLite says SQLITE_FULL when a write finds no room, and SQLITE_IOERR_SHMSIZE when it cannot
 # grow the WAL index (-shm) file, which its documentation puts down to a full volume.
@@ -193,16 +194,22 @@ class RunRecorder:
 
 
 def _set_aside(path: Path, size: int) -> None:
-    """Allocate `size` bytes at `path`, if the disk has them; a reserve is a best effort."""
+    """Allocate `size` bytes at `path`, else a quarter of it, if the disk has them (best effort).
+
+    A quarter (64 KiB by default) is still room for the final record; less would not be.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except OSError:
         return
     try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError:
-        with contextlib.suppress(OSError):
-            path.unlink()
+        for attempt in (size, size // 4):
+            try:
+                os.posix_fallocate(fd, 0, attempt)
+            except OSError:
+                continue
+            return
+        _give_back(path)
     finally:
         os.close(fd)
 
