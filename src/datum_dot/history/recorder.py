@@ -5,9 +5,10 @@ with it. `RunRecorder` wraps `RunStore` for the length of one run:
 
 - Output lines the disk refuses wait in memory, in order (up to `output.PENDING_LIMIT`), and are
   written as soon as a write succeeds again: when space returns during the run, or at its end.
-- When the run's record begins, `RESERVE_BYTES` are set aside in its folder (`.reserve`). At the
-  end, when there is no room for the final record, the reserve is given back and the record
-  written in its place: a run that began recorded ends recorded, whatever filled the disk.
+- When the run's record begins, `RESERVE_BYTES` are set aside in its folder (`.reserve`), if the
+  disk has them. At the end, when there is no room for the final record, the reserve is given
+  back and the record written in its place: a run that got its reserve ends recorded, whatever
+  filled the disk meanwhile.
 - A run whose record cannot even begin (the disk was full before it started) runs unrecorded,
   its output kept in memory, and is recorded at its end if space has returned by then.
 - Whatever could still not be saved is said once, in one sentence (`unsaved`).
