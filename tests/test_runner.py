@@ -240,6 +240,20 @@ def test_progress_tracker_counts_each_node_once() -> None:
     assert tracker.on_event("MainReportVersion", {}) is None
 
 
+def test_progress_leaves_ephemeral_models_out_of_the_count() -> None:
+    tracker = ProgressTracker(clock=lambda: 0.0)
+    table = {"node_info": {"unique_id": "model.p.a", "materialized": "table"}}
+    ephemeral = {"node_info": {"unique_id": "model.p.e", "materialized": "ephemeral"}}
+    tracker.on_event("LogStartLine", {**table, "index": 1, "total": 1})
+    tracker.on_event("NodeStart", ephemeral)
+    assert (
+        tracker.on_event("NodeFinished", {**ephemeral, "run_result": {"status": "success"}}) is None
+    )
+    state = tracker.on_event("LogModelResult", {**table, "status": "success", "total": 1})
+    assert state is not None
+    assert (state.done, state.total) == (1, 1)
+
+
 # --- the CLI: bad input and `dot runtimes` -------------------------------------------------
 
 

@@ -54,6 +54,9 @@ class ProgressTracker:
         relevant = name in _STARTS or name in _RESULTS
         info = data.get("node_info") if relevant and isinstance(data, Mapping) else None
         unique_id = str(info.get("unique_id", "")) if isinstance(info, Mapping) else ""
+        if isinstance(info, Mapping) and info.get("materialized") == "ephemeral":
+            # dbt reports an ephemeral model finished but leaves it out of its node total.
+            relevant = False
         with self._lock:
             now = self._clock()
             if self._started is None:
