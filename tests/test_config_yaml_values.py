@@ -16,18 +16,7 @@ import duckdb
 import pytest
 
 from tests.helpers.example import BIN, ExampleProject
-
-
-def assert_bad_input(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    """Exit 20; stderr is one `error:` line and one `hint:` line; no traceback anywhere."""
-    assert result.returncode == 20, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 2, result.stderr
-    assert lines[0].startswith("error: "), result.stderr
-    assert lines[1].startswith("hint: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for needle in needles:
-        assert needle in result.stderr, (needle, result.stderr)
+from tests.test_cli import assert_bad_input
 
 
 def test_dry_run_misspelled_environment_key_exits_20(example: ExampleProject) -> None:
