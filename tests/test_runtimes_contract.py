@@ -16,6 +16,8 @@ import pytest
 from pydantic import ValidationError
 
 from datum_dot.errors import DotError, ExitCode
+from datum_dot.history import RunStore
+from datum_dot.run import RunStatus
 from datum_dot.runtimes import registry
 from datum_dot.runtimes.base import (
     METADATA_KEYS,
@@ -26,6 +28,8 @@ from datum_dot.runtimes.base import (
     RuntimeUnavailableError,
 )
 from datum_dot.runtimes.fusion import FusionRuntime, find_fusion
+from datum_dot.settings import datum_home
+from tests.helpers.example import ExampleProject
 
 SEED_METHODS = (
     "compile_project",
@@ -234,3 +238,48 @@ def test_built_in_runtimes_match_the_declared_entry_points() -> None:
     assert declared == registry.BUILTIN
     for name in registry.BUILTIN:
         assert registry.runtime_class(name).name == name
+
+
+def test_plugin_runtime_that_raises_ends_its_run_failed(example: ExampleProject) -> None:
+    plugins = example.path.parent / "plugins"
+    (plugins / "dot_crash_plugin-0.1.dist-info").mkdir(parents=True)
+    (plugins / "dot_crash_plugin.py").write_text(
+        textwrap.dedent(
+            """\
+            from datum_dot.runtimes.subprocess import SubprocessRuntime
+
+
+            class PluginCrash(RuntimeError):
+                pass
+
+
+            class CrashingRuntime(SubprocessRuntime):
+                name = "crashing"
+
+                def invoke(self, args, *, env, on_event=None, output=None, timeout=None):
+                    raise PluginCrash("the plugin lost its connection")
+            """
+        )
+    )
+    info = plugins / "dot_crash_plugin-0.1.dist-info"
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dot-crash-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[datum_dot.runtimes]\ncrashing = dot_crash_plugin:CrashingRuntime\n"
+    )
+
+    done = example.dot("build", "--runtime", "crashing", env={"PYTHONPATH": str(plugins)})
+
+    assert done.returncode == ExitCode.RUNTIME_FAILURE, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert "the plugin lost its connection" in errors[0]
+    assert "Traceback" not in done.stderr
+    (run,) = RunStore(datum_home()).query()
+    assert run.status is RunStatus.FAILED
+    assert run.exit_code == ExitCode.RUNTIME_FAILURE
+    assert run.error_class == "PluginCrash"
+    assert run.error_message == "the plugin lost its connection"
+    log = (run.run_dir / "output.log").read_text()
+    assert "Traceback (most recent call last)" in log
+    assert "dot_crash_plugin.py" in log
+    assert "PluginCrash: the plugin lost its connection" in log

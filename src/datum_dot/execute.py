@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,9 @@ def execute(
     Raises:
         DotError: Bad input (exit 20) found while planning, or a failure preparing the run;
             once the run is recorded, the record is finalized before the error propagates.
+        Exception: Anything else raised once the run is recorded (a bug, an OSError, a plugin
+            runtime that raises) ends the record FAILED, with the traceback in the run's log,
+            and then propagates.
     """
     observer = observer or Observer()
     started = datetime.now(UTC)
@@ -104,6 +108,14 @@ def execute(
             recorder.line("stderr", f"error: {e.message}")
             end = RunEnd(status, int(e.exit_code), error_class=type(e).__name__,
                          error_message=e.message, suggestion=e.hint)  # fmt: skip
+            _finish(recorder, end, observer)
+            raise
+        except BaseException as e:
+            # A bug, an OSError or a plugin runtime that raises: the record still ends (ABORTED
+            # is for a process that was killed), and the traceback goes to the run's log.
+            recorder.line("stderr", traceback.format_exc())
+            end = RunEnd(RunStatus.FAILED, int(ExitCode.RUNTIME_FAILURE),
+                         error_class=type(e).__name__, error_message=str(e) or None)  # fmt: skip
             _finish(recorder, end, observer)
             raise
         status, code = _outcome(result)
