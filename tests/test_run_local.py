@@ -161,6 +161,9 @@ def test_build_default_environment_writes_dev_schema(built: Built) -> None:
     assert_exit(result, 0)
     assert "Running with dbt=" in result.stdout  # dbt's own output reaches our stdout
     assert "SUCCESS: dbt build" in result.stderr
+    # The summary counts what dbt numbered: never past its own total.
+    total = re.findall(r"\b\d+/(\d+) ", result.stderr)[-1]
+    assert f"; {total} nodes: {total} passed; details: dot logs" in result.stderr
     [(count,)] = built.project.query("select count(*) from dev.orders")
     assert count > 0
     assert built.project.query("select distinct sample_rate from dev.orders") == [(10,)]
@@ -255,6 +258,7 @@ def test_run_failing_model_exits_30(loose: Loose) -> None:
     assert_exit(result, 30)
     assert "table_that_does_not_exist" in result.stdout
     assert "FAILED: dbt run" in result.stderr
+    assert "; 1 node: 1 failed; details" in result.stderr
 
 
 def test_python_m_failing_model_exits_30(loose: Loose) -> None:

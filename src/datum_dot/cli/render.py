@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from datum_dot import __version__
@@ -123,6 +124,8 @@ def print_outcome(record: RunRecord) -> None:
             None,
         ),
     ]
+    if record.node_statuses:
+        summary.append((f"; {node_tally(record.node_statuses)}", None))
     if record.run_id:
         summary.append((f"; details: dot logs {record.run_id}", None))
     lines = [summary]
@@ -132,6 +135,25 @@ def print_outcome(record: RunRecord) -> None:
         kind = f" ({record.error_class})" if record.error_class else ""
         lines.append([(f"hint{kind}: {record.suggestion}", None)])
     _print_stderr(lines)
+
+
+def node_tally(statuses: Sequence[str]) -> str:
+    """`38 nodes: 35 passed, 1 failed, 1 warned, 1 skipped` from dbt's node result statuses."""
+    lowered = [status.lower() for status in statuses]
+    failed = sum(status in _FAILED_STATUSES for status in lowered)
+    warned = lowered.count("warn")
+    skipped = lowered.count("skipped")
+    counts = (
+        (len(lowered) - failed - warned - skipped, "passed"),
+        (failed, "failed"),
+        (warned, "warned"),
+        (skipped, "skipped"),
+    )
+    parts = [f"{n} {word}" for n, word in counts if n]
+    return f"{len(lowered)} node{'' if len(lowered) == 1 else 's'}: {', '.join(parts)}"
+
+
+_FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 
 def _print_stderr(lines: list[list[Segment]]) -> None:
