@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers.example import ExampleProject, make_example
 
@@ -20,6 +22,14 @@ HERMETIC_ENV = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "NO_COLOR": "1",
 }
+
+# The suite runs on a 2-core machine shared with other work: under load, generating inputs is
+# slow and timings are noise, which says nothing about the code under test. Another profile can
+# be chosen with HYPOTHESIS_PROFILE.
+settings.register_profile(
+    "shared-machine", suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "shared-machine"))
 
 
 @pytest.fixture(autouse=True)

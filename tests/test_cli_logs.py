@@ -18,6 +18,7 @@ from datum_dot.history import RunEnd, RunStart, RunStore
 from datum_dot.run import RunStatus
 from datum_dot.settings import datum_home
 from tests.helpers.example import BIN
+from tests.helpers.signals import default_sigint
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -276,7 +277,11 @@ def test_logs_prune_removes_old_records_and_folders(
 def follow(*args: str) -> subprocess.Popen[str]:
     """Start `dot` without waiting; it is killed after a minute so that a broken test cannot hang."""
     proc = subprocess.Popen(
-        [str(BIN / "dot"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(BIN / "dot"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     timer = threading.Timer(60, proc.kill)
     timer.daemon = True

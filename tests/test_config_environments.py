@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datum_dot.config.environments import (
@@ -911,3 +911,9 @@ def test_deep_merge_empty_is_identity(a: dict[str, Any]) -> None:
 @given(a=SHAPED_TREES, b=SHAPED_TREES, c=SHAPED_TREES)
 def test_deep_merge_is_associative(a: dict[str, Any], b: dict[str, Any], c: dict[str, Any]) -> None:
     assert deep_merge(deep_merge(a, b), c) == deep_merge(a, deep_merge(b, c))
+
+
+def test_hypothesis_profile_tolerates_a_loaded_machine() -> None:
+    # Slow input generation or a slow example under load is not a failure of deep_merge.
+    assert settings.default.deadline is None
+    assert HealthCheck.too_slow in settings.default.suppress_health_check

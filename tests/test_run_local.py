@@ -30,6 +30,7 @@ from datum_dot.history import RunStore, StoredRun
 from datum_dot.run import RunRecord, RunRequest, RunStatus
 from datum_dot.settings import datum_home
 from tests.helpers.example import BIN, EXAMPLE, ExampleProject, make_example
+from tests.helpers.signals import default_sigint
 
 pytestmark = pytest.mark.slow
 
@@ -288,6 +289,7 @@ def test_ctrl_c_cancels_run_with_exit_50(loose: Loose) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
     out: list[str] = []
     err: list[str] = []

@@ -33,6 +33,7 @@ from tests.helpers.cloud_double import (
     serve,
 )
 from tests.helpers.example import BIN, ExampleProject
+from tests.helpers.signals import default_sigint
 
 TOKEN_ENV = "DBT_CLOUD_API_TOKEN"  # noqa: S105 - a variable name, not a token
 
@@ -551,6 +552,7 @@ def test_cli_ctrl_c_cancels_cloud_run_and_exits_50(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 60

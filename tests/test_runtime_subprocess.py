@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from tests.helpers.runtime_project import (
     sleepers,
     wait_for,
 )
+from tests.helpers.signals import ignore_sigint, is_sigint_ignored, parent_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runtime_subprocess")]
 
@@ -233,3 +235,45 @@ def test_cli_sigterm_stops_dbt_and_children_with_exit_50(built: Built, tmp_path:
     assert sleepers("313.42") == []
     run_results = built.project.path / "target" / "run_results.json"
     assert "model.jaffle_dot.slow" not in json.dumps(json.loads(run_results.read_text()))
+
+
+def test_cli_started_with_sigint_ignored_ignores_it_and_sigterm_stops_dbt(
+    built: Built, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [str(BIN / "dot"), "run", "prod", "--runtime", "subprocess", "--", "-s", "slow"],
+        cwd=built.project.path,
+        env={
+            **os.environ,
+            "DOT_TEST_MARKER": str(marker),
+            "DOT_TEST_SLEEP": "313.43",
+            "CI": "true",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ignore_sigint,
+    )
+    dbt = None
+    try:
+        assert wait_for(marker, 120), "the slow model never started"
+        sleeper = int(marker.read_text())
+        dbt = parent_pid(sleeper)
+        # dot stops dbt with SIGINT when it is cancelled: dbt must not inherit the ignore.
+        assert not is_sigint_ignored(dbt)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None, "dot must honour the SIGINT it was told to ignore"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            if dbt is not None:
+                with contextlib.suppress(OSError):
+                    os.killpg(dbt, signal.SIGKILL)  # dbt leads its own process group
+    assert proc.returncode == 50, err
+    assert "CANCELLED: dbt run prod" in err
+    assert not is_alive(sleeper)
+    assert sleepers("313.43") == []

@@ -331,6 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in ours
     # SIGTERM (a scheduler or CI stopping us) is a cancellation, like Ctrl-C: exit 50.
     signal.signal(signal.SIGTERM, _cancel)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started with SIGINT ignored (`dot ... &` in a script, nohup): honour it, as dbt does
+        # (ADR 0011). A handler that does nothing rather than SIG_IGN, which would stay ignored
+        # in the dbt processes we start, and we stop them with SIGINT when SIGTERM cancels.
+        signal.signal(signal.SIGINT, _ignore)
     try:
         _check_command_word(ours, prog)
         args = parser.parse_args(expand_shorthand(ours))
@@ -385,6 +390,10 @@ def _log_exit(prog: str, command: str, code: int) -> None:
 
 def _cancel(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _ignore(signum: int, frame: object) -> None:
+    return None
 
 
 def _command_word(ours: Sequence[str]) -> str | None:
