@@ -194,7 +194,7 @@ def test_a_build_worktree_linked_to_the_users_worktree_is_never_touched(
     assert (build / "worktree").is_symlink()
     assert "symbolic link" in result.stderr
 
-    built = example.dot("seed", "prod@v1", *ONE_SEED)
+    built = example.dot("build", "prod@v1", *ONE_SEED)
     assert_bad_input(built, "is a symbolic link")
     assert feature.intact()
     assert _git(feature.path, "rev-parse", "--abbrev-ref", "HEAD").strip() == "feature"
@@ -202,7 +202,7 @@ def test_a_build_worktree_linked_to_the_users_worktree_is_never_touched(
     # The printed hint removes the link, and the next build makes its own worktree.
     subprocess.run(shlex.split(_hint(built)), check=True)
     assert feature.intact()
-    built = example.dot("seed", "prod@v1", *ONE_SEED)
+    built = example.dot("build", "prod@v1", *ONE_SEED)
     assert built.returncode == 0, built.stderr
     assert not (build / "worktree").is_symlink()
     assert _git(build / "worktree", "rev-parse", "HEAD").strip() == commit
@@ -225,7 +225,7 @@ def test_a_build_worktree_pointing_at_the_main_git_dir_never_moves_the_checkout(
     repo.git("add", "staged.txt")
     before = capture_user_state(repo.path)
 
-    result = example.dot("seed", "prod@v1", *ONE_SEED)
+    result = example.dot("build", "prod@v1", *ONE_SEED)
     assert result.returncode == 0, result.stderr
     assert capture_user_state(repo.path) == before
     worktree = build / "worktree"
@@ -298,7 +298,7 @@ def test_a_tracked_dot_folder_is_refused_and_the_hint_untracks_it(
     (dot / "build").symlink_to(sentinel.root)
     example.repo.git("add", "-f", ".dot/build")
     example.repo.git("commit", "--quiet", "-m", "commit a link under .dot")
-    for args in (("clean", "--all", "--yes", "--force"), ("builds",), ("seed", "prod@HEAD")):
+    for args in (("clean", "--all", "--yes", "--force"), ("builds",), ("build", "prod@HEAD")):
         result = example.dot(*args)
         assert_bad_input(result, "git tracks .dot/build")
         assert sentinel.intact()
@@ -319,7 +319,7 @@ def test_building_a_commit_that_tracks_dot_is_refused(example: ExampleProject) -
     repo.tag("tracked")
     repo.git("rm", "--quiet", "-r", "--cached", ".dot")
     repo.git("commit", "--quiet", "-m", "untrack .dot")
-    result = example.dot("seed", "prod@tracked", *ONE_SEED)
+    result = example.dot("build", "prod@tracked", *ONE_SEED)
     assert_bad_input(result, "tracks .dot/marker")
     assert not (example.path / ".dot" / "build").exists()
 
@@ -334,7 +334,7 @@ def test_a_file_where_dot_keeps_a_folder_is_bad_input(example: ExampleProject, l
     if level != ".dot":
         dot.mkdir()
     path.write_text("not a folder\n")
-    result = example.dot("seed", "prod@HEAD", *ONE_SEED)
+    result = example.dot("build", "prod@HEAD", *ONE_SEED)
     assert_bad_input(result, "is a file")
     assert path.read_text() == "not a folder\n"
     subprocess.run(shlex.split(_hint(result)), check=True)
@@ -346,16 +346,16 @@ def test_a_file_where_a_build_keeps_env_or_commit_is_bad_input(example: ExampleP
     build = example.path / ".dot" / "build" / sha[:8]
     build.mkdir(parents=True)
     (build / "env").write_text("not a folder\n")
-    result = example.dot("seed", "prod@HEAD", *ONE_SEED)
+    result = example.dot("build", "prod@HEAD", *ONE_SEED)
     assert_bad_input(result, "is a file")
     assert (build / "env").read_text() == "not a folder\n"
     (build / "env").unlink()
     (build / "commit").mkdir()
-    result = example.dot("seed", "prod@HEAD", *ONE_SEED)
+    result = example.dot("build", "prod@HEAD", *ONE_SEED)
     assert_bad_input(result, "commit is a folder")
     assert (build / "commit").is_dir()
     subprocess.run(shlex.split(_hint(result)), check=True)
-    result = example.dot("seed", "prod@HEAD", *ONE_SEED)
+    result = example.dot("build", "prod@HEAD", *ONE_SEED)
     assert result.returncode == 0, result.stderr
 
 
