@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 KEYS_DIR = "keys"
 RSA_BITS = 4096
-PUBLIC_MODE = 0o644
+# Like every file under $DATUM_HOME, whatever it holds: its owner hands the key out.
+PUBLIC_MODE = 0o600
 
 
 class KeyType(StrEnum):

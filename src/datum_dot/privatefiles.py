@@ -3,6 +3,10 @@
 Keys, the webhook token and `config.yaml` live under `$DATUM_HOME`. Each is written to a temp
 file in the same folder, given its mode, flushed, and renamed over the old one, so a reader
 never sees half a file and a secret is never readable by others, not even for a moment.
+
+Everything under `$DATUM_HOME` is private, whatever the umask: folders 0700 (made with
+`make_private_dirs`), files 0600, with no exception: lock files, the SQLite files and their -wal
+and -shm, the session log, `cron.log` and the public keys too. Nothing there is a socket.
 """
 
 from __future__ import annotations

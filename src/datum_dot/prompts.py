@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datum_dot import git
+from datum_dot.privatefiles import make_private_dirs, write_private
 from datum_dot.settings import datum_home
 
 GITIGNORE = "gitignore"
@@ -109,10 +110,8 @@ def decline(project_dir: Path, key: str) -> None:
     keys.add(key)
     data[str(project_dir)] = sorted(keys)
     path = datum_home() / "prompts.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    make_private_dirs(path.parent)
+    write_private(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _declined() -> dict[str, list[str]]:

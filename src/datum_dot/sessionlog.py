@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from datum_dot.privatefiles import PRIVATE_FILE_MODE, make_private_dirs
 from datum_dot.settings import datum_home
 
 LOG_FORMAT_ENV = "DOT_LOG_FORMAT"
@@ -64,8 +65,11 @@ def write_event(
             pass  # a closed stderr must not fail the command either
     try:
         path = log_path(now, home=home)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
+        # Private whatever the umask: the log holds tracebacks and hints, and it may be the
+        # first thing written, making `$DATUM_HOME` itself.
+        make_private_dirs(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             f.write(line)
     except (OSError, RuntimeError):  # RuntimeError: a DATUM_HOME of `~nobody` has no folder
         return None

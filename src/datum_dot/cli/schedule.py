@@ -353,11 +353,18 @@ def _silenced(silent: bool) -> Iterator[None]:
 
 
 def _trim_cron_log(home: Path) -> None:
-    """Keep cron.log small: it only holds one line per firing, but firings never stop."""
+    """Keep cron.log small and private: one line per firing, but firings never stop.
+
+    cron's shell creates the file with its own umask when it is missing (it was removed since
+    `schedule add` made it): it is made 0600 before anything is written to it.
+    """
+    from datum_dot.privatefiles import PRIVATE_FILE_MODE, file_mode
     from datum_dot.scheduling.cronenv import CRON_LOG
 
     path = home / CRON_LOG
     try:
+        if file_mode(path) != PRIVATE_FILE_MODE:
+            path.chmod(PRIVATE_FILE_MODE)
         if path.stat().st_size > 1_000_000:
             os.truncate(path, 0)
     except OSError:

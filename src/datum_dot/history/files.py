@@ -77,10 +77,15 @@ def written_since(path: Path, moment: datetime) -> bool:
 
 
 def copy_atomic(source: Path, target: Path) -> None:
-    """Copy a file so that `target` is never seen half written."""
-    tmp = target.with_name(f".{target.name}.tmp")
+    """Copy a file so that `target` is never seen half written; the copy is 0600.
+
+    dbt writes its artifacts with the process's umask; their copies in the history are private.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
     try:
-        shutil.copyfile(source, tmp)
+        with os.fdopen(fd, "wb") as out, source.open("rb") as data:
+            shutil.copyfileobj(data, out)
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)  # half a copy would hold space a full disk needs back

@@ -11,6 +11,7 @@ schedule out of config.yaml again, so neither is left half-done.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 from datum_dot import git, registration, userconfig
 from datum_dot.errors import DotError, ScheduleError
 from datum_dot.planner import find_project_dir
+from datum_dot.privatefiles import PRIVATE_FILE_MODE
 from datum_dot.scheduling import cronenv
 from datum_dot.scheduling.cronexpr import CronExpression, parse_cron
 from datum_dot.scheduling.crontab import Crontab, change_crontab, open_crontab, render_line
@@ -177,6 +179,10 @@ def apply_add(plan: AddPlan, *, home: Path) -> AddPlan:
 
     update_project_schedules(home, plan.project_id, add)
     try:
+        # cron.log is made here, private: cron's shell would make it with cron's umask (0644).
+        os.close(
+            os.open(plan.command.log, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        )
         cronenv.check_command(plan.command, cronenv.cron_environ(plan.crontab.read()))
         change_crontab(plan.crontab, home=home, add=[plan.line], remove=plan.replaced)
     except BaseException:
