@@ -32,6 +32,8 @@ CRON_LOG = "cron.log"
 CHECK_TIMEOUT = 120.0
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 _ENTRY_POINTS = ("dot", "datum")
+# What cron gives every command (`cron_environ`): a folder, a user, programs; never a secret.
+_CRON_GIVEN = frozenset({"HOME", "LOGNAME", "SHELL", "PATH"})
 
 
 @dataclass(frozen=True)
@@ -181,10 +183,20 @@ def check_command(command: LineCommand, environ: Mapping[str, str]) -> str:
             f"the crontab line's command fails under cron's environment (exit "
             f"{result.returncode}): {detail}; the line was not installed",
             f"run it as cron would: env -i {_env_words(environ)} sh -c {shlex.quote(script)}"
-            " (set what it needs as NAME=value lines in the crontab)",
+            " (with the values of the crontab's NAME=value lines in your shell; set what it"
+            " needs as NAME=value lines in the crontab)",
         )
     return result.stdout
 
 
 def _env_words(environ: Mapping[str, str]) -> str:
-    return " ".join(shlex.quote(f"{key}={value}") for key, value in environ.items())
+    """`NAME=value` words for a hint, with a value only for what cron itself gives a command.
+
+    The crontab's own `NAME=value` lines often hold secrets (a warehouse password, an API
+    token), and hints reach the terminal and the session log: those are named, read from the
+    shell (`NAME="$NAME"`), never written out.
+    """
+    return " ".join(
+        shlex.quote(f"{key}={value}") if key in _CRON_GIVEN else f'{key}="${key}"'
+        for key, value in environ.items()
+    )
