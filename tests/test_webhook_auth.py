@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,18 +24,23 @@ SECRET = "s3cret-token"  # noqa: S105 - a test value
 
 
 def make_client(
-    home: Path, *, now: float | None = None, base_url: str = "http://testserver"
+    home: Path,
+    *,
+    now: float | None = None,
+    base_url: str = "http://testserver",
+    allow_open: bool = False,
+    peer: str = "127.0.0.1",
 ) -> TestClient:
     ctx = AppContext(
         home=home,
         queue=JobQueue(home),
         intake=Intake(home),
         store=RunStore(home),
-        tokens=auth.TokenSource(home),
+        tokens=auth.TokenSource(home, allow_open=allow_open),
         max_body=1024,
         clock=(lambda: now) if now is not None else time.time,
     )
-    return TestClient(create_app(ctx), base_url=base_url)
+    return TestClient(create_app(ctx), base_url=base_url, client=(peer, 50000))
 
 
 def test_auth_bearer_matches_only_the_token() -> None:
@@ -46,20 +54,62 @@ def test_auth_bearer_matches_only_the_token() -> None:
 
 def test_auth_signature_round_trip_and_freshness() -> None:
     body = b'{"spec": "prod"}'
-    header = auth.signature_header(SECRET, 1000, body)
+    header = auth.signature_header(SECRET, 1000, "POST", "/v1/projects/p/runs", body)
     parsed = auth.parse_signature(header)
     assert parsed is not None
     assert parsed.timestamp == 1000
-    assert auth.verify_signature(parsed, body, SECRET, now=1100) == parsed.digests[0]
-    assert auth.verify_signature(parsed, body + b" ", SECRET, now=1100) is None
-    assert auth.verify_signature(parsed, body, "other", now=1100) is None
-    assert auth.verify_signature(parsed, body, SECRET, now=1000 + 301) is None  # too old
-    assert auth.verify_signature(parsed, body, SECRET, now=1000 - 301) is None  # from the future
-    rotated = auth.parse_signature(f"t=1000,v1={'0' * 64},v1={auth.sign(SECRET, 1000, body)}")
+    request = {"method": "POST", "target": b"/v1/projects/p/runs", "body": body}
+    assert auth.verify_signature(parsed, SECRET, **request, now=1100) == parsed.digests[0]
+    assert (
+        auth.verify_signature(parsed, SECRET, **{**request, "body": body + b" "}, now=1100) is None
+    )
+    assert auth.verify_signature(parsed, "other", **request, now=1100) is None
+    assert auth.verify_signature(parsed, SECRET, **request, now=1000 + 301) is None  # too old
+    assert auth.verify_signature(parsed, SECRET, **request, now=1000 - 301) is None  # future
+    digest = auth.sign(SECRET, 1000, "POST", "/v1/projects/p/runs", body)
+    rotated = auth.parse_signature(f"t=1000,v1={'0' * 64},v1={digest}")
     assert rotated is not None
-    assert auth.verify_signature(rotated, body, SECRET, now=1000)
+    assert auth.verify_signature(rotated, SECRET, **request, now=1000)
     for bad in (None, "", "t=abc,v1=00", "v1=" + "0" * 64, "t=1000", "t=1000,v1=xyz"):
         assert auth.parse_signature(bad) is None
+
+
+def test_auth_signature_covers_method_path_and_query() -> None:
+    body = b""
+    parsed = auth.parse_signature(auth.signature_header(SECRET, 1000, "GET", "/v1/runs", body))
+    assert parsed is not None
+    assert auth.verify_signature(
+        parsed, SECRET, method="GET", target=b"/v1/runs", body=body, now=1000
+    )
+    for method, target in (
+        ("POST", b"/v1/runs"),
+        ("POST", b"/trigger/p/k"),
+        ("GET", b"/v1/runs?status=failed"),
+        ("GET", b"/v1/runs/x"),
+    ):
+        assert (
+            auth.verify_signature(parsed, SECRET, method=method, target=target, body=body, now=1000)
+            is None
+        ), (method, target)
+    expected = b"1000.GET./v1/runs?limit=5.{}"
+    manual = hmac.new(SECRET.encode(), expected, hashlib.sha256).hexdigest()
+    assert auth.sign(SECRET, 1000, "get", "/v1/runs?limit=5", b"{}") == manual
+
+
+def test_auth_body_only_signature_is_recognised_and_never_verifies() -> None:
+    body = b'{"spec": "prod"}'
+    old = hmac.new(SECRET.encode(), b"1000." + body, hashlib.sha256).hexdigest()
+    parsed = auth.parse_signature(f"t=1000,v1={old}")
+    assert parsed is not None
+    assert auth.is_body_only_signature(parsed, SECRET, body)
+    for method, target in (("POST", b"/v1/projects/p/runs"), ("GET", b"/v1/runs")):
+        assert (
+            auth.verify_signature(parsed, SECRET, method=method, target=target, body=body, now=1000)
+            is None
+        )
+    new = auth.parse_signature(auth.signature_header(SECRET, 1000, "POST", "/x", body))
+    assert new is not None
+    assert not auth.is_body_only_signature(new, SECRET, body)
 
 
 def test_auth_github_signature() -> None:
@@ -72,12 +122,58 @@ def test_auth_github_signature() -> None:
 
 
 def test_auth_token_source_sees_a_rotation(tmp_path: Path) -> None:
-    source = auth.TokenSource(tmp_path)
+    source = auth.TokenSource(tmp_path, allow_open=True)
+    assert source.is_open
     assert source.current() is None
     first = ensure_webhook_token(tmp_path)
     assert source.current() == first
+    assert not source.is_open
     second = rotate_webhook_token(tmp_path)
     assert source.current() == second != first
+
+
+def test_auth_token_source_never_opens_again_once_it_saw_a_token(tmp_path: Path) -> None:
+    source = auth.TokenSource(tmp_path, allow_open=True)
+    ensure_webhook_token(tmp_path)
+    assert source.current() is not None
+    auth.token_path(tmp_path).unlink()
+    with pytest.raises(auth.TokenUnavailableError, match="is missing"):
+        source.current()
+    assert not source.is_open
+
+
+def test_auth_token_source_opens_only_when_allowed_and_the_file_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(auth.TokenUnavailableError, match="is missing"):
+        auth.TokenSource(tmp_path).current()
+    auth.token_path(tmp_path).write_text("\n")
+    empty = auth.TokenSource(tmp_path, allow_open=True)
+    assert not empty.is_open
+    with pytest.raises(auth.TokenUnavailableError, match="is empty"):
+        empty.current()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        (lambda path: path.unlink(), "is missing"),
+        (lambda path: path.write_text(""), "is empty"),
+        (lambda path: path.write_text("  \n"), "is empty"),
+        (lambda path: path.write_bytes(b"\xff\xfe"), "not UTF-8"),
+        (lambda path: (path.unlink(), path.mkdir()), "is unreadable"),
+    ],
+    ids=["missing", "empty", "blank", "not-utf8", "directory"],
+)
+def test_auth_token_source_fails_closed_when_the_file_goes_bad(
+    tmp_path: Path, spoil: Callable[[Path], object], problem: str
+) -> None:
+    token = ensure_webhook_token(tmp_path)
+    source = auth.TokenSource(tmp_path, allow_open=True)
+    assert source.current() == token
+    spoil(auth.token_path(tmp_path))
+    with pytest.raises(auth.TokenUnavailableError, match=problem) as raised:
+        source.current()
+    assert "dot webhook token --rotate" in raised.value.hint
+    assert not source.is_open
 
 
 def test_guard_requires_a_token_on_every_route_but_healthz(tmp_path: Path) -> None:
@@ -100,18 +196,69 @@ def test_guard_accepts_a_signature_once(tmp_path: Path) -> None:
     now = time.time()
     client = make_client(tmp_path, now=now)
     body = json.dumps({"spec": "prod"}).encode()
-    signed = {
-        "X-Datum-Signature": auth.signature_header(token, int(now), body),
-        "Content-Type": "application/json",
-    }
-    first = client.post("/v1/projects/nope/runs", content=body, headers=signed)
+    path = "/v1/projects/nope/runs"
+
+    def signed(secret: str, t: int) -> dict[str, str]:
+        header = auth.signature_header(secret, t, "POST", path, body)
+        return {"X-Datum-Signature": header, "Content-Type": "application/json"}
+
+    good = signed(token, int(now))
+    first = client.post(path, content=body, headers=good)
     assert first.status_code == 404  # authenticated, then the project is unknown
-    replay = client.post("/v1/projects/nope/runs", content=body, headers=signed)
-    assert replay.status_code == 401
-    stale = {**signed, "X-Datum-Signature": auth.signature_header(token, int(now) - 600, body)}
-    assert client.post("/v1/projects/nope/runs", content=body, headers=stale).status_code == 401
-    wrong = {**signed, "X-Datum-Signature": auth.signature_header("x", int(now) + 1, body)}
-    assert client.post("/v1/projects/nope/runs", content=body, headers=wrong).status_code == 401
+    assert client.post(path, content=body, headers=good).status_code == 401  # a replay
+    assert client.post(path, content=body, headers=signed(token, int(now) - 600)).status_code == 401
+    assert client.post(path, content=body, headers=signed("x", int(now) + 1)).status_code == 401
+
+
+def test_guard_refuses_a_signature_made_for_another_route(tmp_path: Path) -> None:
+    token = ensure_webhook_token(tmp_path)
+    now = time.time()
+    client = make_client(tmp_path, now=now)
+    header = {"X-Datum-Signature": auth.signature_header(token, int(now), "GET", "/v1/runs", b"")}
+    for method, url in (
+        ("POST", "/trigger/p/k"),
+        ("POST", "/v1/runs"),
+        ("GET", "/v1/runs?status=failed"),
+        ("GET", "/openapi.json"),
+    ):
+        response = client.request(method, url, headers=header)
+        assert response.status_code == 401, (method, url)
+        assert "<METHOD>.<path?query>" in response.json()["detail"]
+    assert client.get("/v1/runs", headers=header).status_code == 200
+
+
+def test_guard_refuses_the_body_only_signature_saying_why(tmp_path: Path) -> None:
+    token = ensure_webhook_token(tmp_path)
+    now = int(time.time())
+    client = make_client(tmp_path, now=now)
+    body = b""
+    old = hmac.new(token.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    response = client.get("/v1/runs", headers={"X-Datum-Signature": f"t={now},v1={old}"})
+    assert response.status_code == 401
+    detail = response.json()["detail"]
+    assert "must cover the method and path" in detail
+    assert "<t>.<METHOD>.<path?query>.<body>" in detail
+    assert token not in response.text
+
+
+def test_guard_answers_503_never_open_when_the_token_file_goes(tmp_path: Path) -> None:
+    token = ensure_webhook_token(tmp_path)
+    now = int(time.time())
+    client = make_client(tmp_path, now=now, base_url="http://localhost", allow_open=True)
+    assert client.get("/v1/runs").status_code == 401
+    auth.token_path(tmp_path).unlink()
+    signed = {"X-Datum-Signature": auth.signature_header(token, now, "GET", "/v1/runs", b"")}
+    for headers in ({}, {"Authorization": f"Bearer {token}"}, signed):
+        response = client.get("/v1/runs", headers=headers)
+        assert response.status_code == 503, headers
+        assert "webhook token file" in response.json()["detail"]
+        assert "is missing" in response.json()["detail"]
+        assert response.json()["hint"] == "create a new token with `dot webhook token --rotate`"
+        assert token not in response.text
+    assert client.post("/trigger/p/k").status_code == 503
+    # The GitHub route keeps checking GitHub's own signature (none is configured here).
+    assert client.post("/v1/projects/p/github", content=b"{}").status_code == 401
+    assert client.get("/healthz").status_code == 200
 
 
 def test_guard_refuses_large_bodies_with_413(tmp_path: Path) -> None:
@@ -129,10 +276,33 @@ def test_guard_refuses_large_bodies_with_413(tmp_path: Path) -> None:
 
 
 def test_guard_without_a_token_answers_only_localhost(tmp_path: Path) -> None:
-    assert make_client(tmp_path).get("/v1/runs").status_code == 401
-    local = make_client(tmp_path, base_url="http://127.0.0.1:8080")
+    assert make_client(tmp_path, allow_open=True).get("/v1/runs").status_code == 401
+    local = make_client(tmp_path, base_url="http://127.0.0.1:8080", allow_open=True)
     assert local.get("/v1/runs").status_code == 200
-    assert make_client(tmp_path, base_url="http://localhost").get("/v1/runs").status_code == 200
+    named = make_client(tmp_path, base_url="http://localhost", allow_open=True)
+    assert named.get("/v1/runs").status_code == 200
+    mapped = make_client(
+        tmp_path, base_url="http://localhost", allow_open=True, peer="::ffff:127.0.0.1"
+    )
+    assert mapped.get("/v1/runs").status_code == 200
+
+
+@pytest.mark.parametrize("peer", ["203.0.113.5", "::ffff:203.0.113.5", "2001:db8::1", "testclient"])
+def test_guard_without_a_token_refuses_a_peer_that_is_not_loopback(
+    tmp_path: Path, peer: str
+) -> None:
+    client = make_client(tmp_path, base_url="http://localhost", allow_open=True, peer=peer)
+    response = client.get("/v1/runs", headers={"Host": "localhost"})
+    assert response.status_code == 401
+    assert "only requests from this machine" in response.json()["detail"]
+    assert client.post("/trigger/p/k", headers={"Host": "localhost"}).status_code == 401
+
+
+def test_guard_without_a_token_is_not_open_unless_allowed(tmp_path: Path) -> None:
+    client = make_client(tmp_path, base_url="http://localhost")
+    response = client.get("/v1/runs")
+    assert response.status_code == 503
+    assert "is missing" in response.json()["detail"]
 
 
 def test_app_maps_undecodable_body_to_422(tmp_path: Path) -> None:

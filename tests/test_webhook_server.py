@@ -7,11 +7,20 @@ own server (start-up refusals, shutdown) start one.
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
+import os
+import re
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +29,14 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
-from datum_dot.history import RUN_ID
-from datum_dot.webhook.auth import signature_header
-from tests.helpers.example import BIN, ExampleProject, make_example
+from datum_dot.history import RUN_ID, RunStore
+from datum_dot.webhook.app import AppContext, create_app
+from datum_dot.webhook.auth import TokenSource, signature_header
+from datum_dot.webhook.intake import Intake
+from datum_dot.webhook.queue import JobQueue
+from tests.helpers.example import BIN, ROOT, ExampleProject, make_example
 from tests.helpers.webhook import (
     Server,
     configure_github,
@@ -312,21 +325,109 @@ def test_webhook_wrong_or_missing_token_is_401(served: Served, authorization: st
 def test_webhook_signed_request_is_accepted_once(served: Served) -> None:
     body = json.dumps({"spec": "dev"}).encode()
     now = int(time.time())
+    token = served.server.token
     headers = {
         "Content-Type": "application/json",
-        "X-Datum-Signature": signature_header(served.server.token, now, body),
+        "X-Datum-Signature": signature_header(token, now, "POST", RUNS, body),
     }
     with served.server.client(auth=False) as client:
         first = client.post(RUNS, content=body, headers=headers)
         replay = client.post(RUNS, content=body, headers=headers)
         old = {
             **headers,
-            "X-Datum-Signature": signature_header(served.server.token, now - 400, body),
+            "X-Datum-Signature": signature_header(token, now - 400, "POST", RUNS, body),
         }
         stale = client.post(RUNS, content=body, headers=old)
     assert first.status_code == 202, first.text
     assert (replay.status_code, stale.status_code) == (401, 401)
     served.server.wait_for(first.json()["run_id"])
+
+
+def test_webhook_signature_for_one_route_is_refused_on_another(served: Served) -> None:
+    now = int(time.time())
+    signed = {
+        "X-Datum-Signature": signature_header(served.server.token, now, "GET", "/v1/runs", b"")
+    }
+    with served.server.client(auth=False, headers=signed) as client:
+        elsewhere = [
+            client.post(f"/trigger/{PROJECT}/captured-key"),
+            client.post(RUNS),
+            client.get("/v1/runs", params={"status": "failed"}),
+            client.get("/openapi.json"),
+        ]
+        for response in elsewhere:
+            assert response.status_code == 401, (response.request.url, response.text)
+            assert "<t>.<METHOD>.<path?query>.<body>" in response.json()["detail"]
+        # Not used up by the refusals: it was good for the request it was made for.
+        assert client.get("/v1/runs").status_code == 200
+        assert client.get("/v1/runs").status_code == 401  # and only once
+    with served.server.client() as client:
+        assert client.get(f"/v1/runs/{PROJECT}-captured-key").status_code == 404
+
+
+def test_webhook_body_only_signature_is_refused(served: Served) -> None:
+    body = json.dumps({"spec": "dev"}).encode()
+    now = int(time.time())
+    digest = hmac.new(served.server.token.encode(), f"{now}.".encode() + body, hashlib.sha256)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Datum-Signature": f"t={now},v1={digest.hexdigest()}",
+    }
+    with served.server.client(auth=False) as client:
+        response = client.post(RUNS, content=body, headers=headers)
+    assert response.status_code == 401, response.text
+    assert "must cover the method and path" in response.json()["detail"]
+
+
+def readme_block(language: str) -> str:
+    """The README's `language` code block that signs a request."""
+    text = (ROOT / "README.md").read_text()
+    blocks = [
+        block
+        for block in re.findall(rf"^```{language}\n(.*?)^```$", text, re.S | re.M)
+        if "X-Datum-Signature" in block
+    ]
+    assert len(blocks) == 1, blocks
+    return blocks[0].replace("http://127.0.0.1:8080", "{url}")
+
+
+def test_webhook_readme_signed_shell_example_runs_against_the_server(served: Served) -> None:
+    script = readme_block("sh").replace("{url}", served.server.url)
+    env = {**served.env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    accepted = json.loads(result.stdout)
+    assert accepted["status"] == "queued", accepted
+    assert accepted["spec"] == "prod@main"
+    assert served.server.wait_for(accepted["run_id"])["status"] == "SUCCESS"
+
+
+def test_webhook_readme_signed_python_example_runs_against_the_server(served: Served) -> None:
+    # Another spec than the shell example's: the same request signed in the same second is a replay.
+    script = readme_block("python").replace("{url}", served.server.url)
+    assert '{"spec": "prod@main"}' in script
+    script = script.replace('{"spec": "prod@main"}', '{"spec": "dev@main"}')
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**served.env, "WEBHOOK_TOKEN": served.server.token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    status, printed = result.stdout.split(" ", 1)
+    assert status == "202", result.stdout
+    accepted = ast.literal_eval(printed)
+    assert accepted["spec"] == "dev@main"
+    assert served.server.wait_for(accepted["run_id"])["status"] == "SUCCESS"
 
 
 def github_post(
@@ -453,6 +554,150 @@ def test_webhook_rotated_token_takes_effect_without_restart(
             assert client.get("/v1/runs").status_code == 200
     finally:
         assert server.stop() == 0
+
+
+def test_webhook_token_file_gone_after_start_is_503_never_open(
+    example: ExampleProject, tmp_path: Path
+) -> None:
+    assert example.dot("init").returncode == 0
+    server = start_server(example.path, env=environ())
+    token_file = server.home / "webhook.token"
+    old = server.token
+
+    def answers(**headers: str) -> list[httpx.Response]:
+        with server.client(auth=False, headers={"Host": "localhost", **headers}) as client:
+            return [client.post(RUNS, json={"spec": "prod"}), client.get("/v1/runs")]
+
+    def signed() -> dict[str, str]:
+        t = int(time.time())
+        return {"X-Datum-Signature": signature_header(old, t, "GET", "/v1/runs", b"")}
+
+    try:
+        spoil = {
+            "missing": token_file.unlink,
+            "empty": lambda: token_file.write_text(""),
+            "unreadable (not UTF-8 text)": lambda: token_file.write_bytes(b"\xff\xfe\n"),
+            "unreadable (Is a directory)": token_file.mkdir,
+        }
+        for problem, make in spoil.items():
+            make()
+            for response in (
+                *answers(),
+                *answers(Authorization=f"Bearer {old}"),
+                *answers(**signed()),
+            ):
+                assert response.status_code == 503, (problem, response.status_code, response.text)
+                assert f"{token_file} is {problem}" in response.json()["detail"]
+                assert "dot webhook token --rotate" in response.json()["hint"]
+            if token_file.is_dir():
+                token_file.rmdir()
+            token_file.unlink(missing_ok=True)
+        with server.client(auth=False) as client:
+            assert client.get("/healthz").status_code == 200
+        assert "ERROR the webhook token file" in server.log()
+        assert old not in server.log()
+        # A new token takes effect without a restart; the old one stays refused.
+        assert example.dot("webhook", "token", "--rotate").returncode == 0
+        with server.client(bearer=old) as client:
+            assert client.get("/v1/runs").status_code == 401
+        with server.client() as client:
+            assert client.get("/v1/runs").status_code == 200
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"", "empty"), (b" \n", "empty"), (b"\xff\xfe", "unreadable (not UTF-8 text)")],
+)
+def test_webhook_serve_refuses_an_empty_or_unreadable_token_file(
+    example: ExampleProject, hermetic: Path, content: bytes, problem: str
+) -> None:
+    token_file = hermetic / ".datum" / "webhook.token"
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_bytes(content)
+    result = example.dot("webhook", "serve", "--port", str(free_port()), timeout=60)
+    assert result.returncode == 20, result.stderr
+    assert f"the webhook token file {token_file} is {problem}" in result.stderr
+    assert "hint: create a new token with `dot webhook token --rotate`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_webhook_tokenless_server_refuses_a_peer_that_is_not_loopback(
+    example: ExampleProject,
+) -> None:
+    server = start_server(example.path, env=environ())
+    try:
+        assert "no webhook token" in server.log()
+        local = {"Host": "localhost"}
+        # uvicorn reports the peer a proxy on loopback names in X-Forwarded-For as the client.
+        proxied = {**local, "X-Forwarded-For": "203.0.113.5"}
+        with server.client(auth=False) as client:
+            assert client.get("/v1/runs", headers=local).status_code == 200
+            for response in (
+                client.get("/v1/runs", headers=proxied),
+                client.post(RUNS, json={"spec": "prod"}, headers=proxied),
+            ):
+                assert response.status_code == 401, response.text
+                assert "only requests from this machine" in response.json()["detail"]
+            assert client.get("/v1/runs", headers={"Host": "evil.example"}).status_code == 401
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def non_loopback_address() -> str | None:
+    """An IPv4 address of this machine that is not loopback (`hostname -I`), if there is one."""
+    try:
+        shown = subprocess.run(
+            ["hostname", "-I"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for word in shown.split():
+        with contextlib.suppress(ValueError):
+            address = ipaddress.ip_address(word)
+            if address.version == 4 and not address.is_loopback:
+                return word
+    return None
+
+
+def test_webhook_tokenless_guard_refuses_a_peer_on_another_interface(tmp_path: Path) -> None:
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    home = tmp_path / "home"
+    home.mkdir()
+    ctx = AppContext(
+        home=home,
+        queue=JobQueue(home),
+        intake=Intake(home),
+        store=RunStore(home),
+        tokens=TokenSource(home, allow_open=True),
+    )
+    assert ctx.tokens.is_open
+    sock = socket.socket()
+    sock.bind((address, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ctx), lifespan="off", log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://{address}:{port}"
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        with httpx.Client(base_url=url, headers={"Host": "localhost"}, timeout=10) as client:
+            response = client.get("/v1/runs")
+            assert response.status_code == 401, response.text
+            assert "only requests from this machine" in response.json()["detail"]
+            assert client.post(RUNS, json={"spec": "prod"}).status_code == 401
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
 
 
 def test_webhook_sigterm_cancels_after_grace_and_keeps_the_queue(

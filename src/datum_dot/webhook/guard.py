@@ -6,12 +6,16 @@ to the application, so routes parse bodies as usual. Only `/healthz` is public; 
 passes through unauthenticated, because it checks GitHub's own signature itself (GitHub cannot
 send a bearer token), and a bearer token is accepted there as well.
 
-A server without a token file (allowed on loopback only) accepts requests unauthenticated, but
-only those addressed to a loopback name, so that a web page cannot reach it by DNS rebinding.
+A server that started without a token file (allowed on loopback only, `TokenSource`) accepts
+requests unauthenticated, but only from a loopback peer (the connection's address, as uvicorn
+reports it) and addressed to a loopback name, so that a web page cannot reach it by DNS
+rebinding. A server that requires a token answers 503 while its file is missing, empty or
+unreadable.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Callable
@@ -23,9 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datum_dot.webhook.auth import (
     SIGNATURE_HEADER,
+    SIGNED_FORM,
     TOLERANCE_SECONDS,
     TokenSource,
+    TokenUnavailableError,
     bearer_matches,
+    is_body_only_signature,
     parse_signature,
     verify_signature,
 )
@@ -64,7 +71,7 @@ class Guard:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the request; answer 413 or 401 here, or pass it on with its body."""
+        """Check the request; answer 413, 503 or 401 here, or pass it on with its body."""
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
@@ -77,14 +84,22 @@ class Guard:
         if body is None:
             await self._too_large(scope, receive, send)
             return
-        how = await self._authenticate(headers, body)
-        if how is None and not SELF_VERIFIED.fullmatch(scope["path"]):
-            response = JSONResponse(
-                {"detail": self._refusal()},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
+        # The GitHub route checks GitHub's own signature when nothing else authenticated it.
+        self_verified = SELF_VERIFIED.fullmatch(scope["path"]) is not None
+        try:
+            token = self.tokens.current()
+        except TokenUnavailableError as e:
+            if not self_verified:
+                await _answer(scope, receive, send, 503, {"detail": e.message, "hint": e.hint})
+                return
+            token, how = None, None
+        else:
+            how = await self._authenticate(scope, headers, body, token)
+        if how is None and not self_verified:
+            detail = self._refusal(headers, body, token)
+            await _answer(
+                scope, receive, send, 401, {"detail": detail}, {"WWW-Authenticate": "Bearer"}
             )
-            await response(scope, receive, send)
             return
         scope.setdefault("state", {})["auth"] = how
         await self.app(scope, _replay(body, receive), send)
@@ -105,36 +120,58 @@ class Guard:
                 break
         return b"".join(chunks)
 
-    async def _authenticate(self, headers: Headers, body: bytes) -> str | None:
-        token = self.tokens.current()
+    async def _authenticate(
+        self, scope: Scope, headers: Headers, body: bytes, token: str | None
+    ) -> str | None:
         if token is None:
-            return "open" if _host_name(headers.get("host", "")) in LOOPBACK_NAMES else None
+            return "open" if _is_local(scope, headers) else None
         if bearer_matches(headers.get("authorization"), token):
             return "bearer"
         signature = parse_signature(headers.get(SIGNATURE_HEADER))
         if signature is None:
             return None
         now = self.clock()
-        digest = verify_signature(signature, body, token, now=now)
+        digest = verify_signature(
+            signature, token, method=scope["method"], target=_target(scope), body=body, now=now
+        )
         if digest is None:
             return None
         expires = signature.timestamp + TOLERANCE_SECONDS + 1.0
         fresh = await anyio.to_thread.run_sync(self.remember, digest, expires, now)
         return "signature" if fresh else None
 
-    def _refusal(self) -> str:
-        if self.tokens.current() is None:
-            return "this server has no token and answers only requests sent to localhost"
+    def _refusal(self, headers: Headers, body: bytes, token: str | None) -> str:
+        if token is None:
+            return (
+                "this server has no token and answers only requests from this machine sent to "
+                "localhost"
+            )
+        signature = parse_signature(headers.get(SIGNATURE_HEADER))
+        if signature is not None and is_body_only_signature(signature, token, body):
+            return (
+                f"X-Datum-Signature must cover the method and path: sign {SIGNED_FORM}; the "
+                'form that signs "<t>.<body>" only is refused'
+            )
         return (
             "authentication required: send `Authorization: Bearer <token>` (`dot webhook token` "
-            "shows it) or a fresh X-Datum-Signature"
+            f"shows it) or a fresh X-Datum-Signature that signs {SIGNED_FORM}"
         )
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body over {self.max_body} bytes"}, status_code=413
+        await _answer(
+            scope, receive, send, 413, {"detail": f"request body over {self.max_body} bytes"}
         )
-        await response(scope, receive, send)
+
+
+async def _answer(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    content: dict[str, str | None],
+    headers: dict[str, str] | None = None,
+) -> None:
+    await JSONResponse(content, status_code=status, headers=headers)(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -155,3 +192,26 @@ def _host_name(value: str) -> str:
     if value.startswith("["):
         return value.split("]", 1)[0] + "]"
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _target(scope: Scope) -> bytes:
+    """The path and query as the request line has them: what a signature signs."""
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return path + b"?" + query if query else path
+
+
+def _is_local(scope: Scope, headers: Headers) -> bool:
+    """Whether the peer is a loopback address and the Host header a loopback name."""
+    if _host_name(headers.get("host", "")) not in LOOPBACK_NAMES:
+        return False
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        peer = ipaddress.ip_address(str(client[0]))
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        return peer.ipv4_mapped.is_loopback
+    return peer.is_loopback

@@ -1,7 +1,8 @@
 """`dot webhook serve`: bind, recover the queue, start the workers, serve, and stop gracefully.
 
-Start-up refuses, with exit code 20, to listen anywhere but loopback without a token, and a port
-that is in use (the socket is bound here, before uvicorn starts, so the error names the port).
+Start-up refuses, with exit code 20, to listen anywhere but loopback without a token, a token file
+that is empty or unreadable, and a port that is in use (the socket is bound here, before uvicorn
+starts, so the error names the port).
 Jobs a previous server left claimed are settled first (`JobQueue.recover`).
 
 SIGTERM or Ctrl-C: the listener closes (uvicorn finishes the responses in flight), workers take no
@@ -38,6 +39,7 @@ import uvicorn
 from datum_dot.errors import BadInputError, UsageError
 from datum_dot.history import RunStore
 from datum_dot.privatefiles import ensure_datum_home
+from datum_dot.tokens import token_path
 from datum_dot.webhook.app import DEFAULT_MAX_BODY, AppContext, create_app
 from datum_dot.webhook.auth import TokenSource
 from datum_dot.webhook.committer import GroupCommitter
@@ -138,19 +140,23 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
 
     Raises:
         UsageError: A non-loopback address without a token.
+        TokenUnavailableError: The token file is empty or unreadable.
         BadInputError: The address cannot be listened on (the port is in use, ...).
         ConfigError: config.yaml is invalid.
         DatumHomeError: `home` is not a writable folder (the queue and the history live there).
     """
     # Checked before listening: with an unwritable home every request would be accepted and lost.
     ensure_datum_home(home)
-    tokens = TokenSource(home)
-    if tokens.current() is None and not is_loopback(options.host):
+    # Decided once, here: only a loopback server without a token file runs open. An empty or
+    # unreadable token file stops the start (TokenUnavailableError) instead of opening it.
+    tokens = TokenSource(home, allow_open=is_loopback(options.host))
+    if not tokens.is_open and not token_path(home).exists():
         raise UsageError(
             f"refusing to listen on {options.host} without a webhook token: anyone who can reach "
             "it could run dbt",
             "create a token with `dot webhook token`, or listen on 127.0.0.1 (the default)",
         )
+    tokens.current()
     intake = Intake(home)
     intake.config()  # an invalid config.yaml stops the start, not the first request
     sock = bind(options.host, options.port)
@@ -181,7 +187,7 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
     server = _Server(config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    announce(Started(f"http://{shown}:{port}", tokens.current() is not None, recovered,
+    announce(Started(f"http://{shown}:{port}", not tokens.is_open, recovered,
                      queue.counts()[JobState.QUEUED]))  # fmt: skip
     # What start-up made (FastAPI, pydantic schemas, routes) lives as long as the server: out of
     # the collector's way, a full collection under load takes milliseconds, not tens of them.
