@@ -438,7 +438,9 @@ def test_writer_killed_mid_run_becomes_aborted_with_partial_output(home: Path) -
     assert run.status is RunStatus.ABORTED
     assert run.exit_code is None
     assert run.finished_at is not None
+    assert run.finished_at >= run.started_at
     assert run.duration_seconds is not None
+    assert run.duration_seconds >= 0
     lines = (run.run_dir / "output.log").read_text().splitlines()
     assert len(lines) > written  # every line it reported written is there
     assert all(STAMPED.fullmatch(line) for line in lines)

@@ -78,7 +78,7 @@ def test_keys_missing_public_key_is_restored_from_private(tmp_path: Path) -> Non
     files = keys.key_files(tmp_path, "shop")
     original = files.public.read_text()
     files.public.unlink()
-    assert keys.inspect_key(tmp_path, "shop").problem is not None
+    assert keys.inspect_key(tmp_path, "shop").problem == f"public key {files.public} is missing"
     assert keys.ensure_key_pair(tmp_path, "shop") is KeyAction.PUBLIC_RESTORED
     assert files.public.read_text() == original
 

@@ -6,6 +6,7 @@ which package code a build used.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -174,24 +175,34 @@ def test_packages_checkout_install_refused_when_in_doubt(
     assert checkout_install(checkout, project, digest) is None
 
 
+def assert_digest_follows_the_file(file: Path) -> None:
+    """The project's digest is a 16-hex-digit value that changes when `file` does."""
+    digest = deps_digest(file.parent)
+    assert digest is not None
+    assert re.fullmatch(r"[0-9a-f]{16}", digest), digest
+    with file.open("a") as f:
+        f.write("# edited\n")
+    assert deps_digest(file.parent) not in (None, digest)
+
+
 def test_packages_digest_none_when_no_package_is_declared(tmp_path: Path) -> None:
     (tmp_path / "packages.yml").write_text("packages: []\n")
     (tmp_path / "dependencies.yml").write_text("projects:\n  - name: upstream\n")
     assert deps_digest(tmp_path) is None
     (tmp_path / "dependencies.yml").write_text("packages:\n  - local: ../shared\n")
-    assert deps_digest(tmp_path) is not None
+    assert_digest_follows_the_file(tmp_path / "dependencies.yml")
 
 
 def test_packages_digest_malformed_file_counts_as_declaring(tmp_path: Path) -> None:
     # `dbt deps` must run to report the mistake; skipping it would hide the file.
     (tmp_path / "packages.yml").write_text("- local: ../shared\n")
-    assert deps_digest(tmp_path) is not None
+    assert_digest_follows_the_file(tmp_path / "packages.yml")
 
 
 def test_packages_digest_unparsable_file_counts_as_declaring(tmp_path: Path) -> None:
     # Not YAML at all: still `dbt deps`'s to report, never an unexpected error here.
     (tmp_path / "packages.yml").write_text("packages: [\n  - local: ../shared\n")
-    assert deps_digest(tmp_path) is not None
+    assert_digest_follows_the_file(tmp_path / "packages.yml")
 
 
 def test_packages_unparsable_packages_file_fails_the_run_through_dbt_deps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ from datum_dot.plan import (
     render_flag,
     render_vars,
 )
+from datum_dot.planner import make_plan
+from datum_dot.run import RunRequest
 from datum_dot.spec import Spec
+from tests.helpers.example import ExampleProject
 
 BUILD_ACCEPTS = frozenset(
     {
@@ -182,8 +186,18 @@ def test_environment_flags_no_flags() -> None:
     assert environment_flags(Environment(name=None), BUILD_ACCEPTS, ("build",)) == ([], [])
 
 
-def test_owned_flags_are_the_path_flags() -> None:
-    assert {"project-dir", "profiles-dir", "target-path", "log-path"} <= OWNED_FLAGS
+def test_owned_flags_are_the_flags_an_isolated_plan_places(example: ExampleProject) -> None:
+    # An environment may set any flag but these: the plan sets them to the build's own folders.
+    request = RunRequest(
+        command=("build",), spec=Spec(env="prod", ref="HEAD"), project_dir=example.path
+    )
+    plan = make_plan(request, options_for=lambda key: BUILD_ACCEPTS | {"--vars"})
+    folders = {
+        str(path) for path in (plan.project_dir, plan.profiles_dir, plan.target_path, plan.log_path)
+    }
+    argv = plan.dbt_args
+    placed = {flag for flag, value in itertools.pairwise(argv) if value in folders}
+    assert {flag.removeprefix("--") for flag in placed} == OWNED_FLAGS
 
 
 # --- defer_args ----------------------------------------------------------------------------

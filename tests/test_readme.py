@@ -14,6 +14,8 @@ import pytest
 from tests.helpers.example import BIN, ROOT, ExampleProject, make_example
 
 README = ROOT / "README.md"
+# The `$ dot ...` and `$ datum ...` examples the README shows, each run by a test below.
+README_EXAMPLES = 54
 pytestmark = pytest.mark.xdist_group("readme")
 
 
@@ -51,7 +53,11 @@ def test_readme_names_the_examples() -> None:
     commands = readme_commands()
     assert "dot build prod@main" in commands
     assert "dot build dev@HEAD --defer prod@main -- -s state:modified+" in commands
-    assert len(commands) >= 15
+    # Every `$ ` line of the README is an example: one in a block that is not ```console (or
+    # otherwise missed) would silently stop being run.
+    prompts = re.findall(r"^\$ ", README.read_text(), re.M)
+    assert len(commands) == len(prompts)
+    assert len(commands) == README_EXAMPLES, "an example was added or removed: update the count"
 
 
 @pytest.mark.slow

@@ -224,7 +224,9 @@ def test_progress_tracker_counts_each_node_once() -> None:
     now = [100.0]
     tracker = ProgressTracker(clock=lambda: now[0])
     node = {"node_info": {"unique_id": "model.p.a"}}
-    assert tracker.on_event("LogStartLine", {**node, "index": 1, "total": 2}) is not None
+    started = tracker.on_event("LogStartLine", {**node, "index": 1, "total": 2})
+    assert started is not None
+    assert (started.done, started.total, started.current) == (0, 2, "model.p.a")
     now[0] = 101.5
     tracker.on_event("NodeFinished", {**node, "run_result": {"status": "success"}})
     state = tracker.on_event("LogModelResult", {**node, "status": "success", "total": 2})

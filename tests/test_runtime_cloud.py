@@ -142,7 +142,7 @@ def test_cloud_success_run_triggers_polls_streams_and_fetches(
     assert meta["account_id"] == str(ACCOUNT)
     assert meta["job_id"] == str(SUCCESS_JOB)
     assert meta["artifacts"] == ["manifest.json", "run_results.json"]
-    assert datetime.fromisoformat(meta["cached_at"]).tzinfo is not None
+    assert datetime.fromisoformat(meta["cached_at"]).utcoffset() == timedelta(0)
     assert (tmp_path / "target" / "manifest.json").is_file()  # copied to the local target
     assert (tmp_path / ".dot" / ".gitignore").read_text() == "*\n"
 

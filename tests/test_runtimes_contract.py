@@ -41,7 +41,10 @@ SEED_METHODS = (
     "get_runtime_metadata",
 )
 CONTRACT = (*SEED_METHODS, "invoke", "parse_targets")
-BUILT_IN = {"local", "subprocess", "cloud", "fusion"}
+# Whether each built-in runtime may run builds in parallel: dbt-core in process holds global
+# adapter state, every other runtime runs dbt in a child process or remotely.
+PARALLEL = {"local": False, "subprocess": True, "cloud": True, "fusion": True}
+BUILT_IN = set(PARALLEL)
 
 
 def instance(name: str, tmp_path: Path) -> Runtime:
@@ -94,7 +97,10 @@ def test_runtime_class_complies(name: str) -> None:
     assert not inspect.isabstract(cls)
     assert cls.name == name
     assert isinstance(cls.probe(), RuntimeProbe)
-    assert cls.parallel in (True, False)
+    if name in PARALLEL:
+        assert cls.parallel is PARALLEL[name], name
+    else:  # a third-party runtime declares its own
+        assert isinstance(cls.parallel, bool), name
     for method in CONTRACT:
         base_sig = inspect.signature(getattr(Runtime, method))
         sig = inspect.signature(getattr(cls, method))

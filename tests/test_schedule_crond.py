@@ -23,15 +23,20 @@ from datum_dot.history import RunStore, StoredRun
 from datum_dot.run import RunStatus
 from datum_dot.scheduling import cronlines
 from datum_dot.settings import datum_home
+from tests.helpers.ci import skip_or_fail
 from tests.helpers.example import ExampleProject
 
 CRON = Path("/usr/sbin/cron")
 PIDFILE = Path("/var/run/crond.pid")
 
-pytestmark = [
-    pytest.mark.xdist_group("root_crontab"),
-    pytest.mark.skipif(shutil.which("crontab") is None, reason="needs cron: .ci/run installs it"),
-]
+pytestmark = pytest.mark.xdist_group("root_crontab")
+
+
+@pytest.fixture(autouse=True)
+def crontab_program() -> None:
+    """The real `crontab` program, before any other fixture touches the crontab."""
+    if shutil.which("crontab") is None:
+        skip_or_fail("needs the crontab program: .ci/run installs cron")
 
 
 def read_crontab() -> str:
@@ -78,8 +83,15 @@ def test_schedule_real_crontab_round_trip(tag: str, example: ExampleProject) -> 
     assert read_crontab() == before
 
 
+@pytest.fixture
+def cron_daemon() -> None:
+    """Root and Debian's cron daemon, which the test starts."""
+    if os.geteuid() != 0 or not CRON.exists():
+        skip_or_fail(f"starts cron: needs root and {CRON}")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0 or not CRON.exists(), reason="starts cron: needs root")
+@pytest.mark.usefixtures("cron_daemon")
 def test_schedule_real_cron_fires_a_schedule(tag: str, example: ExampleProject) -> None:
     source = cronlines.crontab_source(os.environ)
     assert source is not None

@@ -134,8 +134,8 @@ def test_auth_token_source_sees_a_rotation(tmp_path: Path) -> None:
 
 def test_auth_token_source_never_opens_again_once_it_saw_a_token(tmp_path: Path) -> None:
     source = auth.TokenSource(tmp_path, allow_open=True)
-    ensure_webhook_token(tmp_path)
-    assert source.current() is not None
+    token = ensure_webhook_token(tmp_path)
+    assert source.current() == token
     auth.token_path(tmp_path).unlink()
     with pytest.raises(auth.TokenUnavailableError, match="is missing"):
         source.current()
@@ -353,7 +353,8 @@ def test_github_read_push() -> None:
     for bad in (b"not json", b"[]", json.dumps({"ref": "refs/heads/main"}).encode()):
         with pytest.raises(BadInputError):
             github.read_push(bad, envs)
-    assert github.delivery_key("72d3162e-cc78-11e3-81ab-4c9367dc0958") is not None
+    delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    assert github.delivery_key(delivery) == f"github-{delivery}"
     assert github.delivery_key("../../etc") is None
 
 

@@ -134,7 +134,9 @@ def test_queue_recover_requeues_unstarted_and_finishes_started(tmp_path: Path) -
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=os.environ)
     assert queue.counts()[JobState.RUNNING] == 2
     mine = queue.enqueue(request("ci"), idempotency_key=None, fingerprint="a").job
-    assert queue.claim() is not None  # claimed by this live process: left alone
+    claimed = queue.claim()
+    assert claimed is not None
+    assert claimed.run_id == mine.run_id  # claimed by this live process: left alone
     history = {started.run_id: "ABORTED"}
     recovered = queue.recover(history.get)
     assert recovered.requeued == (unstarted.run_id,)
