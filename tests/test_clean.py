@@ -16,9 +16,13 @@ from typing import Any
 import duckdb
 import pytest
 
+from datum_dot.cli.runview import output_lines
 from datum_dot.errors import ExitCode
+from datum_dot.history import RunStore, unstamp
 from datum_dot.locks import file_lock
 from datum_dot.packages import DEPS_MARKER, deps_digest
+from datum_dot.run import RunStatus
+from datum_dot.settings import datum_home
 from tests.helpers.builds import make_build, prunable, worktree_paths, write_schedules
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.history import History, assert_bad_input, make_history, run_in_process
@@ -380,10 +384,17 @@ def test_clean_keeps_a_locked_build_and_a_scheduled_baseline(three: Three, herme
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("clean")
-def test_clean_drop_failure_keeps_the_build_and_exits_30(tmp_path: Path) -> None:
+def test_clean_drop_failure_keeps_the_build_exits_30_and_each_drop_is_a_run(
+    tmp_path: Path,
+) -> None:
     history = make_history(tmp_path)
     build_refs(history, "v1")
     example, short = history.example, history.short("v1")
+    store = RunStore(datum_home())
+    (build_run,) = store.query()
+    dry = example.dot("clean", short, "--drop-schemas", env=history.environ)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert store.query() == [build_run]  # a dry run changes nothing, so records nothing
     holder = duckdb.connect(str(example.database))  # locks the file against other processes
     try:
         result = example.dot("clean", short, "--drop-schemas", "--yes", env=history.environ)
@@ -404,3 +415,47 @@ def test_clean_drop_failure_keeps_the_build_and_exits_30(tmp_path: Path) -> None
     assert retry.returncode == 0, retry.stdout + retry.stderr
     assert f"analytics_{short}" not in example.schemas()
     assert_worktrees_consistent(example, set())
+
+    ok, failed = (run for run in store.query() if run.start.command == ("clean",))
+    assert (failed.status, failed.exit_code) == (RunStatus.FAILED, ExitCode.RUNTIME_FAILURE)
+    assert (ok.status, ok.exit_code) == (RunStatus.SUCCESS, ExitCode.OK)
+    for run in (ok, failed):
+        assert (run.start.trigger, run.start.project) == ("manual", build_run.start.project)
+        assert run.started_at <= run.finished_at  # type: ignore[operator]
+        assert run.duration_seconds is not None
+        assert run.duration_seconds >= 0
+    assert failed.error_class == "CleanupError"
+    assert f"{short} (could not drop schema analytics_{short}" in (failed.error_message or "")
+    failed_lines = [unstamp(line) for line in output_lines(failed)]
+    assert any(
+        line.startswith(
+            f"could not drop schema analytics_{short} (build {short}, environment prod)"
+        )
+        for line in failed_lines
+    ), failed_lines
+    assert f"kept build {short}" in "".join(failed_lines)
+    ok_lines = [unstamp(line).rstrip("\n") for line in output_lines(ok)]
+    assert f"dropped schema analytics_{short} (build {short}, environment prod)" in ok_lines
+    assert f"removed build {short}" in ok_lines
+
+    listing = example.dot("logs", env={**history.environ, "COLUMNS": "200"})
+    assert listing.returncode == 0, listing.stderr
+    # run id, started (date and time), spec, commit, command, status, duration, exit
+    rows = {row[0]: row[3:] for row in map(str.split, listing.stdout.splitlines()) if row}
+    for run, status, code in ((ok, "SUCCESS", "0"), (failed, "FAILED", "30")):
+        spec, commit, command, shown_status, _, shown_code = rows[run.run_id]
+        assert (spec, commit, command, shown_status, shown_code) == (
+            "-",
+            "-",
+            "clean",
+            status,
+            code,
+        )
+    shown = example.dot("logs", ok.run_id, env=history.environ)
+    assert "dot clean" in shown.stdout
+    assert f"dropped schema analytics_{short}" in shown.stdout
+    as_json = json.loads(example.dot("logs", "--json", env=history.environ).stdout)
+    cleans = [run for run in as_json if run["command"] == ["clean"]]
+    assert [(r["status"], r["exit_code"], r["trigger"]) for r in cleans] == [
+        ("SUCCESS", 0, "manual"), ("FAILED", 30, "manual")
+    ]  # fmt: skip

@@ -6,12 +6,14 @@ its schemas are dropped through dbt (with `--drop-schemas`), the proof is taken 
 worktree and folder are deleted without following any link, and git's records are pruned. A build whose drop fails is kept whole, so the clean can be retried. After
 the builds, `git worktree prune` runs and `.dot/cache/deps` entries no remaining build uses are
 deleted. Builds in use by a running job, and builds a schedule builds or defers to, stay unless
-forced.
+forced. A clean that drops schemas is a run in the history (command `clean`), like a build.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+import traceback
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +22,8 @@ from pathlib import Path
 from datum_dot import ownership, worktrees
 from datum_dot.builds import Build, Foreign, Project, build_foreign_reason, survey_builds
 from datum_dot.depscache import DepsEntry, remove_entry, unused_deps
-from datum_dot.errors import DotError, OwnershipError
+from datum_dot.errors import CleanupError, DotError, ExitCode, OwnershipError
+from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
 from datum_dot.protection import (
     BuildInUseError,
     Protections,
@@ -28,6 +31,7 @@ from datum_dot.protection import (
     is_in_use,
     scheduled_commits,
 )
+from datum_dot.run import RunStatus, Trigger
 from datum_dot.schemadrop import (
     DropSettings,
     PlannedDrop,
@@ -37,6 +41,10 @@ from datum_dot.schemadrop import (
     plan_drops,
 )
 from datum_dot.selection import Selection, select_builds
+from datum_dot.settings import datum_home
+
+Say = Callable[[str, str], None]
+"""Where a clean's output lines go (`stream`, `text`): the history, for a clean that drops."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,22 @@ class CleanResult:
             d.size_bytes for d in self.deps_removed
         )
 
+    @property
+    def failure_message(self) -> str | None:
+        """The builds that could not be removed, and why; None when there are none."""
+        if not self.failures:
+            return None
+        detail = "; ".join(f"{f.build.short_hash} ({f.message})" for f in self.failures)
+        return f"{len(self.failures)} build(s) could not be removed and were kept: {detail}"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """What `dot clean --yes` exits with: a failure's (see `CleanupError`), else 10 or 0."""
+        if self.failures:
+            return CleanupError.exit_code
+        warned = self.warnings or self.plan.warnings or any(k.warning for k in self.kept)
+        return ExitCode.WARNINGS if warned else ExitCode.OK
+
 
 def plan_clean(
     project: Project,
@@ -192,18 +216,48 @@ def plan_clean(
     )
 
 
-def apply_clean(plan: CleanPlan, *, force: bool = False) -> CleanResult:
+def apply_clean(
+    plan: CleanPlan, *, force: bool = False, store: RunStore | None = None
+) -> CleanResult:
     """Remove what the plan says: drop schemas, remove worktrees and folders, prune the cache.
 
-    Failures are collected, not raised: a build that fails is kept and the others go on.
+    Failures are collected, not raised: a build that fails is kept and the others go on. A
+    clean that drops schemas is recorded in the run history as one run (command `clean`,
+    trigger `manual`), its output naming each schema and its outcome, its status and exit code
+    those of the clean; a warning in the result says what the history could not save.
 
     Args:
         plan: The plan `plan_clean` made.
         force: Remove builds whose lock is held by another process too.
+        store: The run history; the one in `$DATUM_HOME` by default.
 
     Returns:
         What was done.
+
+    Raises:
+        HistoryError: The history cannot record a clean that drops schemas (nothing was done).
+        LockTimeoutError: As `RunStore.begin`.
     """
+    if plan.drop_schemas is None or not any(r.drops for r in plan.removals):
+        return _apply_clean(plan, force=force, say=lambda stream, text: None)
+    start = RunStart(
+        project=plan.project.name, spec="", command=("clean",), trigger=Trigger.MANUAL.value
+    )
+    with RunRecorder(store or RunStore(datum_home()), start) as recorder:
+        recorder.begin()
+        try:
+            result = _apply_clean(plan, force=force, say=recorder.line)
+        except BaseException as e:
+            recorder.finish(_interrupted_end(e, recorder.line))
+            raise
+        recorder.finish(_clean_end(result))
+        unsaved = recorder.unsaved()
+    if unsaved is None:
+        return result
+    return dataclasses.replace(result, warnings=(*result.warnings, unsaved))
+
+
+def _apply_clean(plan: CleanPlan, *, force: bool, say: Say) -> CleanResult:
     project = plan.project
     removed: list[Build] = []
     drops: list[SchemaOutcome] = []
@@ -219,19 +273,25 @@ def apply_clean(plan: CleanPlan, *, force: bool = False) -> CleanResult:
                     if plan.drop_schemas is not None
                 ]
                 drops.extend(outcomes)
+                for outcome in outcomes:
+                    say(*_drop_line(outcome))
                 bad = [o for o in outcomes if o.drop.outcome in ("failed", "refused")]
                 if bad:
                     failures.append(Failure(build, _drop_failure(bad)))
+                    say("stderr", f"kept build {build.short_hash}, so the clean can be retried")
                     continue
                 _delete(project, build)
         except BuildInUseError:
             kept.append(Kept(build, "in use: a running dot process took its lock"))
+            say("stderr", f"kept build {build.short_hash}: {kept[-1].reason}")
             continue
         except (DotError, OSError) as e:
             hint = f" [{e.hint}]" if isinstance(e, DotError) and e.hint else ""
             failures.append(Failure(build, f"could not remove {build.path}: {e}{hint}"))
+            say("stderr", f"kept build {build.short_hash}: {failures[-1].message}")
             continue
         removed.append(build)
+        say("stdout", f"removed build {build.short_hash}")
     warnings: list[str] = []
     if project.repo_root is not None:
         try:
@@ -294,6 +354,37 @@ def _delete(project: Project, build: Build) -> None:
     if project.repo_root is not None:
         worktrees.remove_worktree(project.repo_root, build.worktree)
     ownership.remove_tree(build.path)
+
+
+def _drop_line(outcome: SchemaOutcome) -> tuple[str, str]:
+    """The history's line for one drop: (stream, text)."""
+    drop = outcome.drop
+    schema = drop.schema or outcome.planned.schema
+    where = f"schema {schema} (build {outcome.short_hash}, environment {outcome.planned.env})"
+    if drop.outcome == "dropped":
+        return "stdout", f"dropped {where}"
+    if drop.outcome == "absent":
+        return "stdout", f"{where} was not there: nothing to drop"
+    verb = "refused to drop" if drop.outcome == "refused" else "could not drop"
+    return "stderr", f"{verb} {where}: {drop.error}"
+
+
+def _clean_end(result: CleanResult) -> RunEnd:
+    """How a clean that dropped schemas ends in the history: as `dot clean` exits."""
+    message = result.failure_message
+    if message is None:
+        return RunEnd(RunStatus.SUCCESS, int(result.exit_code))
+    name = CleanupError.__name__
+    return RunEnd(RunStatus.FAILED, int(result.exit_code), error_class=name, error_message=message)
+
+
+def _interrupted_end(error: BaseException, say: Say) -> RunEnd:
+    """A clean stopped by Ctrl-C is CANCELLED; anything else (a bug) FAILED, its trace logged."""
+    if isinstance(error, KeyboardInterrupt):
+        return RunEnd(RunStatus.CANCELLED, int(ExitCode.CANCELLED))
+    say("stderr", traceback.format_exc())
+    code, message = int(ExitCode.RUNTIME_FAILURE), str(error) or None
+    return RunEnd(RunStatus.FAILED, code, error_class=type(error).__name__, error_message=message)
 
 
 def _drop_failure(bad: list[SchemaOutcome]) -> str:

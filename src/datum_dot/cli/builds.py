@@ -79,8 +79,7 @@ def run_clean(args: argparse.Namespace, *, prog: str) -> int:
     for warning in dict.fromkeys(result.warnings + plan.warnings):
         buildview.warn(warning)
     _raise_for_failures(result, prog=prog, drop=args.drop_schemas)
-    warned = result.warnings or plan.warnings or any(k.warning for k in result.kept)
-    return int(ExitCode.WARNINGS if warned else ExitCode.OK)
+    return int(result.exit_code)
 
 
 def _project(project_dir: Path | None) -> Project:
@@ -103,12 +102,9 @@ def _keep(text: str) -> int:
 
 
 def _raise_for_failures(result: CleanResult, *, prog: str, drop: bool) -> None:
-    if not result.failures:
+    message = result.failure_message
+    if message is None:
         return
     names = " ".join(f.build.short_hash for f in result.failures)
-    detail = "; ".join(f"{f.build.short_hash} ({f.message})" for f in result.failures)
     again = f"{prog} clean {names}{' --drop-schemas' if drop else ''} --yes"
-    raise CleanupError(
-        f"{len(result.failures)} build(s) could not be removed and were kept: {detail}",
-        f"fix the cause above, then run again: {again}",
-    )
+    raise CleanupError(message, f"fix the cause above, then run again: {again}")

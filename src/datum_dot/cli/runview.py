@@ -67,8 +67,14 @@ def duration(seconds: float | None) -> str:
 
 
 def command_line(run: StoredRun) -> str:
-    """`dbt build -s orders+` (the dbt argv when recorded, else the command words)."""
-    return "dbt " + shlex.join(run.start.argv or run.start.command)
+    """`dbt build -s orders+` (the dbt argv when recorded, else the command words), `dot clean`."""
+    program = "dot" if is_clean(run) else "dbt"
+    return f"{program} " + shlex.join(run.start.argv or run.start.command)
+
+
+def is_clean(run: StoredRun) -> bool:
+    """Whether the run is a `dot clean` that dropped schemas (dbt's own `clean` is never run)."""
+    return run.start.command == ("clean",)
 
 
 def print_runs(runs: list[StoredRun], *, filtered: bool, home: Path) -> None:
@@ -94,8 +100,8 @@ def print_runs(runs: list[StoredRun], *, filtered: bool, home: Path) -> None:
         cells: list[Text] = [
             Text(run.run_id),
             Text(when(run.started_at)),
-            Text(run.start.spec or "(default)"),
-            Text((run.start.commit or "working tree")[:12]),
+            Text("-" if is_clean(run) else run.start.spec or "(default)"),
+            Text("-" if is_clean(run) else (run.start.commit or "working tree")[:12]),
             Text(" ".join(run.start.command)),
             status_text(run.status),
             Text(duration(run.duration_seconds)),
@@ -117,9 +123,9 @@ def print_run(run: StoredRun) -> None:
         ("run id", Text(run.run_id)),
         ("status", status_text(run.status)),
         ("project", Text(s.project)),
-        ("spec", Text(s.spec or "(default environment, working tree)")),
+        ("spec", Text("-" if is_clean(run) else s.spec or "(default environment, working tree)")),
         ("environment", Text(s.env or "(none)")),
-        ("ref", Text(f"{s.ref} -> {s.commit}" if s.ref else (s.commit or "(working tree)"))),
+        ("ref", Text(_ref(run))),
         ("command", Text(command_line(run))),
         ("runtime", Text(s.runtime)),
         ("trigger", Text(s.trigger)),
@@ -148,6 +154,13 @@ def print_run(run: StoredRun) -> None:
     out.print(Text("\nfiles", style="bold"))
     files = [(role, Text(str(path))) for role, path in run.files().items() if path.exists()]
     _print_rows(out, files or [("folder", Text(f"{run.run_dir} ({MISSING})", style="yellow"))])
+
+
+def _ref(run: StoredRun) -> str:
+    s = run.start
+    if is_clean(run):
+        return "-"
+    return f"{s.ref} -> {s.commit}" if s.ref else (s.commit or "(working tree)")
 
 
 def _codes(run: StoredRun) -> str:

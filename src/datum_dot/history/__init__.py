@@ -1,4 +1,5 @@
-"""The run history: every run `execute()` performs, recorded as it happens.
+"""The run history: every run `execute()` performs (and every `dot clean` that drops schemas),
+recorded as it happens.
 
 ```
 $DATUM_HOME/history.sqlite     the index (SQLite, WAL; schema versioned by PRAGMA user_version)
