@@ -23,7 +23,7 @@ from common import BIN, environment, machine, median, run
 
 from datum_dot.history import RunEnd, RunStart, RunStore
 from datum_dot.history.database import COUNT_COLUMNS, END_COLUMNS, START_COLUMNS
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 
 TARGET_SECONDS = 0.3
 STATUSES = [("SUCCESS", 86), ("FAILED", 10), ("TIMEOUT", 2), ("CANCELLED", 1), ("ABORTED", 1)]

@@ -19,8 +19,8 @@ import pytest
 
 from datum_dot.errors import ExitCode
 from datum_dot.history import RunEnd, RunStart, RunStore
-from datum_dot.locks import file_lock
-from datum_dot.run import RunStatus
+from datum_dot.home.locks import file_lock
+from datum_dot.runs.run import RunStatus
 from tests.helpers.builds import make_build, write_schedules
 from tests.helpers.example import BIN, ExampleProject
 from tests.helpers.history import History, assert_bad_input, make_history, run_in_process

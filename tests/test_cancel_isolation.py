@@ -23,9 +23,9 @@ import pytest
 
 from datum_dot.execute import Observer, execute
 from datum_dot.history import RunStore
-from datum_dot.run import RunRequest, RunStatus
-from datum_dot.settings import datum_home
-from datum_dot.spec import parse_spec
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunRequest, RunStatus
+from datum_dot.runs.spec import parse_spec
 from tests.helpers.example import BIN, ExampleProject
 from tests.helpers.webhook import environ, start_server, use_fake_dbt
 

@@ -16,13 +16,13 @@ from typing import Any
 import duckdb
 import pytest
 
+from datum_dot.builds.packages import DEPS_MARKER, deps_digest
 from datum_dot.cli.runview import output_lines
 from datum_dot.errors import ExitCode
 from datum_dot.history import RunStore, unstamp
-from datum_dot.locks import file_lock
-from datum_dot.packages import DEPS_MARKER, deps_digest
-from datum_dot.run import RunStatus
-from datum_dot.settings import datum_home
+from datum_dot.home.locks import file_lock
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus
 from tests.helpers.builds import make_build, prunable, worktree_paths, write_schedules
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.history import History, assert_bad_input, make_history, run_in_process

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from datum_dot.history import RunEnd, RunStart, RunStore
-from datum_dot.run import RunStatus
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus
 from tests.helpers.example import BIN
 from tests.helpers.signals import default_sigint
 

@@ -13,12 +13,12 @@ import jsonschema
 import pytest
 import yaml
 
-from datum_dot import effective
 from datum_dot.config import schema
 from datum_dot.config.environments import Environment
-from datum_dot.registration import InitRequest, init_project
-from datum_dot.settings import datum_home
-from datum_dot.userconfig import ProjectEntry
+from datum_dot.home import effective
+from datum_dot.home.registration import InitRequest, init_project
+from datum_dot.home.settings import datum_home
+from datum_dot.home.userconfig import ProjectEntry
 from tests.helpers.example import ExampleProject
 
 ROOT = Path(__file__).resolve().parents[1]

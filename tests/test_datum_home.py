@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import privatefiles
 from datum_dot.errors import DatumHomeError
+from datum_dot.home import privatefiles
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.webhook import free_port
 

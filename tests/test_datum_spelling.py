@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from datum_dot.registration import InitRequest, init_project
-from datum_dot.settings import datum_home
+from datum_dot.home.registration import InitRequest, init_project
+from datum_dot.home.settings import datum_home
 from tests.helpers.example import ExampleProject
 
 

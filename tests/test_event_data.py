@@ -10,7 +10,7 @@ from dbt.events.types import LogStartLine
 from dbt_common.events.base_types import msg_from_base_event
 
 from datum_dot import dbtcore
-from datum_dot.progress import ProgressTracker
+from datum_dot.runs.progress import ProgressTracker
 
 
 def _start_event() -> Any:

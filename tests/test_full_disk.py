@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from datum_dot.history import RunEnd, RunOutput, RunRecorder, RunStart, RunStore
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 from tests.helpers.example import BIN, ExampleProject
 
 FILLER = "filler"

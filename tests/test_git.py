@@ -1,4 +1,4 @@
-"""datum_dot.git and datum_dot.worktrees against real repositories (tests/helpers/repo.py)."""
+"""datum_dot.vcs.git and datum_dot.vcs.worktrees against real repositories (tests/helpers/repo.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import git, worktrees
 from datum_dot.errors import (
     ExitCode,
     GitError,
@@ -21,8 +20,9 @@ from datum_dot.errors import (
     SpecError,
     WorktreeError,
 )
-from datum_dot.git import Sha
-from datum_dot.worktrees import WorktreeStatus
+from datum_dot.vcs import git, worktrees
+from datum_dot.vcs.git import Sha
+from datum_dot.vcs.worktrees import WorktreeStatus
 from tests.helpers.repo import GitRepo, make_repo
 
 PROJECT = {"dbt_project.yml": "name: shop\nprofile: shop\n", "models/a.sql": "select 1\n"}

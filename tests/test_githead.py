@@ -1,4 +1,4 @@
-"""datum_dot.githead against real repositories: the files say what `git rev-parse HEAD` says."""
+"""datum_dot.vcs.githead against real repositories: the files say what `git rev-parse HEAD` says."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import githead
-from datum_dot.planner import working_tree_commit
+from datum_dot.runs.planner import working_tree_commit
+from datum_dot.vcs import githead
 from tests.helpers.repo import GitRepo, make_repo
 
 

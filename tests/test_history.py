@@ -26,9 +26,9 @@ from datum_dot.history import (
     node_counts,
 )
 from datum_dot.history.database import MIGRATIONS
-from datum_dot.liveness import current_boot_id, process_start_ticks
-from datum_dot.run import RunStatus
-from datum_dot.settings import datum_home
+from datum_dot.home.liveness import current_boot_id, process_start_ticks
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus
 from tests.helpers.example import ROOT
 
 T0 = datetime(2024, 5, 1, 6, 0, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from datum_dot.history import RunStore
-from datum_dot.run import RunStatus
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus
 from tests.helpers.example import ROOT
 
 WRITERS = 8

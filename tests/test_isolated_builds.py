@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from datum_dot.errors import ExitCode
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 from tests.helpers.example import ExampleProject
 from tests.helpers.history import (
     History,

@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from datum_dot import keys, tokens
 from datum_dot.errors import DatumHomeError
-from datum_dot.keys import KeyAction, KeyType
+from datum_dot.home import keys, tokens
+from datum_dot.home.keys import KeyAction, KeyType
 
 
 def mode(path: Path) -> int:
@@ -138,9 +138,9 @@ def test_set_up_core_imports_no_cli_rich_or_cryptography_and_help_stays_light() 
     import sys
 
     core = (
-        "datum_dot.userconfig, datum_dot.keys, datum_dot.tokens, datum_dot.registration, "
-        "datum_dot.preflight, datum_dot.preflight.fixes, datum_dot.effective, "
-        "datum_dot.configkeys, datum_dot.config.schema, datum_dot.scheduling.cronlines"
+        "datum_dot.home.userconfig, datum_dot.home.keys, datum_dot.home.tokens, datum_dot.home.registration, "
+        "datum_dot.preflight, datum_dot.preflight.fixes, datum_dot.home.effective, "
+        "datum_dot.home.configkeys, datum_dot.config.schema, datum_dot.scheduling.cronlines"
     )
     probe = (
         "import sys; import {mods}; print(sorted({{m.split('.')[0] if not m.startswith('datum_dot') "

@@ -1,4 +1,4 @@
-"""datum_dot.locks with a second, real process holding the lock."""
+"""datum_dot.home.locks with a second, real process holding the lock."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import pytest
 
 import datum_dot
 from datum_dot.errors import ExitCode, LockTimeoutError
-from datum_dot.locks import file_lock
+from datum_dot.home.locks import file_lock
 
 # The holder uses file_lock itself, so both sides of the contention are the code under test.
 HOLDER = """
 import sys
 from pathlib import Path
-from datum_dot.locks import file_lock
+from datum_dot.home.locks import file_lock
 
 with file_lock(Path(sys.argv[1]), timeout=5):
     print("locked", flush=True)

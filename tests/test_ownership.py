@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import ownership, worktrees
 from datum_dot.errors import OwnershipError
-from datum_dot.git import Sha
-from datum_dot.worktrees import WorktreeStatus
+from datum_dot.vcs import ownership, worktrees
+from datum_dot.vcs.git import Sha
+from datum_dot.vcs.worktrees import WorktreeStatus
 from tests.helpers.builds import make_build
 from tests.helpers.example import ExampleProject
 from tests.helpers.history import assert_bad_input, capture_user_state

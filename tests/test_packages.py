@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from datum_dot.builds.packages import DEPS_MARKER, checkout_install, deps_digest, install_packages
 from datum_dot.errors import DotError, ExitCode
-from datum_dot.packages import DEPS_MARKER, checkout_install, deps_digest, install_packages
 from tests.helpers.example import ExampleProject
 from tests.helpers.history import capture_user_state, run_in_process, select_from
 

@@ -1,4 +1,4 @@
-"""Unit tests for the pure argv helpers of `datum_dot.plan`."""
+"""Unit tests for the pure argv helpers of `datum_dot.runs.plan`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from datum_dot.config.environments import Environment
 from datum_dot.errors import ExitCode, UsageError
-from datum_dot.plan import (
+from datum_dot.runs.plan import (
     OWNED_FLAGS,
     Baseline,
     defer_args,
@@ -22,9 +22,9 @@ from datum_dot.plan import (
     render_flag,
     render_vars,
 )
-from datum_dot.planner import make_plan
-from datum_dot.run import RunRequest
-from datum_dot.spec import Spec
+from datum_dot.runs.planner import make_plan
+from datum_dot.runs.run import RunRequest
+from datum_dot.runs.spec import Spec
 from tests.helpers.example import ExampleProject
 
 BUILD_ACCEPTS = frozenset(

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import prompts, sessionlog
+from datum_dot.home import sessionlog
+from datum_dot.runs import prompts
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.schedules import fire_line, write_crontab
 from tests.helpers.webhook import environ, start_server, use_fake_dbt, write_fake_dbt

@@ -1,4 +1,4 @@
-"""datum_dot.profiles: finding, reading and isolating profiles.yml."""
+"""datum_dot.config.profiles: finding, reading and isolating profiles.yml."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datum_dot import isolatedprofiles, profiles
+from datum_dot.config import profiles
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError
-from datum_dot.isolatedprofiles import ProfileChange
+from datum_dot.runs import isolatedprofiles
+from datum_dot.runs.isolatedprofiles import ProfileChange
 
 SECRET = "s3cr3t-Pa55word"  # noqa: S105 - fake; the test proves it is never written
 

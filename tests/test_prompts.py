@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import git, prompts
+from datum_dot.runs import prompts
+from datum_dot.vcs import git
 from tests.helpers.history import (
     History,
     make_history,

@@ -27,8 +27,8 @@ import pytest
 from datum_dot.errors import ExitCode
 from datum_dot.execute import execute
 from datum_dot.history import RunStore, StoredRun
-from datum_dot.run import RunRecord, RunRequest, RunStatus
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunRecord, RunRequest, RunStatus
 from tests.helpers.example import BIN, EXAMPLE, ExampleProject, make_example
 from tests.helpers.signals import default_sigint
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from datum_dot.errors import UsageError
-from datum_dot.failures import classify, is_partial
-from datum_dot.progress import ProgressTracker
-from datum_dot.runner import RetryPolicy, Runner
+from datum_dot.runs.failures import classify, is_partial
+from datum_dot.runs.progress import ProgressTracker
+from datum_dot.runs.runner import RetryPolicy, Runner
 from datum_dot.runtimes.base import ErrorClass, InvocationResult, NodeOutcome, retry_args
 from datum_dot.runtimes.local import LocalRuntime
 from tests.helpers.example import BIN, ExampleProject, make_example

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from datum_dot.errors import BadInputError, ConfigError, ExitCode, UsageError
-from datum_dot.runner import RetryPolicy, Runner
+from datum_dot.runs.runner import RetryPolicy, Runner
 from datum_dot.runtimes.base import ErrorClass, RuntimeContext, RuntimeUnavailableError
 from datum_dot.runtimes.cloud import CloudRuntime
 from datum_dot.runtimes.cloudapi import CloudConfigError, CloudError, Run, RunStatus

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot.runner import Runner
+from datum_dot.runs.runner import Runner
 from datum_dot.runtimes.base import DbtExecutionTimeoutError, ErrorClass, RunResult
 from datum_dot.runtimes.local import LocalRuntime
 from tests.helpers.example import ExampleProject

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot.runner import Runner
+from datum_dot.runs.runner import Runner
 from datum_dot.runtimes import artifacts
 from datum_dot.runtimes.base import ErrorClass, RunResult, RuntimeUnavailableError
 from datum_dot.runtimes.local import LocalRuntime

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from datum_dot.errors import DotError, ExitCode
 from datum_dot.history import RunStore
-from datum_dot.run import RunStatus
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus
 from datum_dot.runtimes import registry
 from datum_dot.runtimes.base import (
     METADATA_KEYS,
@@ -28,7 +29,6 @@ from datum_dot.runtimes.base import (
     RuntimeUnavailableError,
 )
 from datum_dot.runtimes.fusion import FusionRuntime, find_fusion
-from datum_dot.settings import datum_home
 from tests.helpers.example import ExampleProject
 
 SEED_METHODS = (
@@ -83,7 +83,7 @@ def test_base_declares_the_seed_methods_abstract() -> None:
 
 def test_base_module_imports_no_dbt() -> None:
     code = (
-        "import sys, datum_dot.runtimes.base, datum_dot.runtimes.registry, datum_dot.runner\n"
+        "import sys, datum_dot.runtimes.base, datum_dot.runtimes.registry, datum_dot.runs.runner\n"
         "print(sorted(m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

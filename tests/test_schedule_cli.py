@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from datum_dot.cli.main import main
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
 from tests.helpers.example import ExampleProject
 from tests.helpers.schedules import config_schedules, line_of, write_crontab
 

@@ -20,9 +20,9 @@ import pytest
 
 from datum_dot.cli.main import main
 from datum_dot.history import RunStore, StoredRun
-from datum_dot.run import RunStatus
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus
 from datum_dot.scheduling import cronlines
-from datum_dot.settings import datum_home
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.example import ExampleProject
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from datum_dot.cli.main import main
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.schedules import fire_line, schedule_runs, write_crontab
 

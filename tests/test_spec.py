@@ -1,4 +1,4 @@
-"""Unit tests for the `[env][@ref]` spec grammar (`datum_dot.spec`)."""
+"""Unit tests for the `[env][@ref]` spec grammar (`datum_dot.runs.spec`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datum_dot.errors import ExitCode, SpecError
-from datum_dot.spec import Spec, check_ref, parse_defer_spec, parse_spec
+from datum_dot.runs.spec import Spec, check_ref, parse_defer_spec, parse_spec
 
 ENV_NAMES = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", fullmatch=True)
 # Any text without control characters (C0, DEL, C1) or lone surrogates that git would not read

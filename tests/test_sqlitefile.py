@@ -1,4 +1,4 @@
-"""datum_dot.sqlitefile on real SQLite files: migrations, refusals, privacy, transactions."""
+"""datum_dot.home.sqlitefile on real SQLite files: migrations, refusals, privacy, transactions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import sqlitefile
+from datum_dot.home import sqlitefile
 
 SCHEMA = sqlitefile.Schema(
     0x74657374,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import git, worktrees
 from datum_dot.errors import WorktreeError
-from datum_dot.git import Sha
+from datum_dot.vcs import git, worktrees
+from datum_dot.vcs.git import Sha
 from tests.helpers.example import EXAMPLE, ExampleProject
 from tests.helpers.repo import GitRepo, make_repo
 

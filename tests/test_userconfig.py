@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datum_dot import userconfig
 from datum_dot.errors import ConfigError, DatumHomeError
-from datum_dot.userconfig import ProjectEntry, UserConfig
+from datum_dot.home import userconfig
+from datum_dot.home.userconfig import ProjectEntry, UserConfig
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 

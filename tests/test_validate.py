@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from datum_dot import userconfig
+from datum_dot.home import userconfig
+from datum_dot.home.registration import InitRequest, init_project
+from datum_dot.home.settings import datum_home
 from datum_dot.preflight import Options, Report, Status, run_preflight
-from datum_dot.registration import InitRequest, init_project
-from datum_dot.settings import datum_home
 from tests.helpers.example import ExampleProject
 
 CRON_MARK = "# datum-dot project=jaffle_dot schedule="

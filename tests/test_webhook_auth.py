@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from datum_dot.history import RunStore
-from datum_dot.tokens import ensure_webhook_token, rotate_webhook_token
+from datum_dot.home.tokens import ensure_webhook_token, rotate_webhook_token
 from datum_dot.webhook import auth, github
 from datum_dot.webhook.app import AppContext, create_app
 from datum_dot.webhook.intake import Intake, check_command

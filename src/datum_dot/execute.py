@@ -8,15 +8,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from datum_dot import dbtcore, isolation, workspace
+from datum_dot import dbtcore
+from datum_dot.builds import workspace
 from datum_dot.errors import DbtError, DotError, ExitCode
 from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
-from datum_dot.plan import BuildPlan
-from datum_dot.planner import make_plan, project_name, working_tree_commit
-from datum_dot.run import RunRecord, RunRequest, RunStatus, Trigger
-from datum_dot.runner import RetryPolicy, Runner, runtime_for
+from datum_dot.home.settings import datum_home
+from datum_dot.runs import isolation
+from datum_dot.runs.plan import BuildPlan
+from datum_dot.runs.planner import make_plan, project_name, working_tree_commit
+from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
+from datum_dot.runs.runner import RetryPolicy, Runner, runtime_for
 from datum_dot.runtimes.base import InvocationResult, OutputSink, Runtime
-from datum_dot.settings import datum_home
 
 
 class Observer:

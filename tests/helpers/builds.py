@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from datum_dot.workspace import ensure_dot_dir
+from datum_dot.builds.workspace import ensure_dot_dir
 from tests.helpers.repo import GitRepo
 
 

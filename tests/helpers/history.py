@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 
 from datum_dot.execute import Observer, execute
-from datum_dot.run import RunRecord, RunRequest
-from datum_dot.spec import parse_defer_spec, parse_spec
+from datum_dot.runs.run import RunRecord, RunRequest
+from datum_dot.runs.spec import parse_defer_spec, parse_spec
 from tests.helpers.example import BIN, EXAMPLE, ExampleProject
 from tests.helpers.repo import make_repo
 

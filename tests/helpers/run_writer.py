@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from datum_dot.history import RunEnd, RunStart, RunStore
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 
 
 def write_many(home: Path, count: int, tag: str, go_file: Path) -> None:

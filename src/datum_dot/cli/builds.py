@@ -12,13 +12,13 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datum_dot.builds import Project, open_project, survey_builds
-from datum_dot.cleanup import CleanResult, apply_clean, plan_clean
+from datum_dot.builds.cleanup import CleanResult, apply_clean, plan_clean
+from datum_dot.builds.protection import guards
+from datum_dot.builds.selection import Selection
+from datum_dot.builds.survey import Project, open_project, survey_builds
 from datum_dot.errors import CleanupError, ExitCode, UsageError
-from datum_dot.planner import find_project_dir
-from datum_dot.protection import guards
-from datum_dot.selection import Selection
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.planner import find_project_dir
 
 _MAX_KEEP = 1_000_000
 

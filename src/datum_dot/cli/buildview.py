@@ -13,12 +13,12 @@ from typing import Any
 
 from rich.text import Text
 
-from datum_dot.builds import Build, Foreign, Project, Survey
-from datum_dot.cleanup import CleanPlan, CleanResult, Kept, Removal
+from datum_dot.builds.cleanup import CleanPlan, CleanResult, Kept, Removal
+from datum_dot.builds.depscache import DepsEntry
+from datum_dot.builds.protection import Guard
+from datum_dot.builds.survey import Build, Foreign, Project, Survey
 from datum_dot.cli import render
 from datum_dot.cli.runview import console, status_text, when
-from datum_dot.depscache import DepsEntry
-from datum_dot.protection import Guard
 
 
 def print_builds(

@@ -6,12 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
-from datum_dot import configkeys, effective
 from datum_dot.cli import render, setup_render
 from datum_dot.config import schema
 from datum_dot.errors import ExitCode
-from datum_dot.planner import find_project_dir
-from datum_dot.settings import datum_home
+from datum_dot.home import configkeys, effective
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.planner import find_project_dir
 
 
 def run_config(args: argparse.Namespace, *, prog: str) -> int:

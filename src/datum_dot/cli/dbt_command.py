@@ -13,10 +13,10 @@ from datum_dot.cli import render
 from datum_dot.cli.progress import ProgressView
 from datum_dot.config.variables import parse_cli_vars
 from datum_dot.execute import Observer, execute
-from datum_dot.plan import BuildPlan
-from datum_dot.planner import find_project_dir
-from datum_dot.run import RunRequest
-from datum_dot.spec import parse_defer_spec, parse_spec
+from datum_dot.runs.plan import BuildPlan
+from datum_dot.runs.planner import find_project_dir
+from datum_dot.runs.run import RunRequest
+from datum_dot.runs.spec import parse_defer_spec, parse_spec
 
 
 def run_dbt_command(args: argparse.Namespace, passthrough: list[str], *, prog: str) -> int:
@@ -74,7 +74,7 @@ def _may_prompt() -> bool:
 
 def ask_startup_questions(project_dir: Path) -> None:
     """Offer each pending start-up suggestion; remember a 'no'."""
-    from datum_dot import prompts
+    from datum_dot.runs import prompts
 
     suggestions, warnings = prompts.pending(project_dir)
     for warning in warnings:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from datum_dot.history import RunStore, StoredRun, unstamp
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 
 POLL_SECONDS = 0.25
 # A run's start time is set just before its record is written: look back this far for stragglers.

@@ -6,9 +6,9 @@ import argparse
 
 from datum_dot.cli import render, setup_render
 from datum_dot.errors import ExitCode
-from datum_dot.keys import KeyType
-from datum_dot.registration import InitRequest, init_project
-from datum_dot.settings import datum_home
+from datum_dot.home.keys import KeyType
+from datum_dot.home.registration import InitRequest, init_project
+from datum_dot.home.settings import datum_home
 
 
 def run_init(args: argparse.Namespace, *, prog: str) -> int:

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 from datum_dot.errors import HistoryError, UsageError
 from datum_dot.history import STORED_STATUSES, RunStore, StoredRun, check_run_id_prefix
-from datum_dot.run import RunStatus
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus
 
 DEFAULT_LAST = 10
 PRUNE = "prune"

@@ -366,14 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_home() -> None:
-    from datum_dot.privatefiles import check_datum_home
+    from datum_dot.home.privatefiles import check_datum_home
 
     check_datum_home()
 
 
 def _home_error(error: OSError) -> DotError | None:
     from datum_dot.errors import DatumHomeError
-    from datum_dot.privatefiles import check_datum_home, home_error
+    from datum_dot.home.privatefiles import check_datum_home, home_error
 
     try:
         home = check_datum_home()
@@ -383,7 +383,7 @@ def _home_error(error: OSError) -> DotError | None:
 
 
 def _log_exit(prog: str, command: str, code: int) -> None:
-    from datum_dot import sessionlog
+    from datum_dot.home import sessionlog
 
     sessionlog.write_event("info", f"{prog} {command} exited {code}", exit_code=code)
 
@@ -475,7 +475,7 @@ def _dispatch(
 
 
 def _report(error: DotError, *, debug: bool) -> int:
-    from datum_dot import sessionlog
+    from datum_dot.home import sessionlog
 
     detail = traceback.format_exc()
     sessionlog.write_event(
@@ -490,7 +490,7 @@ def _report(error: DotError, *, debug: bool) -> int:
 
 
 def _report_bug(error: Exception, *, debug: bool) -> int:
-    from datum_dot import sessionlog
+    from datum_dot.home import sessionlog
 
     detail = traceback.format_exc()
     path = sessionlog.write_event(

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from datum_dot.progress import ProgressState, ProgressTracker
+from datum_dot.runs.progress import ProgressState, ProgressTracker
 from datum_dot.runtimes.output import stamp
 
 if TYPE_CHECKING:

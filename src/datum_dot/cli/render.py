@@ -19,8 +19,8 @@ from datum_dot import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from datum_dot.plan import BuildPlan
-    from datum_dot.run import RunRecord
+    from datum_dot.runs.plan import BuildPlan
+    from datum_dot.runs.run import RunRecord
 
 
 def _console(*, stderr: bool = False) -> Console:

@@ -38,8 +38,8 @@ def run_runtimes(args: argparse.Namespace) -> int:
 def _project_choices(project_dir: Path | None) -> tuple[str, dict[str, list[str]]]:
     """The default runtime here, and which environments choose each runtime."""
     from datum_dot.config.environments import load_environments
-    from datum_dot.planner import find_project_dir
-    from datum_dot.settings import DEFAULT_RUNTIME
+    from datum_dot.home.settings import DEFAULT_RUNTIME
+    from datum_dot.runs.planner import find_project_dir
 
     try:
         folder = find_project_dir(project_dir or Path.cwd())

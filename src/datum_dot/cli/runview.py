@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datum_dot.history import StoredRun, unstamp
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 
 if TYPE_CHECKING:
     from rich.console import Console

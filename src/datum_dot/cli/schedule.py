@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from datum_dot.errors import ExitCode, ScheduleError, UsageError
 from datum_dot.execute import Observer
-from datum_dot.run import Trigger
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import Trigger
 
 if TYPE_CHECKING:
     from datum_dot.scheduling.report import ScheduleView
@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     trigger = Trigger.CRON if args.from_cron else Trigger.MANUAL
     label = f"{located.project_id}/{located.schedule.name}"
     if not located.schedule.enabled and args.from_cron and not args.dry_run:
-        from datum_dot import sessionlog
+        from datum_dot.home import sessionlog
 
         sessionlog.write_event("info", f"schedule {label} is paused: cron firing ignored")
         print(f"{_now()} {label}: PAUSED, not run")
@@ -307,9 +307,9 @@ def _project(args: argparse.Namespace) -> str | None:
     """`--project`, else the registered project holding the current folder, else None."""
     if args.project:
         return str(args.project)
-    from datum_dot import userconfig
     from datum_dot.errors import ProjectNotFoundError
-    from datum_dot.planner import find_project_dir
+    from datum_dot.home import userconfig
+    from datum_dot.runs.planner import find_project_dir
 
     try:
         folder = find_project_dir(Path.cwd())
@@ -358,7 +358,7 @@ def _trim_cron_log(home: Path) -> None:
     cron's shell creates the file with its own umask when it is missing (it was removed since
     `schedule add` made it): it is made 0600 before anything is written to it.
     """
-    from datum_dot.privatefiles import PRIVATE_FILE_MODE, file_mode
+    from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
     from datum_dot.scheduling.cronenv import CRON_LOG
 
     path = home / CRON_LOG

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from datum_dot.effective import Setting
+    from datum_dot.home.effective import Setting
+    from datum_dot.home.registration import InitOutcome
     from datum_dot.preflight.model import AutoFix
-    from datum_dot.registration import InitOutcome
 
 _MARKS = {Status.OK: "✓", Status.FAIL: "✗", Status.WARN: "!", Status.SKIP: "-"}
 _ASCII_MARKS = {Status.OK: "ok", Status.FAIL: "FAIL", Status.WARN: "!", Status.SKIP: "-"}

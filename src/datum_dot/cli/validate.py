@@ -9,10 +9,10 @@ from pathlib import Path
 
 from datum_dot.cli import render, setup_render
 from datum_dot.errors import UsageError
-from datum_dot.planner import find_project_dir
+from datum_dot.home.settings import datum_home
 from datum_dot.preflight import Options, Report, run_preflight
 from datum_dot.preflight.fixes import apply_fixes
-from datum_dot.settings import datum_home
+from datum_dot.runs.planner import find_project_dir
 
 
 def run_validate(args: argparse.Namespace, *, prog: str) -> int:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from datum_dot.cli import render
 from datum_dot.errors import ExitCode, UsageError
-from datum_dot.settings import datum_home
-from datum_dot.userconfig import WebhookSettings, load_user_config
+from datum_dot.home.settings import datum_home
+from datum_dot.home.userconfig import WebhookSettings, load_user_config
 
 
 def run(args: argparse.Namespace, *, prog: str) -> int:
@@ -94,7 +94,7 @@ def _serve(args: argparse.Namespace, prog: str) -> int:
 
 
 def _token(args: argparse.Namespace, prog: str) -> int:
-    from datum_dot.tokens import ensure_webhook_token, rotate_webhook_token, token_path
+    from datum_dot.home.tokens import ensure_webhook_token, rotate_webhook_token, token_path
 
     home = datum_home()
     token = rotate_webhook_token(home) if args.rotate else ensure_webhook_token(home)
@@ -112,7 +112,7 @@ def _token(args: argparse.Namespace, prog: str) -> int:
 
 
 def _install(args: argparse.Namespace, prog: str) -> int:
-    from datum_dot.tokens import read_webhook_token
+    from datum_dot.home.tokens import read_webhook_token
     from datum_dot.webhook.server import is_loopback
     from datum_dot.webhook.unit import UNIT_NAME, install_unit, unit_path, unit_text
 

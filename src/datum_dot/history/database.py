@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from datum_dot import sqlitefile
 from datum_dot.errors import DotError, HistoryError, LockTimeoutError
 from datum_dot.history.files import NodeCounts
 from datum_dot.history.records import RunStart, StoredRun, iso
-from datum_dot.run import RunStatus
+from datum_dot.home import sqlitefile
+from datum_dot.runs.run import RunStatus
 
 HISTORY_FILE = "history.sqlite"
 APPLICATION_ID = 0x646F7431  # "dot1": tells our file from another program's SQLite file

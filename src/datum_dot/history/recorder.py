@@ -28,12 +28,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from datum_dot import sessionlog
 from datum_dot.errors import DotError
 from datum_dot.history.files import RESERVE
 from datum_dot.history.output import RunOutput
 from datum_dot.history.records import RunEnd, RunStart
 from datum_dot.history.store import RunStore
+from datum_dot.home import sessionlog
 
 RESERVE_BYTES = 256 * 1024
 """Set aside per running run for its final record (index row, WAL pages, metadata.json): about

@@ -25,8 +25,8 @@ from datum_dot.history.files import (
     NodeCounts,
     utc_now,
 )
-from datum_dot.liveness import current_boot_id, process_start_ticks
-from datum_dot.run import RunStatus
+from datum_dot.home.liveness import current_boot_id, process_start_ticks
+from datum_dot.runs.run import RunStatus
 
 RUN_ID = re.compile(
     r"(?P<project>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<time>\d{8}T\d{6}Z)-[0-9a-f]{8}"

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from datum_dot import sessionlog
 from datum_dot.errors import HistoryError
 from datum_dot.history.database import (
     ABORT,
@@ -54,9 +53,10 @@ from datum_dot.history.records import (
     new_run_id,
     run_time_of,
 )
-from datum_dot.liveness import current_boot_id, is_writer_gone
-from datum_dot.run import RunStatus
-from datum_dot.sqlitefile import write
+from datum_dot.home import sessionlog
+from datum_dot.home.liveness import current_boot_id, is_writer_gone
+from datum_dot.home.sqlitefile import write
+from datum_dot.runs.run import RunStatus
 
 HISTORY_FILE = "history.sqlite"
 ABORTED_CLASS = "aborted"

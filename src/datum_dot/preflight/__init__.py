@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from datum_dot import effective
 from datum_dot.errors import ConfigError
+from datum_dot.home import effective
+from datum_dot.home.settings import DEFAULT_RUNTIME
+from datum_dot.home.userconfig import LoadedConfig, read_user_config
 from datum_dot.preflight import dbt, project, setup
 from datum_dot.preflight.model import AutoFix, Check, FixKind, Report, Status
-from datum_dot.settings import DEFAULT_RUNTIME
-from datum_dot.userconfig import LoadedConfig, read_user_config
 
 __all__ = ["AutoFix", "Check", "FixKind", "Options", "Report", "Status", "run_preflight"]
 

@@ -80,8 +80,8 @@ def check_connection(
     dbt's whole output. Only the last lines are shown here; the table or the JSON stays clean.
     """
     from datum_dot.execute import execute
-    from datum_dot.run import RunRequest, RunStatus
-    from datum_dot.spec import Spec
+    from datum_dot.runs.run import RunRequest, RunStatus
+    from datum_dot.runs.spec import Spec
 
     name = "connection"
     if not requested:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from datum_dot import keys, prompts, tokens
 from datum_dot.errors import CrontabError, DotError
+from datum_dot.home import keys, tokens
+from datum_dot.home.privatefiles import PRIVATE_FILE_MODE
 from datum_dot.preflight.model import AutoFix, FixKind
-from datum_dot.privatefiles import PRIVATE_FILE_MODE
+from datum_dot.runs import prompts
 from datum_dot.scheduling import cronlines
 
 

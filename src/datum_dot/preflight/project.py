@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from datum_dot import dbtcore, effective, git, ownership, profiles
+from datum_dot import dbtcore
+from datum_dot.config import profiles
 from datum_dot.config.environments import Environment, EnvironmentsConfig, load_environments
 from datum_dot.config.variables import check_vars, load_var_declarations
 from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import ConfigError, GitError, ProfileError
+from datum_dot.home import effective
+from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
+from datum_dot.home.userconfig import ProjectEntry
 from datum_dot.preflight.model import AutoFix, Check, FixKind, Status
-from datum_dot.privatefiles import PRIVATE_FILE_MODE, file_mode
-from datum_dot.userconfig import ProjectEntry
+from datum_dot.vcs import git, ownership
 
 DOT_DIR = ".dot"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from datum_dot import keys, tokens
 from datum_dot.errors import ConfigError, CrontabError
+from datum_dot.home import keys, tokens
+from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
+from datum_dot.home.userconfig import LoadedConfig, ProjectEntry, config_path, find_project_by_path
 from datum_dot.preflight.model import AutoFix, Check, FixKind, Status
-from datum_dot.privatefiles import PRIVATE_FILE_MODE, file_mode
 from datum_dot.scheduling import cronlines
-from datum_dot.userconfig import LoadedConfig, ProjectEntry, config_path, find_project_by_path
 
 _NEEDS_INIT = "needs a registered project (dot init)"
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import JsonValue
 
 from datum_dot.errors import BadInputError, DbtError, RunTimeoutError
-from datum_dot.runtimes.outcomes import (
+from datum_dot.outcomes import (
     ErrorClass,
     InvocationResult,
     NodeOutcome,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from datum_dot import ownership
-from datum_dot.ownership import DOT_DIR
+from datum_dot.vcs import ownership
+from datum_dot.vcs.ownership import DOT_DIR
 
 METADATA = "metadata.json"
 DEFAULT_TTL = timedelta(hours=24)

@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datum_dot import git, registration, userconfig
 from datum_dot.errors import DotError, ScheduleError
-from datum_dot.planner import find_project_dir
-from datum_dot.privatefiles import PRIVATE_FILE_MODE
+from datum_dot.home import registration, userconfig
+from datum_dot.home.privatefiles import PRIVATE_FILE_MODE
+from datum_dot.runs.planner import find_project_dir
+from datum_dot.runs.spec import parse_spec
 from datum_dot.scheduling import cronenv
 from datum_dot.scheduling.cronexpr import CronExpression, parse_cron
 from datum_dot.scheduling.crontab import Crontab, change_crontab, open_crontab, render_line
@@ -31,7 +32,7 @@ from datum_dot.scheduling.schedules import (
     name_for_spec,
     update_project_schedules,
 )
-from datum_dot.spec import parse_spec
+from datum_dot.vcs import git
 
 NEXT_TIMES = 3
 
@@ -232,7 +233,7 @@ def check_plans(schedule: Schedule, project_dir: Path) -> None:
         DotError: The plan failed (unknown environment, invalid vars, ...).
     """
     from datum_dot.execute import execute
-    from datum_dot.run import RunRequest
+    from datum_dot.runs.run import RunRequest
     from datum_dot.scheduling.fire import spec_to_build
 
     execute(

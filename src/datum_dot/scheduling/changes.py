@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datum_dot import git
 from datum_dot.errors import ScheduleError
 from datum_dot.history import RunEnd, RunStart, RunStore
-from datum_dot.planner import project_name
-from datum_dot.run import RunStatus
+from datum_dot.runs.planner import project_name
+from datum_dot.runs.run import RunStatus
+from datum_dot.runs.spec import parse_spec
 from datum_dot.scheduling import cronenv
 from datum_dot.scheduling.adding import check_plans, render
 from datum_dot.scheduling.crontab import Crontab, change_crontab, open_crontab, schedule_lines
 from datum_dot.scheduling.report import PIN_COMMAND
 from datum_dot.scheduling.schedules import Located, Schedule, update_project_schedules
-from datum_dot.spec import parse_spec
+from datum_dot.vcs import git
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datum_dot.errors import CrontabError
-from datum_dot.privatefiles import PRIVATE_FILE_MODE, file_mode, write_private
+from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode, write_private
 
 CRONTAB_ENV = "DOT_CRONTAB"
 _TIMEOUT = 30.0

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from datum_dot import locks
 from datum_dot.errors import CrontabError, LockTimeoutError, ScheduleError
+from datum_dot.home import locks
 from datum_dot.scheduling import cronlines
 from datum_dot.scheduling.cronlines import CronLine, CrontabSource
 

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datum_dot import git
 from datum_dot.errors import DotError, ExitCode, LockTimeoutError
 from datum_dot.execute import Observer, execute
 from datum_dot.history import RunEnd, RunStart, RunStore
-from datum_dot.locks import file_lock
-from datum_dot.planner import project_name
-from datum_dot.run import RunRecord, RunRequest, RunStatus, Trigger
+from datum_dot.home.locks import file_lock
+from datum_dot.runs.planner import project_name
+from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
+from datum_dot.runs.spec import Spec, parse_spec
 from datum_dot.scheduling.schedules import Located, Overlap, Schedule
-from datum_dot.spec import Spec, parse_spec
+from datum_dot.vcs import git
 
 FETCH_TIMEOUT = 300.0
 QUEUE_WAIT = 3600.0

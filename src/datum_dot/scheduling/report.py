@@ -15,7 +15,7 @@ from typing import Any
 
 from datum_dot.errors import DotError
 from datum_dot.history import RunStore, StoredRun
-from datum_dot.planner import project_name
+from datum_dot.runs.planner import project_name
 from datum_dot.scheduling.cronexpr import CronExpression, zone_name
 from datum_dot.scheduling.cronlines import CronLine
 from datum_dot.scheduling.crontab import open_crontab

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datum_dot.errors import ScheduleError
-from datum_dot.userconfig import ProjectEntry, UserConfig, load_user_config, update_user_config
+from datum_dot.home.userconfig import ProjectEntry, UserConfig, load_user_config, update_user_config
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # The datum CLI's single schedule, as `userconfig` migrates it: `cron_expression`, `last_run_at`.

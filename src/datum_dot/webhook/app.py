@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException
 from datum_dot import __version__
 from datum_dot.errors import BadInputError, DotError
 from datum_dot.history import RUN_ID, RunStore
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 from datum_dot.webhook import github, views
 from datum_dot.webhook.auth import GITHUB_SIGNATURE_HEADER, TokenSource, github_signature_matches
 from datum_dot.webhook.committer import GroupCommitter

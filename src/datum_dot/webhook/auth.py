@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datum_dot.errors import DotError, ExitCode
-from datum_dot.tokens import token_path
+from datum_dot.home.tokens import token_path
 
 SIGNATURE_HEADER = "x-datum-signature"
 GITHUB_SIGNATURE_HEADER = "x-hub-signature-256"

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from datum_dot.errors import DotError
-from datum_dot.sqlitefile import write
+from datum_dot.home.sqlitefile import write
 from datum_dot.webhook.errors import QueueError
 from datum_dot.webhook.jobs import Enqueued, JobRequest
 from datum_dot.webhook.queue import JobQueue

@@ -17,9 +17,9 @@ from datum_dot.config.environments import load_environments
 from datum_dot.errors import DotError, ExitCode
 from datum_dot.execute import execute
 from datum_dot.history import RunEnd, RunStore
-from datum_dot.run import RunRequest, RunStatus, Trigger
-from datum_dot.spec import parse_spec
-from datum_dot.userconfig import load_user_config
+from datum_dot.home.userconfig import load_user_config
+from datum_dot.runs.run import RunRequest, RunStatus, Trigger
+from datum_dot.runs.spec import parse_spec
 from datum_dot.webhook import warmth
 from datum_dot.webhook.jobs import Job, JobRequest
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from datum_dot import dbtcore, git
+from datum_dot import dbtcore
 from datum_dot.config.environments import (
     ENVIRONMENTS_FILE,
     USER_ENVIRONMENTS_FILE,
@@ -37,10 +37,11 @@ from datum_dot.config.variables import (
     split_vars_args,
 )
 from datum_dot.errors import SpecError, UsageError
-from datum_dot.planner import PROJECT_FILE, project_name
-from datum_dot.settings import CONFIG_FILE
-from datum_dot.spec import parse_spec
-from datum_dot.userconfig import UserConfig, load_user_config
+from datum_dot.home.settings import CONFIG_FILE
+from datum_dot.home.userconfig import UserConfig, load_user_config
+from datum_dot.runs.planner import PROJECT_FILE, project_name
+from datum_dot.runs.spec import parse_spec
+from datum_dot.vcs import git
 from datum_dot.webhook.errors import UnknownProjectError
 from datum_dot.webhook.jobs import JobRequest, Source
 

@@ -29,8 +29,8 @@ from typing import Any
 
 from datum_dot.history.files import utc_now
 from datum_dot.history.records import hostname, iso, new_run_id
-from datum_dot.liveness import current_boot_id, is_writer_gone, process_start_ticks
-from datum_dot.sqlitefile import write
+from datum_dot.home.liveness import current_boot_id, is_writer_gone, process_start_ticks
+from datum_dot.home.sqlitefile import write
 from datum_dot.webhook.errors import IdempotencyConflictError, QueueError, QueueFullError
 from datum_dot.webhook.jobs import Enqueued, Job, JobRequest, JobState, Recovered
 from datum_dot.webhook.queuefile import QueueFile

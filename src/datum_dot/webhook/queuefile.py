@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from datum_dot import sqlitefile
+from datum_dot.home import sqlitefile
 from datum_dot.webhook.errors import QueueError
 
 APPLICATION_ID = 0x646F7471  # "dotq": tells our file from another program's SQLite file

@@ -38,8 +38,8 @@ import uvicorn
 
 from datum_dot.errors import BadInputError, UsageError
 from datum_dot.history import RunStore
-from datum_dot.privatefiles import ensure_datum_home
-from datum_dot.tokens import token_path
+from datum_dot.home.privatefiles import ensure_datum_home
+from datum_dot.home.tokens import token_path
 from datum_dot.webhook.app import DEFAULT_MAX_BODY, AppContext, create_app
 from datum_dot.webhook.auth import TokenSource
 from datum_dot.webhook.committer import GroupCommitter

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datum_dot.errors import BadInputError
-from datum_dot.privatefiles import make_private_dirs, write_private
+from datum_dot.home.privatefiles import make_private_dirs, write_private
 
 UNIT_NAME = "datum-webhook.service"
 ENV_FILE = "webhook.env"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from datum_dot.history import RunStore, StoredRun
-from datum_dot.run import RunStatus
+from datum_dot.runs.run import RunStatus
 from datum_dot.webhook.jobs import Job
 
 QUEUED = "queued"

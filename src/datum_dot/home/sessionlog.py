@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datum_dot.privatefiles import PRIVATE_FILE_MODE, make_private_dirs
-from datum_dot.settings import datum_home
+from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, make_private_dirs
+from datum_dot.home.settings import datum_home
 
 LOG_FORMAT_ENV = "DOT_LOG_FORMAT"
 LOG_FORMATS = ("text", "json")

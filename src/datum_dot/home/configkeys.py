@@ -15,9 +15,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from datum_dot import profiles, userconfig
+from datum_dot.config import profiles
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
-from datum_dot.userconfig import ProjectEntry, UserConfig, WebhookSettings, format_branch_envs
+from datum_dot.home import userconfig
+from datum_dot.home.userconfig import ProjectEntry, UserConfig, WebhookSettings, format_branch_envs
 
 PROJECT_KEYS = {
     "target": "the default target, when the environment names none",

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from datum_dot import dbtcore, profiles
+from datum_dot import dbtcore
+from datum_dot.config import profiles
 from datum_dot.config.environments import Environment, EnvironmentsConfig, load_environments
 from datum_dot.errors import ConfigError, ProfileError
-from datum_dot.settings import DEFAULT_RUNTIME, datum_home
-from datum_dot.userconfig import (
+from datum_dot.home.settings import DEFAULT_RUNTIME, datum_home
+from datum_dot.home.userconfig import (
     ProjectEntry,
     UserConfig,
     config_path,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from datum_dot.errors import LockTimeoutError
-from datum_dot.locks import file_lock
+from datum_dot.home.locks import file_lock
 
 Synchronous = Literal["NORMAL", "FULL"]
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from datum_dot.builds import Build
+from datum_dot.builds.survey import Build
 from datum_dot.errors import UsageError
 
 

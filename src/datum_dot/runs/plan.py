@@ -16,9 +16,9 @@ from datum_dot.config.environments import Environment
 from datum_dot.config.models import FlagValue
 from datum_dot.config.variables import format_cli_vars
 from datum_dot.errors import UsageError
-from datum_dot.isolatedprofiles import ProfileChange
-from datum_dot.settings import DEFAULT_RUNTIME
-from datum_dot.spec import Spec
+from datum_dot.home.settings import DEFAULT_RUNTIME
+from datum_dot.runs.isolatedprofiles import ProfileChange
+from datum_dot.runs.spec import Spec
 
 # Commands that write to the warehouse: an isolated build checks where they would write first.
 WRITING_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "clone", "test"})

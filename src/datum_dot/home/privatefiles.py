@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from datum_dot.errors import DatumHomeError
-from datum_dot.settings import datum_home
+from datum_dot.home.settings import datum_home
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700

@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from datum_dot.config.yamlfile import YamlDocument, load_yaml
 from datum_dot.errors import ConfigError
-from datum_dot.locks import file_lock
-from datum_dot.privatefiles import ensure_datum_home, unwritable_home, write_private
-from datum_dot.settings import CONFIG_FILE
+from datum_dot.home.locks import file_lock
+from datum_dot.home.privatefiles import ensure_datum_home, unwritable_home, write_private
+from datum_dot.home.settings import CONFIG_FILE
 
 CURRENT_VERSION: Literal[1] = 1
 LOCK_FILE = ".config.lock"

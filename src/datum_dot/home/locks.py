@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from datum_dot.errors import LockTimeoutError
-from datum_dot.privatefiles import make_private_dirs
+from datum_dot.home.privatefiles import make_private_dirs
 
 # Short first polls keep an uncontended hand-over quick; the cap keeps a long wait cheap.
 _FIRST_POLL = 0.01

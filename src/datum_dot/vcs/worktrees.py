@@ -3,9 +3,9 @@
 Worktrees made here are always detached: no branch gets locked, and the user's own working tree,
 index and HEAD are never touched. A worktree is changed or deleted only when the repository
 registered it at exactly that path and git, asked inside it, names it and its own git dir; it is
-deleted by `datum_dot.ownership.remove_tree` (no link followed), never through its `.git` file.
-Callers serialize `ensure_worktree` for one path with a file lock (see `datum_dot.locks`). Every
-git call goes through `datum_dot.git.session`.
+deleted by `datum_dot.vcs.ownership.remove_tree` (no link followed), never through its `.git` file.
+Callers serialize `ensure_worktree` for one path with a file lock (see `datum_dot.home.locks`). Every
+git call goes through `datum_dot.vcs.git.session`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datum_dot import git, ownership
 from datum_dot.errors import GitError, OwnershipError, WorktreeError
-from datum_dot.git import Sha
+from datum_dot.vcs import git, ownership
+from datum_dot.vcs.git import Sha
 
 if TYPE_CHECKING:
     from git import Repo

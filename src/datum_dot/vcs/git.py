@@ -1,11 +1,11 @@
 """Every question the product asks git, one small function each.
 
-This is the only module, with `datum_dot.worktrees`, that talks to git. It uses GitPython, and
+This is the only module, with `datum_dot.vcs.worktrees`, that talks to git. It uses GitPython, and
 reaches raw git only through GitPython's command wrapper (`repo.git.<command>(...)`) with list
 arguments. GitPython is imported inside functions so that `dot --help` never pays for it.
 
 `session` is the one way to open a repository (it lifts git's repository-locating variables out of
-the environment and never prompts for credentials); `datum_dot.worktrees` builds on it and on
+the environment and never prompts for credentials); `datum_dot.vcs.worktrees` builds on it and on
 `validate_sha`, `is_ignored_in` and `COMMAND_TIMEOUT`.
 
 About 680 lines, over the house norm: most of it is docstrings of small, independent functions,
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NewType
 
 from datum_dot.errors import GitError, NotARepositoryError, RefNotFoundError, WorktreeError
-from datum_dot.spec import check_ref
+from datum_dot.runs.spec import check_ref
 
 if TYPE_CHECKING:
     from git import Repo

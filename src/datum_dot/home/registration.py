@@ -15,13 +15,14 @@ from pathlib import Path
 
 import yaml
 
-from datum_dot import dbtcore, effective, keys, tokens, userconfig
+from datum_dot import dbtcore
 from datum_dot.config.environments import load_environments
+from datum_dot.config.profiles import PROFILES_FILE, load_profiles, read_project_profile_name
 from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
-from datum_dot.profiles import PROFILES_FILE, load_profiles, read_project_profile_name
-from datum_dot.settings import DEFAULT_RUNTIME
-from datum_dot.userconfig import ProjectEntry, UserConfig
+from datum_dot.home import effective, keys, tokens, userconfig
+from datum_dot.home.settings import DEFAULT_RUNTIME
+from datum_dot.home.userconfig import ProjectEntry, UserConfig
 
 PROJECT_FILE = "dbt_project.yml"
 DEFAULT_TARGET = "dev"

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 import yaml
 
+from datum_dot.config.profiles import CONFIG_KEY, PROFILES_FILE, load_profiles, select_target
 from datum_dot.errors import ConfigError, ProfileError
-from datum_dot.privatefiles import make_private_dirs, write_private
-from datum_dot.profiles import CONFIG_KEY, PROFILES_FILE, load_profiles, select_target
+from datum_dot.home.privatefiles import make_private_dirs, write_private
 
 DEFAULT_SCHEMA_TEMPLATE = "{schema}_{short_hash}"
 SCHEMA_PLACEHOLDERS = ("schema", "short_hash", "env", "ref_slug")

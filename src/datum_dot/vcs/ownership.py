@@ -184,7 +184,7 @@ def check_dot_dir(project_dir: Path, repo_root: Path | None, *, commit: str | No
         OwnershipError: `.dot` is a symbolic link or a file, or git tracks files under it.
         GitError: git could not be asked.
     """
-    from datum_dot import git
+    from datum_dot.vcs import git
 
     dot = project_dir / DOT_DIR
     kind = kind_of(dot)

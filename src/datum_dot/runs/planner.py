@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datum_dot import git, githead, isolatedprofiles, profiles
+from datum_dot.config import profiles
 from datum_dot.config.environments import (
     Environment,
     EnvironmentsConfig,
@@ -35,7 +35,9 @@ from datum_dot.errors import (
     ProjectNotFoundError,
     UsageError,
 )
-from datum_dot.plan import (
+from datum_dot.home.settings import CONFIG_FILE, DEFAULT_RUNTIME, datum_home
+from datum_dot.runs import isolatedprofiles
+from datum_dot.runs.plan import (
     WRITING_COMMANDS,
     Baseline,
     BuildPlan,
@@ -44,12 +46,12 @@ from datum_dot.plan import (
     environment_flags,
     render_vars,
 )
-from datum_dot.run import RunRequest
-from datum_dot.settings import CONFIG_FILE, DEFAULT_RUNTIME, datum_home
-from datum_dot.spec import Spec
+from datum_dot.runs.run import RunRequest
+from datum_dot.runs.spec import Spec
+from datum_dot.vcs import git, githead
 
 if TYPE_CHECKING:
-    from datum_dot.userconfig import ProjectEntry
+    from datum_dot.home.userconfig import ProjectEntry
 
 OptionsLookup = Callable[[tuple[str, ...]], frozenset[str]]
 
@@ -382,7 +384,7 @@ def _registered(project_dir: Path, environ: Mapping[str, str]) -> ProjectEntry |
     home = datum_home(environ)
     if not (home / CONFIG_FILE).exists():
         return None  # nothing registered: spare plain runs the config models (about 12 ms)
-    from datum_dot.userconfig import find_project_by_path, load_user_config
+    from datum_dot.home.userconfig import find_project_by_path, load_user_config
 
     found = find_project_by_path(load_user_config(home), project_dir)
     return found[1] if found is not None else None

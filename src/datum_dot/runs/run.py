@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datum_dot.errors import ExitCode
-from datum_dot.spec import Spec
+from datum_dot.runs.spec import Spec
 
 if TYPE_CHECKING:
-    from datum_dot.plan import BuildPlan
+    from datum_dot.runs.plan import BuildPlan
 
 
 class Trigger(StrEnum):

@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from datum_dot import git, isolatedprofiles, ownership, profiles, worktrees
+from datum_dot.config import profiles
 from datum_dot.errors import DotError, GitError
 from datum_dot.history import RunStore, StoredRun
+from datum_dot.runs import isolatedprofiles
+from datum_dot.vcs import git, ownership, worktrees
 
 DOT_DIR = ownership.DOT_DIR
 COMMIT_FILE = "commit"
@@ -168,7 +170,7 @@ def open_project(project_dir: Path) -> Project:
     Raises:
         GitError: The folder's git repository cannot be read.
     """
-    from datum_dot.planner import project_name
+    from datum_dot.runs.planner import project_name
 
     path = project_dir.resolve()
     return Project(path=path, name=project_name(path), repo_root=git.find_repo_root(path))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from datum_dot import ownership
-from datum_dot.builds import Project, disk_usage
+from datum_dot.builds.survey import Project, disk_usage
 from datum_dot.errors import DotError
-from datum_dot.locks import file_lock
+from datum_dot.home.locks import file_lock
+from datum_dot.vcs import ownership
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def unused_deps(project: Project, staying: Iterable[Path]) -> tuple[list[DepsEnt
         The entries (leftover `.tmp` folders of interrupted installs included), and a warning
         instead when a worktree's package files cannot be read (then nothing is removed).
     """
-    from datum_dot.packages import deps_digest
+    from datum_dot.builds.packages import deps_digest
 
     cache = project.deps_cache
     for folder in (cache.parent, cache):

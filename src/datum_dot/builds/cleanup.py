@@ -19,20 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from datum_dot import ownership, worktrees
-from datum_dot.builds import Build, Foreign, Project, build_foreign_reason, survey_builds
-from datum_dot.depscache import DepsEntry, remove_entry, unused_deps
-from datum_dot.errors import CleanupError, DotError, ExitCode, OwnershipError
-from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
-from datum_dot.protection import (
+from datum_dot.builds.depscache import DepsEntry, remove_entry, unused_deps
+from datum_dot.builds.protection import (
     BuildInUseError,
     Protections,
     holding_build,
     is_in_use,
     scheduled_commits,
 )
-from datum_dot.run import RunStatus, Trigger
-from datum_dot.schemadrop import (
+from datum_dot.builds.schemadrop import (
     DropSettings,
     PlannedDrop,
     SchemaOutcome,
@@ -40,8 +35,13 @@ from datum_dot.schemadrop import (
     load_drop_settings,
     plan_drops,
 )
-from datum_dot.selection import Selection, select_builds
-from datum_dot.settings import datum_home
+from datum_dot.builds.selection import Selection, select_builds
+from datum_dot.builds.survey import Build, Foreign, Project, build_foreign_reason, survey_builds
+from datum_dot.errors import CleanupError, DotError, ExitCode, OwnershipError
+from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
+from datum_dot.home.settings import datum_home
+from datum_dot.runs.run import RunStatus, Trigger
+from datum_dot.vcs import ownership, worktrees
 
 Say = Callable[[str, str], None]
 """Where a clean's output lines go (`stream`, `text`): the history, for a clean that drops."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from datum_dot.locks import file_lock
-from datum_dot.privatefiles import ensure_datum_home, unwritable_home, write_private
+from datum_dot.home.locks import file_lock
+from datum_dot.home.privatefiles import ensure_datum_home, unwritable_home, write_private
 
 TOKEN_FILE = "webhook.token"  # noqa: S105 - a file name, not a secret
 TOKEN_BYTES = 32

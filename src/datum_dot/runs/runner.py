@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datum_dot import failures, isolation
 from datum_dot.errors import RunTimeoutError, UsageError
+from datum_dot.runs import failures, isolation
 from datum_dot.runtimes import registry
 from datum_dot.runtimes.base import (
     EventHandler,
@@ -35,8 +35,8 @@ from datum_dot.runtimes.base import (
 )
 
 if TYPE_CHECKING:
-    from datum_dot.plan import BuildPlan
-    from datum_dot.run import RunRequest
+    from datum_dot.runs.plan import BuildPlan
+    from datum_dot.runs.run import RunRequest
 
 log = logging.getLogger(__name__)
 RETRY_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "test", "compile", "clone"})

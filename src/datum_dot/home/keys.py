@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datum_dot.errors import DatumHomeError
-from datum_dot.privatefiles import (
+from datum_dot.home.privatefiles import (
     PRIVATE_FILE_MODE,
     ensure_datum_home,
     file_mode,

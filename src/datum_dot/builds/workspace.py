@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from datum_dot import git, isolatedprofiles, ownership, packages, worktrees
+from datum_dot.builds import packages
 from datum_dot.errors import OwnershipError
-from datum_dot.locks import file_lock
-from datum_dot.plan import BuildPlan, IsolatedBuild
+from datum_dot.home.locks import file_lock
+from datum_dot.runs import isolatedprofiles
+from datum_dot.runs.plan import BuildPlan, IsolatedBuild
+from datum_dot.vcs import git, ownership, worktrees
 
 LOCK_TIMEOUT_SECONDS = 30 * 60.0
 

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from datum_dot import git
-from datum_dot.privatefiles import make_private_dirs, write_private
-from datum_dot.settings import datum_home
+from datum_dot.home.privatefiles import make_private_dirs, write_private
+from datum_dot.home.settings import datum_home
+from datum_dot.vcs import git
 
 GITIGNORE = "gitignore"
 VSCODE = "vscode"

@@ -19,7 +19,7 @@ import yaml
 
 from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import ConfigError
-from datum_dot.locks import file_lock
+from datum_dot.home.locks import file_lock
 
 LOCK_TIMEOUT_SECONDS = 30 * 60.0
 PACKAGE_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")

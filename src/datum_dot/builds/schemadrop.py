@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from datum_dot.builds import Build, Project
+from datum_dot.builds.survey import Build, Project
 from datum_dot.config.environments import EnvironmentsConfig, load_environments
 from datum_dot.dbtcore import SchemaDrop
 

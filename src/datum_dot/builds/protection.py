@@ -15,11 +15,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datum_dot import git
-from datum_dot.builds import Build, Project
+from datum_dot.builds.survey import Build, Project
 from datum_dot.errors import ConfigError, DotError, LockTimeoutError
-from datum_dot.locks import file_lock
-from datum_dot.spec import parse_spec
+from datum_dot.home.locks import file_lock
+from datum_dot.runs.spec import parse_spec
+from datum_dot.vcs import git
 
 WORKTREE_LOCK = "worktree.lock"
 # Schedule keys holding a spec (`prod@main`) and keys holding a commit pinned at creation.
@@ -111,7 +111,7 @@ def scheduled_commits(home: Path, project_dir: Path, repo_root: Path | None) -> 
     Raises:
         ConfigError: config.yaml cannot be read, so what is protected cannot be known.
     """
-    from datum_dot.userconfig import load_user_config
+    from datum_dot.home.userconfig import load_user_config
 
     config = load_user_config(home)
     wanted = project_dir.resolve()

@@ -1,0 +1,1 @@
+"""Isolated builds: made real for a run, listed, and cleaned."""

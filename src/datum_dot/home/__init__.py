@@ -1,0 +1,1 @@
+"""The user's state in `$DATUM_HOME`, and what it says about a registered project."""

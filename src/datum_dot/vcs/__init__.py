@@ -1,0 +1,1 @@
+"""The git adapter: repository questions, worktrees, and what dot owns under `.dot/`."""
