@@ -6,9 +6,12 @@ dbt versions stay in this file. dbt is imported lazily: `dot --help` must not pa
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from datum_dot.runtimes.base import ErrorClass, NodeOutcome, NodeTarget
+from datum_dot.outcomes import ErrorClass, NodeOutcome, NodeTarget
 
 # dbt's in-process runner keeps global adapter state: one invocation at a time per process.
 _INVOKE_LOCK = threading.Lock()
@@ -528,3 +531,42 @@ def _silenced_events() -> Iterator[None]:
         yield
     finally:
         event_manager_client.ctx_set_event_manager(previous)
+
+
+_WARMUP_PROJECT = "name: dot_warmup\nversion: '1.0'\nconfig-version: 2\nprofile: dot_warmup\n"
+_WARMUP_PROFILE = (
+    "dot_warmup:\n  target: t\n  outputs:\n    t:\n      type: duckdb\n      path: ':memory:'\n"
+)
+
+
+def warm_parse() -> bool:
+    """Parse a throwaway one-model project on in-memory DuckDB once, then drop the adapter.
+
+    The fork server calls this (`runtimes.warmup`) so its forked children start with dbt's
+    serializers and schemas already built and no adapter state.
+
+    Returns:
+        True if it ran (dbt-duckdb is installed), else False.
+    """
+    if importlib.util.find_spec("dbt.adapters.duckdb") is None:
+        return False
+    from dbt.adapters.factory import cleanup_connections, reset_adapters
+    from dbt.cli.main import dbtRunner
+
+    with tempfile.TemporaryDirectory(prefix="dot-warmup-") as folder:
+        root = Path(folder)
+        (root / "dbt_project.yml").write_text(_WARMUP_PROJECT)
+        (root / "profiles.yml").write_text(_WARMUP_PROFILE)
+        (root / "models").mkdir()
+        (root / "models" / "warmup.sql").write_text("select 1 as x\n")
+        # never the static parser here: its worker threads would not exist in the forked
+        # children, and their first full parse would wait for them forever
+        args = ["parse", "--no-static-parser", "--no-partial-parse", "--quiet"]
+        args += ["--project-dir", folder, "--profiles-dir", folder]
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = dbtRunner().invoke(
+                [*args, "--target-path", str(root / "target"), "--log-path", str(root / "logs")]
+            )
+        cleanup_connections()  # type: ignore[no-untyped-call]
+        reset_adapters()  # type: ignore[no-untyped-call]
+    return bool(result.success)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from datum_dot.builds.packages import deps_digest
 from datum_dot.builds.survey import Project, disk_usage
 from datum_dot.errors import DotError
 from datum_dot.home.locks import file_lock
@@ -35,8 +36,6 @@ def unused_deps(project: Project, staying: Iterable[Path]) -> tuple[list[DepsEnt
         The entries (leftover `.tmp` folders of interrupted installs included), and a warning
         instead when a worktree's package files cannot be read (then nothing is removed).
     """
-    from datum_dot.builds.packages import deps_digest
-
     cache = project.deps_cache
     for folder in (cache.parent, cache):
         reason = ownership.foreign_reason(folder)

@@ -18,6 +18,7 @@ from pathlib import Path
 from datum_dot.builds.survey import Build, Project
 from datum_dot.errors import ConfigError, DotError, LockTimeoutError
 from datum_dot.home.locks import file_lock
+from datum_dot.home.userconfig import load_user_config
 from datum_dot.runs.spec import parse_spec
 from datum_dot.vcs import git
 
@@ -111,8 +112,6 @@ def scheduled_commits(home: Path, project_dir: Path, repo_root: Path | None) -> 
     Raises:
         ConfigError: config.yaml cannot be read, so what is protected cannot be known.
     """
-    from datum_dot.home.userconfig import load_user_config
-
     config = load_user_config(home)
     wanted = project_dir.resolve()
     found: dict[str, dict[str, list[str]]] = {"commit": {}, "folder": {}}

@@ -17,7 +17,7 @@ from typing import Any
 
 from datum_dot.builds.survey import Build, Project
 from datum_dot.config.environments import EnvironmentsConfig, load_environments
-from datum_dot.dbtcore import SchemaDrop
+from datum_dot.dbtcore import SchemaDrop, drop_target_schema
 
 _TOKEN = re.compile(r"(\{\{.*?\}\}|\{[A-Za-z_]+\})", re.DOTALL)
 
@@ -137,8 +137,6 @@ def drop_schema(
     The dbt project is the build's own worktree (the source project when the worktree is
     gone); the profiles.yml is the build's, for that environment.
     """
-    from datum_dot.dbtcore import drop_target_schema
-
     dbt_project = project.project_in(build.worktree)
     if not (dbt_project / "dbt_project.yml").is_file():
         dbt_project = project.path

@@ -19,6 +19,7 @@ from datum_dot.config import profiles
 from datum_dot.errors import DotError, GitError
 from datum_dot.history import RunStore, StoredRun
 from datum_dot.runs import isolatedprofiles
+from datum_dot.runs.planner import project_name
 from datum_dot.vcs import git, ownership, worktrees
 
 DOT_DIR = ownership.DOT_DIR
@@ -170,8 +171,6 @@ def open_project(project_dir: Path) -> Project:
     Raises:
         GitError: The folder's git repository cannot be read.
     """
-    from datum_dot.runs.planner import project_name
-
     path = project_dir.resolve()
     return Project(path=path, name=project_name(path), repo_root=git.find_repo_root(path))
 

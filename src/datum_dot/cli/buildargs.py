@@ -73,6 +73,7 @@ def add_build_parsers(sub: argparse._SubParsersAction[P], *, common: AddOptions)
 
 def run_build_command(args: argparse.Namespace, *, prog: str) -> int:
     """Run `builds` or `clean`; returns the exit code."""
+    # lazy: the command's modules load when it runs, not for `dot --help`
     from datum_dot.cli import builds
 
     if args.command == "builds":

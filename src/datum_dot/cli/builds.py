@@ -25,6 +25,7 @@ _MAX_KEEP = 1_000_000
 
 def run_builds(args: argparse.Namespace, *, prog: str) -> int:
     """`dot builds`: read the builds, their refs, history and guards; print them."""
+    # lazy: rich loads only for output drawn on a terminal
     from datum_dot.cli import buildview
 
     project = _project(args.project_dir)
@@ -42,6 +43,7 @@ def run_builds(args: argparse.Namespace, *, prog: str) -> int:
 
 def run_clean(args: argparse.Namespace, *, prog: str) -> int:
     """`dot clean`: plan what to remove, show it, and with --yes remove it."""
+    # lazy: rich loads only for output drawn on a terminal
     from datum_dot.cli import buildview
     from datum_dot.cli.logs import parse_age
 

@@ -20,6 +20,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from datum_dot.cli.parser import build_parser
+from datum_dot.cli.scheduleargs import expand_shorthand
 from datum_dot.errors import UsageError
 
 
@@ -34,9 +36,6 @@ def translate(
     Raises:
         UsageError: The command's options are wrong.
     """
-    from datum_dot.cli.main import build_parser
-    from datum_dot.cli.scheduleargs import expand_shorthand
-
     parser = build_parser(prog)
     words, dbt_args = list(rest), list(passthrough)
     if word == "schedule" and "--webhook" in words:

@@ -74,6 +74,7 @@ def _may_prompt() -> bool:
 
 def ask_startup_questions(project_dir: Path) -> None:
     """Offer each pending start-up suggestion; remember a 'no'."""
+    # lazy: git is asked for suggestions only on an interactive terminal
     from datum_dot.runs import prompts
 
     suggestions, warnings = prompts.pending(project_dir)

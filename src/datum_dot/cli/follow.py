@@ -62,6 +62,7 @@ class _Printer:
         if self.as_json:
             self._json({"event": "run", "run": run.to_json()})
             return
+        # lazy: rich and the run views load only for what is shown
         from datum_dot.cli import runview
 
         line = (

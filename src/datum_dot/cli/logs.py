@@ -62,6 +62,7 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
     if args.run_id is not None:
         run_id = check_run_id_prefix(args.run_id)  # before any file is read
         if args.follow:
+            # lazy: rich and the run views load only for what is shown
             from datum_dot.cli.follow import follow_run
 
             return follow_run(store, run_id, raw=args.raw, as_json=args.json)
@@ -74,6 +75,7 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
         since=parse_since(args.since, datetime.now(UTC)) if args.since is not None else None,
     )
     if args.follow:
+        # lazy: rich and the run views load only for what is shown
         from datum_dot.cli.follow import follow_all
 
         return follow_all(store, env=filters.env, project=filters.project, as_json=args.json)
@@ -84,6 +86,7 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
         since=filters.since,
         project=filters.project,
     )
+    # lazy: rich and the run views load only for what is shown
     from datum_dot.cli import render, runview
 
     if args.json:
@@ -96,6 +99,7 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
 
 
 def _show(run: StoredRun, *, raw: bool, as_json: bool, prog: str) -> int:
+    # lazy: rich and the run views load only for what is shown
     from datum_dot.cli import render, runview
 
     if as_json:
@@ -114,6 +118,7 @@ def _show(run: StoredRun, *, raw: bool, as_json: bool, prog: str) -> int:
 
 
 def _prune(store: RunStore, args: argparse.Namespace, prog: str) -> int:
+    # lazy: rich and the run views load only for what is shown
     from datum_dot.cli import render, runview
 
     if args.keep is None and args.older_than is None:

@@ -31,6 +31,7 @@ def _console(*, stderr: bool = False) -> Console:
 
 def print_versions(prog: str) -> None:
     """Print the tool's version and those of dbt-core and every installed adapter."""
+    # lazy: dbt's version look-up only for `--version`
     from datum_dot.dbtcore import versions
 
     print(f"{prog} (datum-dot) {__version__}")

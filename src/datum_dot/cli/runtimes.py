@@ -6,13 +6,15 @@ import argparse
 from pathlib import Path
 
 from datum_dot.cli import render
+from datum_dot.config.environments import load_environments
 from datum_dot.errors import ExitCode, ProjectNotFoundError
+from datum_dot.home.settings import DEFAULT_RUNTIME
+from datum_dot.runs.planner import find_project_dir
+from datum_dot.runtimes import registry
 
 
 def run_runtimes(args: argparse.Namespace) -> int:
     """List every registered runtime; returns the exit code."""
-    from datum_dot.runtimes import registry
-
     default, used_by = _project_choices(args.project_dir)
     rows = [
         {
@@ -37,10 +39,6 @@ def run_runtimes(args: argparse.Namespace) -> int:
 
 def _project_choices(project_dir: Path | None) -> tuple[str, dict[str, list[str]]]:
     """The default runtime here, and which environments choose each runtime."""
-    from datum_dot.config.environments import load_environments
-    from datum_dot.home.settings import DEFAULT_RUNTIME
-    from datum_dot.runs.planner import find_project_dir
-
     try:
         folder = find_project_dir(project_dir or Path.cwd())
     except ProjectNotFoundError:

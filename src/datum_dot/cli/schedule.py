@@ -18,9 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datum_dot.errors import ExitCode, ScheduleError, UsageError
+from datum_dot.cli.parser import DBT_COMMANDS
+from datum_dot.errors import ExitCode, ProjectNotFoundError, ScheduleError, UsageError
 from datum_dot.execute import Observer
+from datum_dot.home import sessionlog, userconfig
+from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
 from datum_dot.home.settings import datum_home
+from datum_dot.runs.planner import find_project_dir
 from datum_dot.runs.run import Trigger
 
 if TYPE_CHECKING:
@@ -49,6 +53,7 @@ def run_schedule(args: argparse.Namespace, passthrough: list[str], *, prog: str)
 
 
 def _add(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.adding import AddRequest, apply_add, plan_add
     from datum_dot.scheduling.cronexpr import zone_name
     from datum_dot.scheduling.schedules import Overlap
@@ -100,6 +105,7 @@ def _add(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 
 
 def _list(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.report import report
 
     found = report(datum_home(), project_id=args.project, environ=os.environ, crontab=False)
@@ -111,6 +117,7 @@ def _list(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 
 
 def _status(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.report import report
 
     found = report(datum_home(), project_id=args.project, environ=os.environ, crontab=True)
@@ -137,6 +144,7 @@ def _status(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 
 
 def _change(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.changes import apply_change, plan_change
     from datum_dot.scheduling.schedules import find_schedule
 
@@ -172,6 +180,7 @@ def _change(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 
 
 def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.fire import fire
     from datum_dot.scheduling.schedules import find_schedule
 
@@ -180,8 +189,6 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     trigger = Trigger.CRON if args.from_cron else Trigger.MANUAL
     label = f"{located.project_id}/{located.schedule.name}"
     if not located.schedule.enabled and args.from_cron and not args.dry_run:
-        from datum_dot.home import sessionlog
-
         sessionlog.write_event("info", f"schedule {label} is paused: cron firing ignored")
         print(f"{_now()} {label}: PAUSED, not run")
         return int(ExitCode.OK)
@@ -214,6 +221,7 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 
 
 def _pin(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.changes import apply_pin, plan_pin
     from datum_dot.scheduling.schedules import find_schedule
 
@@ -235,8 +243,6 @@ def _pin(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 
 
 def _command_words(text: str, prog: str) -> tuple[str, ...]:
-    from datum_dot.cli.main import DBT_COMMANDS
-
     words = tuple(text.split())
     if not words or words[0] not in DBT_COMMANDS:
         raise UsageError(
@@ -282,6 +288,7 @@ def _confirmed(args: argparse.Namespace, what: str) -> bool:
 
 
 def _print_table(views: tuple[ScheduleView, ...]) -> None:
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.cronexpr import zone_name
 
     rows = [("PROJECT", "NAME", "CRON", "SPEC", "NEXT RUN", "LAST RUN", "STATE")]
@@ -307,9 +314,6 @@ def _project(args: argparse.Namespace) -> str | None:
     """`--project`, else the registered project holding the current folder, else None."""
     if args.project:
         return str(args.project)
-    from datum_dot.errors import ProjectNotFoundError
-    from datum_dot.home import userconfig
-    from datum_dot.runs.planner import find_project_dir
 
     try:
         folder = find_project_dir(Path.cwd())
@@ -320,6 +324,7 @@ def _project(args: argparse.Namespace) -> str | None:
 
 
 def _steps(prog: str) -> Observer:
+    # lazy: rich loads only for a run shown on a terminal
     from datum_dot.cli.dbt_command import CliObserver
 
     return CliObserver(prog=prog, debug=False, prompts=False)
@@ -358,7 +363,7 @@ def _trim_cron_log(home: Path) -> None:
     cron's shell creates the file with its own umask when it is missing (it was removed since
     `schedule add` made it): it is made 0600 before anything is written to it.
     """
-    from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
+    # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.cronenv import CRON_LOG
 
     path = home / CRON_LOG

@@ -112,6 +112,7 @@ def add_schedule_parser(sub: argparse._SubParsersAction[P], *, common: AddOption
 
 def run_schedule_command(args: argparse.Namespace, passthrough: list[str], *, prog: str) -> int:
     """Run `dot schedule <verb>`; returns the exit code."""
+    # lazy: the command's modules load when it runs, not for `dot --help`
     from datum_dot.cli.schedule import run_schedule
 
     return run_schedule(args, passthrough, prog=prog)

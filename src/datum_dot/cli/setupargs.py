@@ -49,17 +49,21 @@ def run_setup_command(
 ) -> int:
     """Run `init`, `validate`, `config`, or translate `dbt <word>` and dispatch it again."""
     if args.command == "init":
+        # lazy: the command's modules load when it runs, not for `dot --help`
         from datum_dot.cli.init import run_init
 
         return run_init(args, prog=prog)
     if args.command == "validate":
+        # lazy: the command's modules load when it runs, not for `dot --help`
         from datum_dot.cli.validate import run_validate
 
         return run_validate(args, prog=prog)
     if args.command == "config":
+        # lazy: the command's modules load when it runs, not for `dot --help`
         from datum_dot.cli.config import run_config
 
         return run_config(args, prog=prog)
+    # lazy: the command's modules load when it runs, not for `dot --help`
     from datum_dot.cli.datum_spelling import translate
 
     again, rest = translate(args.word, args.rest, passthrough, prog=prog)

@@ -18,7 +18,14 @@ from pathlib import Path
 from datum_dot.cli import render
 from datum_dot.errors import ExitCode, UsageError
 from datum_dot.home.settings import datum_home
+from datum_dot.home.tokens import (
+    ensure_webhook_token,
+    read_webhook_token,
+    rotate_webhook_token,
+    token_path,
+)
 from datum_dot.home.userconfig import WebhookSettings, load_user_config
+from datum_dot.webhook.unit import UNIT_NAME, install_unit, unit_path, unit_text
 
 
 def run(args: argparse.Namespace, *, prog: str) -> int:
@@ -37,6 +44,7 @@ def run(args: argparse.Namespace, *, prog: str) -> int:
 
 
 def _serve(args: argparse.Namespace, prog: str) -> int:
+    # lazy: FastAPI and uvicorn load only to serve
     from datum_dot.webhook.server import ServerOptions, Started, serve
 
     home = datum_home()
@@ -94,8 +102,6 @@ def _serve(args: argparse.Namespace, prog: str) -> int:
 
 
 def _token(args: argparse.Namespace, prog: str) -> int:
-    from datum_dot.home.tokens import ensure_webhook_token, rotate_webhook_token, token_path
-
     home = datum_home()
     token = rotate_webhook_token(home) if args.rotate else ensure_webhook_token(home)
     if args.json:
@@ -112,9 +118,8 @@ def _token(args: argparse.Namespace, prog: str) -> int:
 
 
 def _install(args: argparse.Namespace, prog: str) -> int:
-    from datum_dot.home.tokens import read_webhook_token
+    # lazy: FastAPI and uvicorn load only to serve
     from datum_dot.webhook.server import is_loopback
-    from datum_dot.webhook.unit import UNIT_NAME, install_unit, unit_path, unit_text
 
     home = datum_home()
     host, port = _address(args, load_user_config(home).webhook)

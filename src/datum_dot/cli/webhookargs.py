@@ -10,6 +10,8 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+from datum_dot.errors import UsageError
+
 WEBHOOK_COMMANDS = {
     "webhook": "the webhook server: serve runs over HTTP, its token, its systemd unit",
 }
@@ -103,14 +105,13 @@ def _add_server_options(cmd: argparse.ArgumentParser) -> None:
 
 def run_webhook_command(args: argparse.Namespace, *, prog: str) -> int:
     """Run `webhook <verb>`; without a verb, print the command's help."""
+    # lazy: the command's modules load when it runs, not for `dot --help`
     from datum_dot.cli import webhook
 
     return webhook.run(args, prog=prog)
 
 
 def _port(text: str) -> int:
-    from datum_dot.errors import UsageError
-
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise UsageError(f"--port must be a port number 0-65535, got '{text}'", "--port 8080")
     return int(text)
@@ -118,8 +119,6 @@ def _port(text: str) -> int:
 
 def _whole(option: str, least: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        from datum_dot.errors import UsageError
-
         if not text.isdigit() or int(text) < least:
             raise UsageError(
                 f"{option} must be a whole number {least} or more, got '{text}'",
@@ -131,8 +130,6 @@ def _whole(option: str, least: int) -> Callable[[str], int]:
 
 
 def _seconds(text: str) -> float:
-    from datum_dot.errors import UsageError
-
     try:
         value = float(text)
     except ValueError:

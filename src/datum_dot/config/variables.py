@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from datum_dot.config.environments import validate_document
 from datum_dot.config.models import VarsFile, VarSpec
 from datum_dot.config.yamlfile import (
     UnsupportedValueError,
@@ -56,8 +57,6 @@ def load_var_declarations(project_dir: Path) -> VarDeclarations:
     Raises:
         ConfigError: The file is not valid YAML or has wrong types.
     """
-    from datum_dot.config.environments import validate_document
-
     path = project_dir / VARS_FILE
     if not path.is_file():
         return VarDeclarations()

@@ -19,6 +19,7 @@ from datum_dot.config import profiles
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
 from datum_dot.home import userconfig
 from datum_dot.home.userconfig import ProjectEntry, UserConfig, WebhookSettings, format_branch_envs
+from datum_dot.runtimes import registry
 
 PROJECT_KEYS = {
     "target": "the default target, when the environment names none",
@@ -254,8 +255,6 @@ def _profiles_dir(raw: str) -> Path:
 
 
 def _runtime(raw: str) -> str:
-    from datum_dot.runtimes import registry
-
     known = registry.names()
     if known and raw not in known:
         close = difflib.get_close_matches(raw, known, n=1)

@@ -23,6 +23,7 @@ from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, Us
 from datum_dot.home import effective, keys, tokens, userconfig
 from datum_dot.home.settings import DEFAULT_RUNTIME
 from datum_dot.home.userconfig import ProjectEntry, UserConfig
+from datum_dot.runtimes import registry
 
 PROJECT_FILE = "dbt_project.yml"
 DEFAULT_TARGET = "dev"
@@ -281,8 +282,6 @@ def _targets(
 
 
 def _check_runtime(name: str) -> None:
-    from datum_dot.runtimes import registry
-
     known = registry.names()
     if known and name not in known:
         raise UsageError(

@@ -11,6 +11,10 @@ from pathlib import Path
 from datum_dot import dbtcore
 from datum_dot.errors import DotError
 from datum_dot.preflight.model import Check, Status
+from datum_dot.runs.run import RunRequest, RunStatus
+from datum_dot.runs.spec import Spec
+from datum_dot.runtimes import registry
+from datum_dot.runtimes.subprocess import default_dbt
 
 CONNECTION_TIMEOUT = 120.0
 _TAIL_LINES = 3
@@ -18,8 +22,6 @@ _TAIL_LINES = 3
 
 def dbt_executable() -> Path | None:
     """The dbt CLI of this tool's Python environment, else the first `dbt` on PATH."""
-    from datum_dot.runtimes.subprocess import default_dbt
-
     beside = default_dbt()
     if beside.is_file():
         return beside
@@ -29,8 +31,6 @@ def dbt_executable() -> Path | None:
 
 def check_dbt(runtime: str) -> Check:
     """dbt-core is installed, the runtime can run here, and where the dbt CLI is."""
-    from datum_dot.runtimes import registry
-
     name = "dbt"
     core = dbtcore.versions().get("dbt-core")
     if core is None:
@@ -79,9 +79,8 @@ def check_connection(
     environment's settings) and is recorded in the run history, so a failed connection keeps
     dbt's whole output. Only the last lines are shown here; the table or the JSON stays clean.
     """
+    # lazy: the run path (history, runtimes) loads only for the connection check
     from datum_dot.execute import execute
-    from datum_dot.runs.run import RunRequest, RunStatus
-    from datum_dot.runs.spec import Spec
 
     name = "connection"
     if not requested:

@@ -383,7 +383,8 @@ def _registered(project_dir: Path, environ: Mapping[str, str]) -> ProjectEntry |
     """The project's registration in the user config (`dot init`), if it has one."""
     home = datum_home(environ)
     if not (home / CONFIG_FILE).exists():
-        return None  # nothing registered: spare plain runs the config models (about 12 ms)
+        return None
+    # lazy: a plain run of an unregistered project is spared the config models (about 12 ms)
     from datum_dot.home.userconfig import find_project_by_path, load_user_config
 
     found = find_project_by_path(load_user_config(home), project_dir)

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 
 from datum_dot.errors import SpecError
+from datum_dot.vcs.refs import check_ref
 
 _ENV_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -92,31 +92,6 @@ def parse_defer_spec(text: str) -> Spec:
             f"name the ref of the baseline, for example --defer {env_part}@main",
         )
     return parse_spec(text)
-
-
-def check_ref(ref: str) -> str:
-    """Refuse refs that could pose as an option or smuggle control characters.
-
-    Args:
-        ref: A git ref as the user wrote it.
-
-    Returns:
-        The ref, unchanged.
-
-    Raises:
-        SpecError: The ref starts with '-' or holds a control character.
-    """
-    if ref.startswith("-"):
-        raise SpecError(
-            f"git ref '{ref}' starts with '-', which git would read as an option",
-            "name a branch, tag or commit hash; refs starting with '-' are refused",
-        )
-    if _CONTROL.search(ref):
-        raise SpecError(
-            f"git ref {ref!r} holds a control character",
-            "retype the ref without control characters",
-        )
-    return ref
 
 
 def _check_env(name: str, text: str) -> str:

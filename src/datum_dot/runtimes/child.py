@@ -32,6 +32,7 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
+from datum_dot import dbtcore
 from datum_dot.runtimes.base import EventHandler, OutputSink
 from datum_dot.runtimes.output import LineSplitter, Tail, strip_ansi
 
@@ -87,8 +88,6 @@ def _forkserver() -> BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     with _preload_lock:
         if not _preload_set:
-            from datum_dot import dbtcore
-
             modules = [__name__, "datum_dot.dbtcore", *dbtcore.preload_modules()]
             ctx.set_forkserver_preload([*modules, "datum_dot.runtimes.warmup"])
             _preload_set = True
@@ -261,7 +260,6 @@ def _child_main(
 
     out, err = _PipeText(send, "stdout"), _PipeText(send, "stderr")
     sys.stdout, sys.stderr = out, err
-    from datum_dot import dbtcore
 
     try:
         outcome = dbtcore.invoke(

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from datum_dot import dbtcore
 from datum_dot.errors import BadInputError, ConfigError, DbtError
 from datum_dot.runtimes import artifacts, cloudapi
 from datum_dot.runtimes.base import (
@@ -163,7 +164,6 @@ class CloudRuntime(DbtCommandRuntime):
     ) -> InvocationResult:
         # dbt Cloud installs packages itself at the start of every run; the local isolation
         # check parses the project here with dbt-core, which needs them installed here too.
-        from datum_dot import dbtcore
 
         report.line(
             "installing dbt packages here for the local isolation check (dbt Cloud installs its own)"
@@ -282,8 +282,6 @@ class CloudRuntime(DbtCommandRuntime):
 
     def parse_targets(self, args: Sequence[str], *, env: Mapping[str, str]) -> list[NodeTarget]:
         """Parse locally with dbt-core for the isolation check; see `Runtime.parse_targets`."""
-        from datum_dot import dbtcore
-
         try:
             _, targets = dbtcore.parse_targets(args, env=env)
         except dbtcore.DbtParseFailed as e:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import JsonValue
 
+from datum_dot.errors import DbtError
 from datum_dot.runtimes import artifacts, process
 from datum_dot.runtimes.base import (
     EventHandler,
@@ -136,8 +137,6 @@ class ExecutableRuntime(DbtCommandRuntime):
             DbtError: The project did not parse.
             KeyboardInterrupt: The parse was interrupted; the child was stopped.
         """
-        from datum_dot.errors import DbtError
-
         result = self.invoke(["parse", *args], env=env)
         if result.interrupted:
             # `invoke` stopped the child and reports the interrupt as a result; the caller is

@@ -18,13 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from datum_dot.errors import DotError, ScheduleError
+from datum_dot.execute import execute
 from datum_dot.home import registration, userconfig
 from datum_dot.home.privatefiles import PRIVATE_FILE_MODE
+from datum_dot.runs import commits
 from datum_dot.runs.planner import find_project_dir
+from datum_dot.runs.run import RunRequest
 from datum_dot.runs.spec import parse_spec
-from datum_dot.scheduling import cronenv
+from datum_dot.scheduling import cronenv, cronlines
 from datum_dot.scheduling.cronexpr import CronExpression, parse_cron
 from datum_dot.scheduling.crontab import Crontab, change_crontab, open_crontab, render_line
+from datum_dot.scheduling.fire import spec_to_build
 from datum_dot.scheduling.schedules import (
     Overlap,
     Schedule,
@@ -32,7 +36,6 @@ from datum_dot.scheduling.schedules import (
     name_for_spec,
     update_project_schedules,
 )
-from datum_dot.vcs import git
 
 NEXT_TIMES = 3
 
@@ -216,7 +219,6 @@ def render(
     line = render_line(
         schedule.cron, command.shell(), project_id=project_id, schedule=schedule.name
     )
-    from datum_dot.scheduling import cronlines
 
     stale = tuple(
         ln.text
@@ -232,10 +234,6 @@ def check_plans(schedule: Schedule, project_dir: Path) -> None:
     Raises:
         DotError: The plan failed (unknown environment, invalid vars, ...).
     """
-    from datum_dot.execute import execute
-    from datum_dot.runs.run import RunRequest
-    from datum_dot.scheduling.fire import spec_to_build
-
     execute(
         RunRequest(
             command=tuple(schedule.command),
@@ -283,15 +281,15 @@ def _resolve(project_dir: Path, ref: str | None, *, pin: bool, fetch: bool) -> s
                 "name the ref to build after fetching, for example prod@origin/main",
             )
         return None
-    repo_root = git.find_repo_root(project_dir)
+    repo_root = commits.find_repo_root(project_dir)
     if repo_root is None:
         raise ScheduleError(
             f"the spec names a git ref ('{ref}') but {project_dir} is not in a git repository",
             "schedule the working tree (a spec without @), or `git init` the project",
         )
-    if fetch and not git.remote_names(repo_root):
+    if fetch and not commits.has_remote(repo_root):
         raise ScheduleError(
             f"--fetch: the repository {repo_root} has no remote to fetch from",
             "add one (git remote add origin <url>), or drop --fetch",
         )
-    return git.resolve_commit(repo_root, ref)
+    return commits.resolve_commit(repo_root, ref)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from datum_dot.errors import ScheduleError
 from datum_dot.history import RunEnd, RunStart, RunStore
+from datum_dot.runs import commits
 from datum_dot.runs.planner import project_name
 from datum_dot.runs.run import RunStatus
 from datum_dot.runs.spec import parse_spec
@@ -23,7 +24,6 @@ from datum_dot.scheduling.adding import check_plans, render
 from datum_dot.scheduling.crontab import Crontab, change_crontab, open_crontab, schedule_lines
 from datum_dot.scheduling.report import PIN_COMMAND
 from datum_dot.scheduling.schedules import Located, Schedule, update_project_schedules
-from datum_dot.vcs import git
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,10 @@ def plan_pin(located: Located, ref: str) -> PinChange:
             f"to pin one, remove it and add it again with --pin: dot schedule remove {schedule.name}",
         )
     project_dir = Path(located.project.path)
-    repo_root = git.find_repo_root(project_dir)
+    repo_root = commits.find_repo_root(project_dir)
     if repo_root is None:
         raise ScheduleError(f"{project_dir} is not in a git repository", "git init it")
-    after = git.resolve_commit(repo_root, ref)
+    after = commits.resolve_commit(repo_root, ref)
     check_plans(schedule.model_copy(update={"pinned_commit": after}), project_dir)
     return PinChange(located, ref, schedule.pinned_commit, after)
 

@@ -17,11 +17,11 @@ from datum_dot.errors import DotError, ExitCode, LockTimeoutError
 from datum_dot.execute import Observer, execute
 from datum_dot.history import RunEnd, RunStart, RunStore
 from datum_dot.home.locks import file_lock
+from datum_dot.runs import commits
 from datum_dot.runs.planner import project_name
 from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
 from datum_dot.runs.spec import Spec, parse_spec
 from datum_dot.scheduling.schedules import Located, Overlap, Schedule
-from datum_dot.vcs import git
 
 FETCH_TIMEOUT = 300.0
 QUEUE_WAIT = 3600.0
@@ -87,7 +87,7 @@ def fire(
         notes: tuple[str, ...] = ()
         if schedule.fetch:
             try:
-                git.fetch(project_dir, timeout=_fetch_timeout(schedule))
+                commits.fetch(project_dir, timeout=_fetch_timeout(schedule))
             except DotError as e:
                 if not schedule.fetch_optional:
                     return _failed_fetch(store, located, trigger, project_dir, e)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NewType
 
 from datum_dot.errors import GitError, NotARepositoryError, RefNotFoundError, WorktreeError
-from datum_dot.runs.spec import check_ref
+from datum_dot.vcs.refs import check_ref
 
 if TYPE_CHECKING:
     from git import Repo

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from datum_dot.errors import OwnershipError
+from datum_dot.vcs import git
 
 DOT_DIR = ".dot"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -184,8 +185,6 @@ def check_dot_dir(project_dir: Path, repo_root: Path | None, *, commit: str | No
         OwnershipError: `.dot` is a symbolic link or a file, or git tracks files under it.
         GitError: git could not be asked.
     """
-    from datum_dot.vcs import git
-
     dot = project_dir / DOT_DIR
     kind = kind_of(dot)
     if kind == "link":

@@ -13,8 +13,7 @@ committer.py  group commit: requests accepted together share one transaction (on
 jobs.py       the queue's shapes (a resolved request, a row)
 views.py      runs and queued jobs as the API shows them
 workers.py    worker processes taking jobs from the queue
-execution.py  one job through `execute()`
-warmth.py     `--warm`: dbt imported once per worker, each run forked from it
+execution.py  one job through `execute()` (`--warm`: `runtimes.warmth`, each run forked)
 server.py     binding, uvicorn, signals, graceful shutdown
 unit.py       the systemd user unit
 errors.py     the package's errors

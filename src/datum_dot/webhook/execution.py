@@ -18,9 +18,10 @@ from datum_dot.errors import DotError, ExitCode
 from datum_dot.execute import execute
 from datum_dot.history import RunEnd, RunStore
 from datum_dot.home.userconfig import load_user_config
+from datum_dot.runs import commands
 from datum_dot.runs.run import RunRequest, RunStatus, Trigger
 from datum_dot.runs.spec import parse_spec
-from datum_dot.webhook import warmth
+from datum_dot.runtimes import warmth
 from datum_dot.webhook.jobs import Job, JobRequest
 
 if TYPE_CHECKING:
@@ -62,9 +63,7 @@ class JobRunner:
 
         A warm worker prepares its forked runs too (`warmth.warm_up`).
         """
-        from datum_dot import dbtcore
-
-        dbtcore.command_options(("build",))
+        commands.command_options(("build",))
         if self.warm_runtime is not None:
             warmth.warm_up()
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from datum_dot import dbtcore
 from datum_dot.config.environments import (
     ENVIRONMENTS_FILE,
     USER_ENVIRONMENTS_FILE,
@@ -39,9 +38,9 @@ from datum_dot.config.variables import (
 from datum_dot.errors import SpecError, UsageError
 from datum_dot.home.settings import CONFIG_FILE
 from datum_dot.home.userconfig import UserConfig, load_user_config
+from datum_dot.runs import commands, commits
 from datum_dot.runs.planner import PROJECT_FILE, project_name
 from datum_dot.runs.spec import parse_spec
-from datum_dot.vcs import git
 from datum_dot.webhook.errors import UnknownProjectError
 from datum_dot.webhook.jobs import JobRequest, Source
 
@@ -55,7 +54,11 @@ COMMAND_PATTERN = (
     "^(?:"
     + "|".join(
         [
-            *(c for c, verbs in dbtcore.DBT_COMMANDS.items() if not verbs and c != "run-operation"),
+            *(
+                c
+                for c, verbs in commands.DBT_COMMANDS.items()
+                if not verbs and c != "run-operation"
+            ),
             "docs generate",
             "source (?:freshness|snapshot-freshness)",
             "run-operation [A-Za-z_][A-Za-z0-9_.]*",
@@ -203,7 +206,7 @@ class Intake:
             raise_for_problems(check_vars(merged, declarations, sources=sources, env_name=env.name))
         commit = None
         if spec.ref is not None:
-            commit = git.resolve_commit(self._repo_root(project), ask.commit or spec.ref)
+            commit = commits.resolve_commit(self._repo_root(project), ask.commit or spec.ref)
         return JobRequest(
             project=project.id,
             project_dir=str(project.path),
@@ -221,7 +224,7 @@ class Intake:
 
     def _repo_root(self, project: Project) -> Path:
         def find() -> Path:
-            root = git.find_repo_root(project.path)
+            root = commits.find_repo_root(project.path)
             if root is None:
                 raise SpecError(
                     f"{project.path} is not inside a git repository, so a spec with '@ref' "
@@ -251,7 +254,7 @@ def check_command(text: str) -> tuple[str, ...]:
         UsageError: Not a dbt command this tool runs, or a command a webhook cannot run.
     """
     words = tuple(text.split())
-    known = dbtcore.DBT_COMMANDS
+    known = commands.DBT_COMMANDS
     if not words or words[0] not in known:
         raise UsageError(
             f"unknown dbt command '{text}'",

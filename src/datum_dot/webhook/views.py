@@ -12,6 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from datum_dot.errors import DotError
 from datum_dot.history import RunStore, StoredRun
 from datum_dot.runs.run import RunStatus
 from datum_dot.webhook.jobs import Job
@@ -90,8 +91,6 @@ def history_statuses(wanted: Collection[str]) -> list[RunStatus]:
 
 def lookup(store: RunStore, run_id: str) -> StoredRun | None:
     """The history's record of exactly this run id, or None."""
-    from datum_dot.errors import DotError
-
     try:
         run = store.get(run_id)
     except DotError:

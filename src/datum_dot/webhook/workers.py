@@ -34,6 +34,9 @@ from types import FrameType
 from typing import Any
 
 from datum_dot.errors import DotError
+from datum_dot.history import RunStore
+from datum_dot.webhook.execution import JobRunner, history_status
+from datum_dot.webhook.queue import JobQueue
 
 log = logging.getLogger("datum_dot.webhook")
 CANCEL_WAIT_SECONDS = 15.0
@@ -168,10 +171,6 @@ class WorkerPool:
 
 def worker_main(options: WorkerOptions, ready: Event) -> None:
     """A worker process: warm up, then run jobs until told to stop (see the module docstring)."""
-    from datum_dot.history import RunStore
-    from datum_dot.webhook.execution import JobRunner, history_status
-    from datum_dot.webhook.queue import JobQueue
-
     stopping = threading.Event()
     _quiet_worker()
     _install_signals(stopping)

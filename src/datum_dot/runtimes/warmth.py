@@ -1,8 +1,8 @@
 """Warm workers: dbt imported and run once, every run in a forked copy of the worker.
 
-`dot webhook serve --warm` runs dbt with the `local` runtime in a child forked from the worker
-for each run (`isolation="process"`: a run can be stopped, and dbt's global state is the
-child's own). The worker prepares itself once (`warm_up`): it imports dbt and the adapters and
+`dot webhook serve --warm` runs dbt with the `local` runtime in a child forked from the webhook
+worker for each run (`isolation="process"`: a run can be stopped, and dbt's global state is
+the child's own). The worker prepares itself once (`warm_up`): it imports dbt and the adapters and
 parses a throwaway project, so a forked child starts past dbt's one-time work (code generation
 for its serializers and schemas, about a second). Before each run the worker parses the project
 itself (a partial parse: about 0.1 s in a warm process against 0.4 s in a new child) and hands
@@ -43,6 +43,7 @@ PARSING_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot", "compi
 
 def warm_runtime() -> LocalRuntime:
     """The `local` runtime for a warm worker (see the module docstring)."""
+    # lazy: dbt's adapter and the local runtime load only in a server started with --warm
     from datum_dot import dbtcore
     from datum_dot.runtimes.local import LocalRuntime
 
@@ -102,7 +103,7 @@ def parse_args(args: Sequence[str], accepted: frozenset[str]) -> list[str]:
 
 def warm_up() -> None:
     """Import the adapters and parse a throwaway project (without the static parser)."""
-    from datum_dot import dbtcore
+    from datum_dot import dbtcore  # lazy: as in `warm_runtime`
 
     for module in dbtcore.preload_modules():
         try:
