@@ -7,7 +7,7 @@ need I/O (config files, git, profiles.yml) are gathered by `planner.py`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,9 @@ from datum_dot.errors import UsageError
 from datum_dot.home.settings import DEFAULT_RUNTIME
 from datum_dot.runs.isolatedprofiles import ProfileChange
 from datum_dot.runs.spec import Spec
+
+OptionsLookup = Callable[[tuple[str, ...]], frozenset[str]]
+"""Which option strings a dbt command accepts (dbt's own definitions, through `dbtcore`)."""
 
 # Commands that write to the warehouse: an isolated build checks where they would write first.
 WRITING_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "clone", "test"})
@@ -223,3 +226,79 @@ def defer_args(
         )
     args = [flag for flag in ("--defer", "--favor-state") if flag in accepted]
     return [*args, "--state", str(baseline.state_dir)]
+
+
+@dataclass(frozen=True)
+class RunFolders:
+    """Where dbt runs and writes, the options that say so, and the variables set for it."""
+
+    project_dir: Path
+    profiles_dir: Path
+    target_path: Path
+    log_path: Path
+    options: tuple[tuple[str, Path], ...]
+    dbt_env: dict[str, str]
+
+    def option_args(self, accepted: frozenset[str]) -> list[str]:
+        """The placement options a dbt command accepts, with their folders."""
+        return [part for opt, path in self.options if opt in accepted for part in (opt, str(path))]
+
+
+def place_run(
+    project_dir: Path, profiles_dir: Path, isolated: IsolatedBuild | None, repo_root: Path | None
+) -> RunFolders:
+    """Where dbt runs: the user's project and profiles, or for an isolated build its own folders."""
+    if isolated is None:
+        return RunFolders(
+            project_dir=project_dir,
+            profiles_dir=profiles_dir,
+            target_path=project_dir / "target",
+            log_path=project_dir / "logs",
+            options=(("--project-dir", project_dir), ("--profiles-dir", profiles_dir)),
+            dbt_env={},
+        )
+    rel = project_dir.relative_to(repo_root) if repo_root else Path()
+    dbt_project_dir = isolated.worktree / rel
+    target_path = isolated.env_dir / "target"
+    log_path = isolated.env_dir / "logs"
+    return RunFolders(
+        project_dir=dbt_project_dir,
+        profiles_dir=isolated.env_dir,
+        target_path=target_path,
+        log_path=log_path,
+        options=(
+            ("--project-dir", dbt_project_dir),
+            ("--profiles-dir", isolated.env_dir),
+            ("--target-path", target_path),
+            ("--log-path", log_path),
+        ),
+        # dbt retry has ignored --target-path in some versions; it always reads these.
+        dbt_env={"DBT_TARGET_PATH": str(target_path), "DBT_LOG_PATH": str(log_path)},
+    )
+
+
+def parse_arguments(
+    env: Environment,
+    where: RunFolders,
+    variables: Mapping[str, Any],
+    forced_target: str | None,
+    options_for: OptionsLookup,
+) -> tuple[str, ...]:
+    """The `dbt parse` argv of the isolation check: the run's project, profile and vars."""
+    accepted = options_for(("parse",))
+    flags, _ = environment_flags(env, accepted, ("parse",))
+    if forced_target:
+        flags = replace_target(flags, forced_target)
+    return (*where.option_args(accepted), *flags, *render_vars(variables))
+
+
+def replace_target(flag_args: list[str], target: str) -> list[str]:
+    """The environment's flags with its `--target` (if any) replaced by `target`."""
+    out: list[str] = []
+    items = iter(flag_args)
+    for arg in items:
+        if arg == "--target":
+            next(items, None)
+            continue
+        out.append(arg)
+    return [*out, "--target", target]

@@ -1,13 +1,18 @@
 """Gather what a plan needs (config files, git, profiles.yml) and assemble the BuildPlan.
 
 Planning reads and never writes: a dry run and a real run make the same plan, and nothing is
-created until `workspace.py` makes the plan real.
+created until `workspace.py` makes the plan real. `make_plan` reads in order: the project,
+its vars, the profiles folder and target, the git refs of the build and its baseline; the
+folders, flags and parse arguments are then assembled by the pure functions of `plan.py`.
+
+About 430 lines, over the house norm: one small function per input a plan reads, each raising
+its own bad-input error, and the git questions of isolated builds and baselines.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,9 +47,13 @@ from datum_dot.runs.plan import (
     Baseline,
     BuildPlan,
     IsolatedBuild,
+    OptionsLookup,
     defer_args,
     environment_flags,
+    parse_arguments,
+    place_run,
     render_vars,
+    replace_target,
 )
 from datum_dot.runs.run import RunRequest
 from datum_dot.runs.spec import Spec
@@ -52,8 +61,6 @@ from datum_dot.vcs import git, githead
 
 if TYPE_CHECKING:
     from datum_dot.home.userconfig import ProjectEntry
-
-OptionsLookup = Callable[[tuple[str, ...]], frozenset[str]]
 
 DOT_DIR = ".dot"
 PROJECT_FILE = "dbt_project.yml"
@@ -118,19 +125,120 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     Raises:
         DotError: Any bad input (config, vars, spec, profiles, refs, baselines).
     """
-    project_dir = request.project_dir.resolve()
-    if not (project_dir / PROJECT_FILE).is_file():
-        raise ProjectNotFoundError(
-            f"no {PROJECT_FILE} in {project_dir}",
-            "run dot from inside a dbt project, or pass --project-dir <folder>",
-        )
+    project_dir = _checked_project_dir(request.project_dir)
     environ = request.environ if request.environ is not None else os.environ
     envs = load_environments(project_dir)
     env = envs.resolve(request.spec.env)
     extra, vars_texts = split_vars_args(request.dbt_args)
     extra, placed = _split_placement(extra)
-    cli_vars: dict[str, Any] = dict(request.cli_vars)
-    for text in vars_texts:
+    run_vars = _resolve_vars(request.cli_vars, vars_texts, env, project_dir)
+    registered = _registered(project_dir, environ)
+    found = _resolve_profiles(project_dir, env, placed, registered, environ)
+    repo_root = (
+        git.find_repo_root(project_dir) if request.spec.is_isolated or request.defer else None
+    )
+    isolated = None
+    if request.spec.ref is not None:
+        isolated = _plan_isolated(
+            request.spec.ref,
+            env,
+            project_dir,
+            repo_root,
+            found.profiles_dir / "profiles.yml",
+            found.target or environ.get("DBT_TARGET") or None,
+            pinned=request.commit,
+        )
+    baseline = _plan_baseline(request.defer, envs, project_dir, repo_root, env)
+    _refuse_self_defer(request, env, isolated, baseline)
+
+    # Only now ask dbt which flags the command takes: that imports dbt (about 1.5 s), and bad
+    # refs, profiles and baselines above should be answered at once.
+    key = command_key(request.command)
+    accepted = options_for(key)
+    envs.check_flag_names(all_options(options_for))
+    where = place_run(project_dir, found.profiles_dir, isolated, repo_root)
+    deps: tuple[str, ...] = ()
+    if isolated is not None and request.deps and key != ("deps",):
+        deps = ("deps", "--project-dir", str(where.project_dir),
+                "--profiles-dir", str(where.profiles_dir))  # fmt: skip
+    flag_args, notes = environment_flags(env, accepted, request.command)
+    if found.forced_target and "--target" in accepted:
+        flag_args = replace_target(flag_args, found.forced_target)
+    # `dbt retry` reuses the failed run's vars; pass only vars given on this command line.
+    retry_vars = run_vars.given if key == ("retry",) else run_vars.merged
+    var_args = render_vars(retry_vars) if "--vars" in accepted else []
+    check = (
+        isolated is not None
+        and request.command[0] in WRITING_COMMANDS
+        and not request.allow_unisolated
+    )
+    parse_args: tuple[str, ...] = ()
+    if check:
+        parse_args = parse_arguments(env, where, run_vars.merged, found.forced_target, options_for)
+    argv = (
+        *request.command,
+        *where.option_args(accepted),
+        *flag_args,
+        *var_args,
+        *defer_args(baseline, accepted, request.command),
+        *extra,
+    )
+    return BuildPlan(
+        spec=request.spec,
+        env=env,
+        command=request.command,
+        source_project_dir=project_dir,
+        project_dir=where.project_dir,
+        profiles_dir=where.profiles_dir,
+        target_path=where.target_path,
+        log_path=where.log_path,
+        vars=run_vars.merged,
+        dbt_args=tuple(argv),
+        dbt_env=where.dbt_env,
+        deps_args=deps,
+        isolated=isolated,
+        baseline=baseline,
+        parse_args=parse_args,
+        check_isolation=check,
+        notes=tuple(notes),
+        runtime=request.runtime
+        or env.runtime
+        or (registered.runtime if registered else None)
+        or DEFAULT_RUNTIME,
+        warnings=run_vars.warnings,
+    )
+
+
+def _checked_project_dir(folder: Path) -> Path:
+    """The project folder, resolved; it must hold dbt_project.yml."""
+    project_dir = folder.resolve()
+    if not (project_dir / PROJECT_FILE).is_file():
+        raise ProjectNotFoundError(
+            f"no {PROJECT_FILE} in {project_dir}",
+            "run dot from inside a dbt project, or pass --project-dir <folder>",
+        )
+    return project_dir
+
+
+@dataclass(frozen=True)
+class _Vars:
+    """A run's vars: those of the command line, and the environment's with those over them."""
+
+    given: dict[str, Any]
+    merged: dict[str, Any]
+    warnings: tuple[str, ...]
+
+
+def _resolve_vars(
+    given: Mapping[str, Any], texts: Sequence[str], env: Environment, project_dir: Path
+) -> _Vars:
+    """Merge `--vars` over the environment's vars and check them against `dot_vars.yml`.
+
+    Raises:
+        ConfigError: A `--vars` text does not parse, or a var breaks its declaration.
+    """
+    cli_vars: dict[str, Any] = dict(given)
+    for text in texts:
         cli_vars = deep_merge(cli_vars, parse_cli_vars(text))
     variables = deep_merge(env.vars, cli_vars)
     sources = {**env.var_sources, **dict.fromkeys(cli_vars, "--vars on the command line")}
@@ -138,8 +246,33 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         variables, load_var_declarations(project_dir), sources=sources, env_name=env.name
     )
     raise_for_problems(vars_check)
+    return _Vars(given=cli_vars, merged=variables, warnings=vars_check.warnings)
 
-    registered = _registered(project_dir, environ)
+
+@dataclass(frozen=True)
+class _Profiles:
+    """Where dbt reads profiles.yml, and the target named above dbt's own default.
+
+    Attributes:
+        profiles_dir: The folder of the user's profiles.yml.
+        target: The target a flag, the environment or the registration names, if any.
+        forced_target: A target that replaces the environment's `--target` (a flag's, or the
+            registration's when nothing above it names one).
+    """
+
+    profiles_dir: Path
+    target: str | None
+    forced_target: str | None
+
+
+def _resolve_profiles(
+    project_dir: Path,
+    env: Environment,
+    placed: _Placement,
+    registered: ProjectEntry | None,
+    environ: Mapping[str, str],
+) -> _Profiles:
+    """Find profiles.yml and the target: flag, environment, dbt's variables, registration."""
     target = placed.target or _flag_str(env, "target")
     flag_dir = placed.profiles_dir or _flag_str(env, "profiles-dir")
     # The user config sits below the environment variables dbt reads (see `effective`).
@@ -151,125 +284,19 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     profiles_dir = profiles.find_profiles_dir(
         project_dir, flag_dir=Path(flag_dir) if flag_dir else None, environ=environ
     )
-    repo_root = (
-        git.find_repo_root(project_dir) if request.spec.is_isolated or request.defer else None
-    )
-    isolated = None
-    if request.spec.ref is not None:
-        isolated = _plan_isolated(
-            request.spec.ref,
-            env,
-            project_dir,
-            repo_root,
-            profiles_dir / "profiles.yml",
-            target or environ.get("DBT_TARGET") or None,
-            pinned=request.commit,
-        )
-    baseline = _plan_baseline(request.defer, envs, project_dir, repo_root, env)
-    if (
-        baseline is not None
-        and isolated is not None
-        and baseline.state_dir.parent == isolated.env_dir
-    ):
-        raise BaselineError(
-            f"--defer {request.defer} is the build being run ({request.spec} is commit"
-            f" {isolated.short_hash}, environment {env.dir_name}): a build cannot defer to itself",
-            "defer to another commit or environment, for example --defer prod@main",
-        )
+    return _Profiles(profiles_dir=profiles_dir, target=target, forced_target=forced_target)
 
-    # Only now ask dbt which flags the command takes: that imports dbt (about 1.5 s), and bad
-    # refs, profiles and baselines above should be answered at once.
-    key = command_key(request.command)
-    accepted = options_for(key)
-    envs.check_flag_names(all_options(options_for))
-    dbt_project_dir = project_dir
-    run_profiles_dir = profiles_dir
-    target_path = project_dir / "target"
-    log_path = project_dir / "logs"
-    placement: list[tuple[str, Path]] = [
-        ("--project-dir", project_dir),
-        ("--profiles-dir", profiles_dir),
-    ]
-    dbt_env: dict[str, str] = {}
-    deps: tuple[str, ...] = ()
-    if isolated is not None:
-        rel = project_dir.relative_to(repo_root) if repo_root else Path()
-        dbt_project_dir = isolated.worktree / rel
-        run_profiles_dir = isolated.env_dir
-        target_path = isolated.env_dir / "target"
-        log_path = isolated.env_dir / "logs"
-        placement = [
-            ("--project-dir", dbt_project_dir),
-            ("--profiles-dir", run_profiles_dir),
-            ("--target-path", target_path),
-            ("--log-path", log_path),
-        ]
-        # dbt retry has ignored --target-path in some versions; it always reads these.
-        dbt_env = {"DBT_TARGET_PATH": str(target_path), "DBT_LOG_PATH": str(log_path)}
-        if request.deps and key != ("deps",):
-            deps = ("deps", "--project-dir", str(dbt_project_dir),
-                    "--profiles-dir", str(run_profiles_dir))  # fmt: skip
-    placement_args = [
-        part for opt, path in placement if opt in accepted for part in (opt, str(path))
-    ]
-    flag_args, notes = environment_flags(env, accepted, request.command)
-    if forced_target and "--target" in accepted:
-        flag_args = _replace_target(flag_args, forced_target)
-    # `dbt retry` reuses the failed run's vars; pass only vars given on this command line.
-    retry_vars = cli_vars if key == ("retry",) else variables
-    var_args = render_vars(retry_vars) if "--vars" in accepted else []
-    check = (
-        isolated is not None
-        and request.command[0] in WRITING_COMMANDS
-        and not request.allow_unisolated
-    )
-    parse_args: tuple[str, ...] = ()
-    if check:
-        parse_accepted = options_for(("parse",))
-        parse_flags, _ = environment_flags(env, parse_accepted, ("parse",))
-        if forced_target:
-            parse_flags = _replace_target(parse_flags, forced_target)
-        parse_args = (
-            *(
-                part
-                for opt, path in placement
-                if opt in parse_accepted
-                for part in (opt, str(path))
-            ),
-            *parse_flags,
-            *render_vars(variables),
-        )
-    argv = (
-        *request.command,
-        *placement_args,
-        *flag_args,
-        *var_args,
-        *defer_args(baseline, accepted, request.command),
-        *extra,
-    )
-    return BuildPlan(
-        spec=request.spec,
-        env=env,
-        command=request.command,
-        source_project_dir=project_dir,
-        project_dir=dbt_project_dir,
-        profiles_dir=run_profiles_dir,
-        target_path=target_path,
-        log_path=log_path,
-        vars=variables,
-        dbt_args=tuple(argv),
-        dbt_env=dbt_env,
-        deps_args=deps,
-        isolated=isolated,
-        baseline=baseline,
-        parse_args=parse_args,
-        check_isolation=check,
-        notes=tuple(notes),
-        runtime=request.runtime
-        or env.runtime
-        or (registered.runtime if registered else None)
-        or DEFAULT_RUNTIME,
-        warnings=vars_check.warnings,
+
+def _refuse_self_defer(
+    request: RunRequest, env: Environment, isolated: IsolatedBuild | None, baseline: Baseline | None
+) -> None:
+    """Refuse a `--defer` baseline that is the very build being run."""
+    if baseline is None or isolated is None or baseline.state_dir.parent != isolated.env_dir:
+        return
+    raise BaselineError(
+        f"--defer {request.defer} is the build being run ({request.spec} is commit"
+        f" {isolated.short_hash}, environment {env.dir_name}): a build cannot defer to itself",
+        "defer to another commit or environment, for example --defer prod@main",
     )
 
 
@@ -389,17 +416,6 @@ def _registered(project_dir: Path, environ: Mapping[str, str]) -> ProjectEntry |
 
     found = find_project_by_path(load_user_config(home), project_dir)
     return found[1] if found is not None else None
-
-
-def _replace_target(flag_args: list[str], target: str) -> list[str]:
-    out: list[str] = []
-    items = iter(flag_args)
-    for arg in items:
-        if arg == "--target":
-            next(items, None)
-            continue
-        out.append(arg)
-    return [*out, "--target", target]
 
 
 def _flag_str(env: Environment, key: str) -> str | None:
