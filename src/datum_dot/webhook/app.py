@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Security
 from fastapi import Path as UrlPath
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -117,7 +117,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.add_exception_handler(DotError, _dot_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    app.include_router(_runs_router(ctx))
+    app.state.ctx = ctx
+    app.include_router(_runs)
 
     @app.get("/healthz", tags=["server"])
     def healthz() -> dict[str, str | bool]:
@@ -127,167 +128,186 @@ def create_app(ctx: AppContext) -> FastAPI:
     return app
 
 
-def _runs_router(ctx: AppContext) -> APIRouter:
-    security = [
+async def _context(request: Request) -> AppContext:
+    """The context `create_app` was given: a dependency of every route (in the event loop)."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Context = Annotated[AppContext, Depends(_context)]
+
+# Every route below takes the bearer token or an HMAC signature (checked by `Guard`); these
+# declare both to the OpenAPI schema.
+_runs = APIRouter(
+    dependencies=[
         Security(HTTPBearer(auto_error=False, description="the token of `dot webhook token`")),
         Security(APIKeyHeader(name="X-Datum-Signature", auto_error=False)),
-    ]
-    router = APIRouter(dependencies=security, responses=ERRORS)
+    ],
+    responses=ERRORS,
+)
 
-    @router.post("/v1/projects/{project}/runs", status_code=202, responses=ACCEPT_ERRORS)
-    async def create_run(
-        project: ProjectId,
-        body: RunBody,
-        request: Request,
-        idempotency_key: Annotated[str | None, Header(pattern=KEY_PATTERN)] = None,
-    ) -> Accepted:
-        """Queue a run of `command` for `spec`; answered once the request is on disk."""
-        ask = Ask(
-            spec=body.spec,
-            command=body.command,
-            args=tuple(body.args),
-            vars=body.vars,
-            timeout=body.timeout,
-        )
-        return await _accept(ctx, project, ask, body.idempotency_key or idempotency_key, request)
 
-    @router.post("/trigger/{project_id}/{run_id}", status_code=202, responses=ACCEPT_ERRORS)
-    async def trigger(
-        project_id: ProjectId,
-        run_id: Annotated[
-            str, UrlPath(pattern=KEY_PATTERN, description="the client's idempotency key")
-        ],
-        request: Request,
-        body: TriggerBody | None = None,
-    ) -> Accepted:
-        """The datum CLI's route: `run_id` names the request, so a retry runs nothing twice."""
-        body = body or TriggerBody()
-        args = (*body.args, *(("--target", body.target) if body.target else ()))
-        ask = Ask(
-            spec=body.spec,
-            command=body.command,
-            args=args,
-            vars=body.vars,
-            timeout=body.timeout,
-            source=Source.TRIGGER,
-        )
-        return await _accept(ctx, project_id, ask, run_id, request)
-
-    @router.post(
-        "/v1/projects/{project}/github",
-        status_code=202,
-        responses={**ACCEPT_ERRORS, 200: {"description": "a ping, answered"}},
+@_runs.post("/v1/projects/{project}/runs", status_code=202, responses=ACCEPT_ERRORS)
+async def create_run(
+    project: ProjectId,
+    body: RunBody,
+    request: Request,
+    ctx: Context,
+    idempotency_key: Annotated[str | None, Header(pattern=KEY_PATTERN)] = None,
+) -> Accepted:
+    """Queue a run of `command` for `spec`; answered once the request is on disk."""
+    ask = Ask(
+        spec=body.spec,
+        command=body.command,
+        args=tuple(body.args),
+        vars=body.vars,
+        timeout=body.timeout,
     )
-    async def github_push(
-        project: ProjectId,
-        request: Request,
-        x_github_event: Annotated[str | None, Header()] = None,
-        x_github_delivery: Annotated[str | None, Header()] = None,
-    ) -> JSONResponse:
-        """A GitHub webhook: a push to a mapped branch builds the pushed commit."""
-        body = await request.body()
-        settings = (await run_in_threadpool(ctx.intake.config)).webhook
-        if request.state.auth is None:
-            secret = ctx.environ.get(settings.github_secret_env or "") or None
-            header = request.headers.get(GITHUB_SIGNATURE_HEADER)
-            if secret is None or not github_signature_matches(header, body, secret):
-                return JSONResponse(
-                    {"detail": "the X-Hub-Signature-256 signature does not match"},
-                    status_code=401,
-                )
-        if x_github_event == "ping":
-            return JSONResponse({"status": "pong"}, status_code=200)
-        if x_github_event != "push":
-            reason = f"event '{x_github_event}' is not handled; only push events build"
-            return JSONResponse({"status": "ignored", "reason": reason}, status_code=202)
-        push = github.read_push(body, settings.branch_envs)
-        if isinstance(push, github.Ignored):
-            return JSONResponse({"status": "ignored", "reason": push.reason}, status_code=202)
-        ask = Ask(spec=push.spec, commit=push.commit, source=Source.GITHUB)
-        key = github.delivery_key(x_github_delivery)
-        accepted = await _accept(ctx, project, ask, key, request)
-        return JSONResponse(accepted.model_dump(), status_code=202)
+    return await _accept(ctx, project, ask, body.idempotency_key or idempotency_key, request)
 
-    @router.get(
-        "/v1/runs/{run_id}", responses={404: {"model": Problem, "description": "no such run"}}
+
+@_runs.post("/trigger/{project_id}/{run_id}", status_code=202, responses=ACCEPT_ERRORS)
+async def trigger(
+    project_id: ProjectId,
+    run_id: Annotated[
+        str, UrlPath(pattern=KEY_PATTERN, description="the client's idempotency key")
+    ],
+    request: Request,
+    ctx: Context,
+    body: TriggerBody | None = None,
+) -> Accepted:
+    """The datum CLI's route: `run_id` names the request, so a retry runs nothing twice."""
+    body = body or TriggerBody()
+    args = (*body.args, *(("--target", body.target) if body.target else ()))
+    ask = Ask(
+        spec=body.spec,
+        command=body.command,
+        args=args,
+        vars=body.vars,
+        timeout=body.timeout,
+        source=Source.TRIGGER,
     )
-    def get_run(run_id: str, request: Request) -> dict[str, Any]:
-        """The run's record: the history's JSON, or `"status": "queued"` before it begins."""
-        run = views.lookup(ctx.store, _checked_id(run_id))
-        job = ctx.queue.get(run_id)
-        base, runs_dir = str(request.base_url), ctx.store.runs_dir
-        if run is not None:
-            return views.run_view(run, job, base_url=base, runs_dir=runs_dir)
-        if job is None:
-            raise _unknown_run(run_id)
-        position = ctx.queue.position(job) if job.state is JobState.QUEUED else None
-        return views.queued_view(job, base_url=base, runs_dir=runs_dir, position=position)
+    return await _accept(ctx, project_id, ask, run_id, request)
 
-    @router.get(
-        "/v1/runs/{run_id}/log",
-        response_model=None,
-        responses={
-            200: {
-                "description": "the output",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
-            },
-            404: {"model": Problem, "description": "no such run"},
+
+@_runs.post(
+    "/v1/projects/{project}/github",
+    status_code=202,
+    responses={**ACCEPT_ERRORS, 200: {"description": "a ping, answered"}},
+)
+async def github_push(
+    project: ProjectId,
+    request: Request,
+    ctx: Context,
+    x_github_event: Annotated[str | None, Header()] = None,
+    x_github_delivery: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """A GitHub webhook: a push to a mapped branch builds the pushed commit."""
+    body = await request.body()
+    settings = (await run_in_threadpool(ctx.intake.config)).webhook
+    if request.state.auth is None:
+        secret = ctx.environ.get(settings.github_secret_env or "") or None
+        header = request.headers.get(GITHUB_SIGNATURE_HEADER)
+        if secret is None or not github_signature_matches(header, body, secret):
+            return JSONResponse(
+                {"detail": "the X-Hub-Signature-256 signature does not match"},
+                status_code=401,
+            )
+    if x_github_event == "ping":
+        return JSONResponse({"status": "pong"}, status_code=200)
+    if x_github_event != "push":
+        reason = f"event '{x_github_event}' is not handled; only push events build"
+        return JSONResponse({"status": "ignored", "reason": reason}, status_code=202)
+    push = github.read_push(body, settings.branch_envs)
+    if isinstance(push, github.Ignored):
+        return JSONResponse({"status": "ignored", "reason": push.reason}, status_code=202)
+    ask = Ask(spec=push.spec, commit=push.commit, source=Source.GITHUB)
+    key = github.delivery_key(x_github_delivery)
+    accepted = await _accept(ctx, project, ask, key, request)
+    return JSONResponse(accepted.model_dump(), status_code=202)
+
+
+@_runs.get("/v1/runs/{run_id}", responses={404: {"model": Problem, "description": "no such run"}})
+def get_run(run_id: str, request: Request, ctx: Context) -> dict[str, Any]:
+    """The run's record: the history's JSON, or `"status": "queued"` before it begins."""
+    run = views.lookup(ctx.store, _checked_id(run_id))
+    job = ctx.queue.get(run_id)
+    base, runs_dir = str(request.base_url), ctx.store.runs_dir
+    if run is not None:
+        return views.run_view(run, job, base_url=base, runs_dir=runs_dir)
+    if job is None:
+        raise _unknown_run(run_id)
+    position = ctx.queue.position(job) if job.state is JobState.QUEUED else None
+    return views.queued_view(job, base_url=base, runs_dir=runs_dir, position=position)
+
+
+@_runs.get(
+    "/v1/runs/{run_id}/log",
+    response_model=None,
+    responses={
+        200: {
+            "description": "the output",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
         },
+        404: {"model": Problem, "description": "no such run"},
+    },
+)
+async def get_log(
+    run_id: str, ctx: Context, follow: bool = True
+) -> PlainTextResponse | StreamingResponse:
+    """The run's output (timestamped); streamed until the run ends when `follow`."""
+    run = await run_in_threadpool(views.lookup, ctx.store, _checked_id(run_id))
+    if run is None:
+        if await run_in_threadpool(ctx.queue.get, run_id) is None:
+            raise _unknown_run(run_id)
+        return PlainTextResponse("", headers={"X-Run-Status": views.QUEUED})
+    path = run.files()["output"]
+    if run.status is not RunStatus.RUNNING or not follow:
+        text = await run_in_threadpool(_read_text, path)
+        return PlainTextResponse(text, headers={"X-Run-Status": run.status.value})
+    return StreamingResponse(
+        _follow(ctx, path, run_id),
+        media_type="text/plain; charset=utf-8",
+        headers={"X-Run-Status": run.status.value},
     )
-    async def get_log(run_id: str, follow: bool = True) -> PlainTextResponse | StreamingResponse:
-        """The run's output (timestamped); streamed until the run ends when `follow`."""
-        run = await run_in_threadpool(views.lookup, ctx.store, _checked_id(run_id))
-        if run is None:
-            if await run_in_threadpool(ctx.queue.get, run_id) is None:
-                raise _unknown_run(run_id)
-            return PlainTextResponse("", headers={"X-Run-Status": views.QUEUED})
-        path = run.files()["output"]
-        if run.status is not RunStatus.RUNNING or not follow:
-            text = await run_in_threadpool(_read_text, path)
-            return PlainTextResponse(text, headers={"X-Run-Status": run.status.value})
-        return StreamingResponse(
-            _follow(ctx, path, run_id),
-            media_type="text/plain; charset=utf-8",
-            headers={"X-Run-Status": run.status.value},
-        )
 
-    @router.get("/v1/runs", responses={404: {"model": Problem, "description": "unknown project"}})
-    def list_runs(
-        request: Request,
-        status: Annotated[
-            str | None,
-            Query(
-                max_length=200,
-                pattern=views.STATUS_PATTERN,
-                description="a,b: any of " + ", ".join(views.STATUSES),
-            ),
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
-        project: Annotated[str | None, Query(max_length=100)] = None,
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Runs, newest first: queued ones, then those in the history."""
-        try:
-            wanted = views.parse_statuses(status)
-        except ValueError as e:
-            raise BadInputError(str(e), "for example: ?status=failed,timeout") from e
-        base, runs_dir = str(request.base_url), ctx.store.runs_dir
-        name = ctx.intake.project(project).name if project is not None else None
-        found: list[dict[str, Any]] = []
-        if wanted is None or views.QUEUED in wanted:
-            found += [
-                views.queued_view(job, base_url=base, runs_dir=runs_dir, position=None)
-                for job in ctx.queue.unfinished(limit=limit, project=project)
-                if views.lookup(ctx.store, job.run_id) is None
-            ]
-        statuses = None if wanted is None else views.history_statuses(wanted)
-        if statuses is None or statuses:
-            found += [
-                views.run_view(run, None, base_url=base, runs_dir=runs_dir)
-                for run in ctx.store.query(last=limit, status=statuses, project=name)
-            ]
-        return {"runs": found[:limit]}
 
-    return router
+@_runs.get("/v1/runs", responses={404: {"model": Problem, "description": "unknown project"}})
+def list_runs(
+    request: Request,
+    ctx: Context,
+    status: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=views.STATUS_PATTERN,
+            description="a,b: any of " + ", ".join(views.STATUSES),
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    project: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Runs, newest first: queued ones, then those in the history."""
+    try:
+        wanted = views.parse_statuses(status)
+    except ValueError as e:
+        raise BadInputError(str(e), "for example: ?status=failed,timeout") from e
+    base, runs_dir = str(request.base_url), ctx.store.runs_dir
+    name = ctx.intake.project(project).name if project is not None else None
+    found: list[dict[str, Any]] = []
+    if wanted is None or views.QUEUED in wanted:
+        found += [
+            views.queued_view(job, base_url=base, runs_dir=runs_dir, position=None)
+            for job in ctx.queue.unfinished(limit=limit, project=project)
+            if views.lookup(ctx.store, job.run_id) is None
+        ]
+    statuses = None if wanted is None else views.history_statuses(wanted)
+    if statuses is None or statuses:
+        found += [
+            views.run_view(run, None, base_url=base, runs_dir=runs_dir)
+            for run in ctx.store.query(last=limit, status=statuses, project=name)
+        ]
+    return {"runs": found[:limit]}
 
 
 async def _accept(
