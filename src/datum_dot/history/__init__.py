@@ -20,6 +20,8 @@ store.finish(run_id, RunEnd(status=RunStatus.SUCCESS, exit_code=0, run_results=t
 cannot be written for want of space, and catches up when space returns (see `recorder`).
 
 This package alone touches SQLite (in `database`).
+
+May import: `runs` (the run record's types), `home` and everything below them.
 """
 
 from __future__ import annotations

@@ -22,4 +22,7 @@ errors.py     the package's errors
 Only `app.py`, `models.py`, `guard.py` and `server.py` import the server libraries,
 and nothing outside this package imports them: the CLI loads it only for `dot webhook`. See
 adr/0008 for the queue and idempotency design.
+
+May import: `execute` and everything below it, but never the git adapter or `dbtcore`: git
+and dbt are asked through `runs` (an import contract).
 """
