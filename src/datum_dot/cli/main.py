@@ -22,7 +22,7 @@ from datum_dot.cli.parser import DBT_COMMANDS, TOOL_COMMANDS, build_parser
 from datum_dot.cli.scheduleargs import SCHEDULE_COMMANDS, expand_shorthand, run_schedule_command
 from datum_dot.cli.setupargs import SETUP_COMMANDS, run_setup_command
 from datum_dot.cli.webhookargs import WEBHOOK_COMMANDS, run_webhook_command
-from datum_dot.errors import DotError, ExitCode, UsageError
+from datum_dot.errors import DatumHomeError, DotError, ExitCode, UsageError
 
 __all__ = [
     "BUILD_COMMANDS",
@@ -99,13 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_home() -> None:
+    # lazy: the state folder's modules stay out of `dot --help`
     from datum_dot.home.privatefiles import check_datum_home
 
     check_datum_home()
 
 
 def _home_error(error: OSError) -> DotError | None:
-    from datum_dot.errors import DatumHomeError
+    # lazy: as in `_check_home`
     from datum_dot.home.privatefiles import check_datum_home, home_error
 
     try:
