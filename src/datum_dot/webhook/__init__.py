@@ -1,7 +1,9 @@
 """The webhook server: accept run requests over HTTP, queue them durably, run them with workers.
 
 ```
-app.py        the FastAPI application: routes, and errors as HTTP statuses
+app.py        the FastAPI application: the guard, and errors as HTTP statuses
+routes.py     the routes, module-level handlers given the context as a dependency
+context.py    what every route works with (`AppContext`)
 models.py     the request and response bodies (what /openapi.json describes)
 guard.py      ASGI middleware before every route: body size limit, then authentication
 auth.py       bearer tokens and HMAC signatures (ours and GitHub's), compared in constant time
@@ -19,9 +21,9 @@ unit.py       the systemd user unit
 errors.py     the package's errors
 ```
 
-Only `app.py`, `models.py`, `guard.py` and `server.py` import the server libraries,
-and nothing outside this package imports them: the CLI loads it only for `dot webhook`. See
-adr/0008 for the queue and idempotency design.
+Only `app.py`, `routes.py`, `context.py`, `models.py`, `guard.py` and `server.py` import the
+server libraries, and nothing outside this package imports them: the CLI loads it only for
+`dot webhook`. See adr/0008 for the queue and idempotency design.
 
 May import: `execute` and everything below it, but never the git adapter or `dbtcore`: git
 and dbt are asked through `runs` (an import contract).
