@@ -2,6 +2,10 @@
 
 Everything dbt returns is converted here into our own frozen types, so that differences between
 dbt versions stay in this file. dbt is imported lazily: `dot --help` must not pay for it.
+
+About 570 lines, over the house norm: an import contract keeps every use of dbt here (the
+invocation, the option lists, the adapter probe, the schema drop, the fork server's warm-up),
+and each part is a few small functions.
 """
 
 from __future__ import annotations
