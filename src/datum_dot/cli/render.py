@@ -58,6 +58,7 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
     """Print what a run would do, for `--dry-run`."""
     from rich.text import Text
 
+    # lazy: the vars module (pydantic) loads only for a dry run's plan
     from datum_dot.config.variables import format_cli_vars
 
     out = _console()
