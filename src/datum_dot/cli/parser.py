@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from datum_dot.cli.buildargs import add_build_parsers
 from datum_dot.cli.scheduleargs import add_schedule_parser
@@ -52,6 +52,20 @@ class _Parser(argparse.ArgumentParser):
 
     partial = False
     """Built with one dbt command's sub-parser only (see `build_parser`)."""
+    argv: tuple[str, ...] = ()
+    """The arguments of the last `parse_args`, to tell which sub-command an error is about."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: `--all` must not quietly mean `--allow-unisolated`.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """Parse as argparse does, keeping `args` for the error message."""
+        self.argv = tuple(args or ())
+        return super().parse_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(
@@ -69,11 +83,55 @@ def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
         unknown = re.search(r"unrecognized arguments: (\S+)", message)
         if unknown is None:
             return ""
+        argv = parser.argv if isinstance(parser, _Parser) else ()
         if isinstance(parser, _Parser) and parser.partial:
             parser = build_parser(parser.prog)  # suggest from the whole command line, as always
-        word, known = unknown[1], sorted(_option_strings(parser))
-    close = difflib.get_close_matches(word, known, n=1)
+        word = unknown[1].split("=", 1)[0]
+        path, sub = _sub_command(parser, argv)
+        # The sub-commands of the one typed come first: `logs --yes` means `logs prune --yes`.
+        elsewhere = sorted(
+            _commands_with(parser, word), key=lambda name: (not name.startswith(f"{path} "), name)
+        )
+        if path and elsewhere:
+            shown = ", ".join(f"`{parser.prog} {name}`" for name in elsewhere[:4])
+            more = f" and {len(elsewhere) - 4} more" if len(elsewhere) > 4 else ""
+            return f"; `{path}` has no {word} option (it is an option of {shown}{more})"
+        here = set(sub._option_string_actions) | set(parser._option_string_actions)
+        known = sorted(here if path else _option_strings(parser))
+    close = [c for c in difflib.get_close_matches(word, known, n=2) if c != word]
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _sub_command(
+    parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> tuple[str, argparse.ArgumentParser]:
+    """The sub-command `argv` names (`schedule add`), and its parser; the top one when none."""
+    names: list[str] = []
+    current = parser
+    for token in argv:
+        subs = _sub_parsers(current)
+        if token in subs:
+            names.append(token)
+            current = subs[token]
+    return " ".join(names), current
+
+
+def _sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _commands_with(parser: argparse.ArgumentParser, option: str, prefix: str = "") -> set[str]:
+    """The sub-commands (`schedule add`) that take `option`."""
+    found: set[str] = set()
+    for name, sub in _sub_parsers(parser).items():
+        path = f"{prefix}{name}"
+        if option in sub._option_string_actions:
+            found.add(path)
+        found |= _commands_with(sub, option, f"{path} ")
+    return found
 
 
 def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
