@@ -44,3 +44,13 @@ def test_layers_contract_fails_on_a_planted_upward_import(tmp_path: Path) -> Non
     assert "Layers import downward only, from the CLI to the adapters BROKEN" in out, out
     assert "datum_dot.runs is not allowed to import datum_dot.builds" in out, out
     assert "datum_dot.runs.spec -> datum_dot.builds.survey" in out, out
+
+
+def test_layers_one_module_writes_the_warm_up_project() -> None:
+    # The fork server and the webhook's warm worker warm dbt up through `dbtcore.warm_parse`.
+    writers = sorted(
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if '"dbt_project.yml").write_text' in path.read_text(encoding="utf-8")
+    )
+    assert writers == ["dbtcore.py"]

@@ -543,17 +543,18 @@ _WARMUP_PROFILE = (
 )
 
 
-def warm_parse() -> bool:
+def warm_parse() -> bool | None:
     """Parse a throwaway one-model project on in-memory DuckDB once, then drop the adapter.
 
-    The fork server calls this (`runtimes.warmup`) so its forked children start with dbt's
-    serializers and schemas already built and no adapter state.
+    The fork server (`runtimes.warmup`) and the webhook's warm worker (`runtimes.warmth`) call
+    this so the children they fork start with dbt's serializers and schemas already built and no
+    adapter state. The parse never uses dbt's static parser (see below).
 
     Returns:
-        True if it ran (dbt-duckdb is installed), else False.
+        Whether the parse succeeded; None when dbt-duckdb is not installed (nothing was done).
     """
     if importlib.util.find_spec("dbt.adapters.duckdb") is None:
-        return False
+        return None
     from dbt.adapters.factory import cleanup_connections, reset_adapters
     from dbt.cli.main import dbtRunner
 

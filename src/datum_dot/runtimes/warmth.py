@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
-import io
 import logging
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datum_dot.errors import DbtError
@@ -102,7 +98,7 @@ def parse_args(args: Sequence[str], accepted: frozenset[str]) -> list[str]:
 
 
 def warm_up() -> None:
-    """Import the adapters and parse a throwaway project (without the static parser)."""
+    """Import the adapters and parse a throwaway project (`dbtcore.warm_parse`)."""
     from datum_dot import dbtcore  # lazy: as in `warm_runtime`
 
     for module in dbtcore.preload_modules():
@@ -110,22 +106,5 @@ def warm_up() -> None:
             importlib.import_module(module)
         except ImportError:  # a name that is no adapter module: as the fork server does
             log.debug("cannot preload %s", module)
-    if importlib.util.find_spec("dbt.adapters.duckdb") is None:
-        return
-    with tempfile.TemporaryDirectory(prefix="dot-webhook-warm-") as folder:
-        root = Path(folder)
-        (root / "dbt_project.yml").write_text(
-            "name: dot_warm\nversion: '1.0'\nconfig-version: 2\nprofile: dot_warm\n"
-        )
-        (root / "profiles.yml").write_text(
-            "dot_warm:\n  target: t\n  outputs:\n    t:\n      type: duckdb\n      path: ':memory:'\n"
-        )
-        (root / "models").mkdir()
-        (root / "models" / "warm.sql").write_text("select 1 as x\n")
-        args = ["parse", "--no-static-parser", "--no-partial-parse", "--quiet"]
-        args += ["--project-dir", folder, "--profiles-dir", folder]
-        args += ["--target-path", str(root / "target"), "--log-path", str(root / "logs")]
-        with contextlib.redirect_stdout(io.StringIO()):
-            outcome = dbtcore.invoke(args)
-    if not outcome.success:
-        log.warning("warming up dbt failed (%s); each run starts cold", outcome.error)
+    if dbtcore.warm_parse() is False:
+        log.warning("warming up dbt failed; each run starts cold")
