@@ -111,7 +111,7 @@ def format_cli_vars(variables: Mapping[str, Any]) -> str:
 
 
 # Characters YAML reads differently when they stand unescaped in a quoted string: line breaks it
-# folds (NEL, LS, PS) and characters outside its printable set. JSON's `\uXXXX` escape reads the
+# folds (NEL, LS, PS) and characters outside its printable set. JSON's `\u` + 4 hex escape reads the
 # same in both. (JSON's escapes for characters beyond U+FFFF are surrogate pairs, which libyaml
 # refuses: those characters are written as they are.)
 _YAML_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
