@@ -136,7 +136,8 @@ def test_webhook_second_sigterm_during_isolation_check_is_cancelled(
     gate.touch()
     env = environ(FAKE_DBT_GATE=str(gate), FAKE_DBT_PARSING=str(parsing))
     assert example.dot("init", env=env).returncode == 0
-    server = start_server(example.path, "--grace", "60", env=env)
+    # A grace period well inside the stop's wait: when it is over, the server cancels again.
+    server = start_server(example.path, "--grace", "20", env=env)
     with server.client() as client:
         accepted = client.post("/v1/projects/jaffle_dot/runs", json={"spec": "prod@main"})
     assert accepted.status_code == 202, accepted.text
@@ -144,6 +145,7 @@ def test_webhook_second_sigterm_during_isolation_check_is_cancelled(
     server.proc.send_signal(signal.SIGTERM)  # the first lets running jobs finish
     _wait_for(lambda: "waiting up to" in server.log(), "the server to take the first SIGTERM")
     assert server.stop(signal.SIGTERM) == 0, server.log()  # the second cancels them
+    assert "second SIGTERM: cancelling running jobs now" in server.log()
 
     run = RunStore(Path(env["DATUM_HOME"])).get(accepted.json()["run_id"])
     assert (run.status, run.exit_code) == (RunStatus.CANCELLED, 50), run.error_message
