@@ -247,7 +247,7 @@ def test_cli_started_with_sigint_ignored_ignores_it_and_sigterm_stops_dbt(
         env={
             **os.environ,
             "DOT_TEST_MARKER": str(marker),
-            "DOT_TEST_SLEEP": "313.43",
+            "DOT_TEST_SLEEP": "313.44",
             "CI": "true",
         },
         stdout=subprocess.DEVNULL,
@@ -276,4 +276,4 @@ def test_cli_started_with_sigint_ignored_ignores_it_and_sigterm_stops_dbt(
     assert proc.returncode == 50, err
     assert "CANCELLED: dbt run prod" in err
     assert not is_alive(sleeper)
-    assert sleepers("313.43") == []
+    assert sleepers("313.44") == []
