@@ -204,7 +204,8 @@ def test_logs_run_shows_metadata_nodes_output_error_and_files(
         "command      dbt build --target prod",
         "exit code    30 (dbt exited 1)",
         "nodes        2 models, 1 test: 1 failed, 1 skipped",
-        "error        [database] relation raw.customers does not exist",
+        # the failed node (from run_results.json), then the message under it
+        "error        [database] model.shop.customers\n             relation raw.customers does not",
         "suggestion   check that the source table exists: dbt source freshness",
         "duration     12.0s",
         "] 1 of 2 START sql table model orders",

@@ -2,10 +2,14 @@
 
 ```
 dot logs [--last N] [--status S[,S]] [--env E] [--project P] [--since AGE|DATE] [--json]
-dot logs RUN_ID [--raw] [--json]       RUN_ID may be a unique prefix of the id
-dot logs [RUN_ID] --follow [--raw] [--json]
+dot logs RUN_ID [--raw] [--json]       RUN_ID may be any unique prefix or suffix of the id
+dot logs last [--status S] [--env E] [--project P] [--since AGE|DATE] [--raw] [--json]
+dot logs [RUN_ID|last] --follow [--raw] [--json]
 dot logs prune [--keep N] [--older-than AGE] [--json]
 ```
+
+`last` is the run `dot logs` with the same filters would list first: the newest run, or the
+newest failed run of prod with `dot logs last --status failed --env prod`.
 
 `--follow` without a run id prints new runs and the live output of running ones until Ctrl-C
 (exit 50, as every cancelled command); with a run id it follows that run and exits 0 once the
@@ -20,12 +24,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from datum_dot.errors import HistoryError, UsageError
-from datum_dot.history import STORED_STATUSES, RunStore, StoredRun, check_run_id_prefix
+from datum_dot.history import STORED_STATUSES, RunStore, StoredRun
 from datum_dot.home.settings import datum_home
 from datum_dot.runs.run import RunStatus
 
 DEFAULT_LAST = 10
 PRUNE = "prune"
+LAST = "last"
 _AGE_PART = re.compile(r"(\d+)([smhdw])")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _LIST_ONLY = ("last", "status", "since")
@@ -59,14 +64,6 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
     store = RunStore(datum_home())
     if args.run_id == PRUNE:
         return _prune(store, args, prog)
-    if args.run_id is not None:
-        run_id = check_run_id_prefix(args.run_id)  # before any file is read
-        if args.follow:
-            # lazy: rich and the run views load only for what is shown
-            from datum_dot.cli.follow import follow_run
-
-            return follow_run(store, run_id, raw=args.raw, as_json=args.json)
-        return _show(store.get(run_id), raw=args.raw, as_json=args.json, prog=prog)
     filters = Filters(
         last=_count("--last", args.last) if args.last is not None else DEFAULT_LAST,
         status=parse_statuses(args.status) if args.status is not None else None,
@@ -74,6 +71,16 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
         project=args.project,
         since=parse_since(args.since, datetime.now(UTC)) if args.since is not None else None,
     )
+    if args.run_id is not None:
+        # `get` checks the id's form before any file is read
+        run = _newest(store, filters, prog) if args.run_id == LAST else store.get(args.run_id)
+        run = run.with_failed_node()
+        if args.follow:
+            # lazy: rich and the run views load only for what is shown
+            from datum_dot.cli.follow import follow_run
+
+            return follow_run(store, run.run_id, raw=args.raw, as_json=args.json)
+        return _show(run, raw=args.raw, as_json=args.json, prog=prog)
     if args.follow:
         # lazy: rich and the run views load only for what is shown
         from datum_dot.cli.follow import follow_all
@@ -86,16 +93,38 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
         since=filters.since,
         project=filters.project,
     )
+    runs = [run.with_failed_node() for run in runs]
     # lazy: rich and the run views load only for what is shown
-    from datum_dot.cli import render, runview
+    from datum_dot.cli import render, runtable
 
     if args.json:
         render.print_json([run.to_json() for run in runs])
     else:
-        runview.print_runs(
-            runs, filtered=replace(filters, last=DEFAULT_LAST) != Filters(), home=store.home
+        runtable.print_runs(
+            runs,
+            filtered=replace(filters, last=DEFAULT_LAST) != Filters(),
+            home=store.home,
+            short_ids=store.short_ids([run.run_id for run in runs]),
         )
     return 0
+
+
+def _newest(store: RunStore, filters: Filters, prog: str) -> StoredRun:
+    """`last`: the run a listing with the same filters shows first."""
+    runs = store.query(
+        last=1, status=filters.status, env=filters.env, since=filters.since, project=filters.project
+    )
+    if runs:
+        return runs[0]
+    if replace(filters, last=DEFAULT_LAST) != Filters():
+        raise HistoryError(
+            "no run matches these filters, so there is no last one to show",
+            f"list what there is with `{prog} logs --last 50`",
+        )
+    raise HistoryError(
+        f"no runs recorded yet in {store.home}, so there is no last one to show",
+        f"run one first, for example `{prog} build`; then `{prog} logs last` shows it",
+    )
 
 
 def _show(run: StoredRun, *, raw: bool, as_json: bool, prog: str) -> int:
@@ -156,13 +185,20 @@ def _check_combinations(args: argparse.Namespace, prog: str) -> None:
             f"to remove old records: {prog} logs prune --keep 500 --older-than 30d",
         )
     selected = sorted(flags[n] for n in given)
-    if args.run_id is not None and (selected or args.env or args.project):
+    if args.run_id == LAST and args.last is not None:
+        raise UsageError(
+            f"--last {args.last} cannot be used with `{prog} logs last`, which shows one run",
+            f"list the newest runs with `{prog} logs --last {args.last}`, or show the newest "
+            f"with `{prog} logs last`",
+        )
+    if args.run_id not in (None, LAST) and (selected or args.env or args.project):
         raise UsageError(
             f"filters ({', '.join(selected) or '--env/--project'}) do not apply to one run",
-            f"list runs with `{prog} logs {' '.join(selected)} ...`, or show one with "
+            f"list runs with `{prog} logs {' '.join(selected)} ...`, show the newest that "
+            f"matches with `{prog} logs last {' '.join(selected)} ...`, or show one with "
             f"`{prog} logs {args.run_id}`",
         )
-    if args.follow and selected:
+    if args.follow and selected and args.run_id is None:
         raise UsageError(
             f"{', '.join(selected)} cannot be used with --follow, which shows new runs only",
             f"follow new runs with `{prog} logs --follow [--env ENV]`",

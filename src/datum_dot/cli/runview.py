@@ -1,4 +1,4 @@
-"""How `dot logs` shows runs: the table, one run in full, its output, JSON.
+"""How `dot logs` shows runs: one run in full, its output, JSON (the table is `runtable`).
 
 Text from outside (specs, commands, error messages, dbt's output) is never read as rich markup:
 it is wrapped in `Text`, or written to the stream as it is. Times are UTC.
@@ -10,7 +10,6 @@ import shlex
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datum_dot.history import StoredRun, unstamp
@@ -77,42 +76,6 @@ def is_clean(run: StoredRun) -> bool:
     return run.start.command == ("clean",)
 
 
-def print_runs(runs: list[StoredRun], *, filtered: bool, home: Path) -> None:
-    """The table of runs: id, started, spec, commit, command, status, duration, exit."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    if not runs:
-        what = "no runs match" if filtered else f"no runs recorded yet in {home}"
-        console(stderr=True).print(Text(what))
-        return
-    missing = {run.run_id for run in runs if not run.has_log_files()}
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("run id", no_wrap=True)
-    for name in ("started (UTC)", "spec", "commit", "command", "status"):
-        table.add_column(name)
-    table.add_column("duration", justify="right")
-    table.add_column("exit", justify="right")
-    if missing:
-        table.add_column("note")
-    for run in runs:
-        cells: list[Text] = [
-            Text(run.run_id),
-            Text(when(run.started_at)),
-            Text("-" if is_clean(run) else run.start.spec or "(default)"),
-            Text("-" if is_clean(run) else (run.start.commit or "working tree")[:12]),
-            Text(" ".join(run.start.command)),
-            status_text(run.status),
-            Text(duration(run.duration_seconds)),
-            Text("-" if run.exit_code is None else str(run.exit_code)),
-        ]
-        if missing:
-            cells.append(Text(MISSING if run.run_id in missing else "", style="yellow"))
-        table.add_row(*cells)
-    console().print(table)
-
-
 def print_run(run: StoredRun) -> None:
     """One run in full: metadata, node summary, error and suggestion, output, file paths."""
     from rich.text import Text
@@ -137,9 +100,12 @@ def print_run(run: StoredRun) -> None:
     ]
     if run.counts is not None:
         rows.append(("nodes", Text(run.counts.summary())))
-    if run.error_class or run.error_message:
-        rows.append(("error", Text(f"[{run.error_class or 'error'}] ", style="red")))
-        rows[-1][1].append(run.error_message or "")
+    if run.error_class or run.error_message or run.error_node:
+        # the failed node, then dbt's message in full, each line of it under the one before
+        error = Text(f"[{run.error_class or 'error'}] ", style="red")
+        message = (run.error_message or "").rstrip()
+        error.append("\n".join(filter(None, (run.error_node, message))))
+        rows.append(("error", error))
     if run.suggestion:
         rows.append(("suggestion", Text(run.suggestion, style="bold")))
     _print_rows(out, rows)
@@ -173,7 +139,10 @@ def _print_rows(out: Console, rows: list[tuple[str, Text]]) -> None:
 
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
-        out.print(Text(f"{key:<{width}}  ", style="bold") + value)
+        first, *more = value.split("\n", allow_blank=True)
+        out.print(Text(f"{key:<{width}}  ", style="bold") + first)
+        for line in more:
+            out.print(Text(" " * (width + 2)) + line)
 
 
 def output_lines(run: StoredRun) -> Iterator[str]:

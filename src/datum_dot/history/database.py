@@ -104,6 +104,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_project ON runs (project, started_at, run_id);
     CREATE INDEX runs_by_schedule ON runs (project, schedule, started_at, run_id);
     """,
+    # 3: the dbt node a failed run failed on (its message is error_message).
+    """
+    ALTER TABLE runs ADD COLUMN error_node TEXT;
+    """,
 )
 SCHEMA = sqlitefile.Schema(APPLICATION_ID, MIGRATIONS, lock=".history.lock")
 COUNT_COLUMNS = tuple(f.name for f in dataclasses.fields(NodeCounts))
@@ -195,7 +199,7 @@ INSERT = (
 )
 END_COLUMNS = (
     "status", "finished_at", "duration_seconds", "exit_code", "dbt_exit_code", "error_class",
-    "error_message", "suggestion", *COUNT_COLUMNS,
+    "error_message", "suggestion", "error_node", *COUNT_COLUMNS,
 )  # fmt: skip
 FINISH = (
     f"UPDATE runs SET {', '.join(f'{c} = :{c}' for c in END_COLUMNS)} "  # noqa: S608 - constant text
@@ -275,5 +279,6 @@ def to_run(row: sqlite3.Row, runs_dir: Path) -> StoredRun:
         error_class=row["error_class"],
         error_message=row["error_message"],
         suggestion=row["suggestion"],
+        error_node=row["error_node"],
         counts=NodeCounts(**{c: row[c] or 0 for c in COUNT_COLUMNS}) if counted else None,
     )

@@ -158,6 +158,45 @@ def node_counts(path: Path) -> NodeCounts | None:
     Returns:
         The counts, or None when the file is missing or is not a run_results document.
     """
+    results = _results(path)
+    if results is None:
+        return None
+    return count_nodes((str(r.get("unique_id", "")), str(r.get("status", ""))) for r in results)
+
+
+@dataclass(frozen=True)
+class FailedNode:
+    """The first node a run_results.json reports failed, and dbt's message for it.
+
+    Attributes:
+        unique_id: dbt's id of the node (`model.shop.orders`).
+        message: dbt's message for the node, in full (None when dbt gave none).
+    """
+
+    unique_id: str
+    message: str | None
+
+
+def first_failed_node(path: Path) -> FailedNode | None:
+    """The first failed result in a dbt run_results.json (dbt lists them in the order run).
+
+    Args:
+        path: The file (`<target>/run_results.json`).
+
+    Returns:
+        The node, or None when none failed or the file is missing or not a run_results document.
+    """
+    for result in _results(path) or ():
+        if str(result.get("status", "")).lower() in _FAILED:
+            message = result.get("message")
+            return FailedNode(
+                str(result.get("unique_id", "")),
+                message if isinstance(message, str) and message.strip() else None,
+            )
+    return None
+
+
+def _results(path: Path) -> list[dict[str, Any]] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -165,11 +204,7 @@ def node_counts(path: Path) -> NodeCounts | None:
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, list):
         return None
-    return count_nodes(
-        (str(r.get("unique_id", "")), str(r.get("status", "")))
-        for r in results
-        if isinstance(r, dict)
-    )
+    return [r for r in results if isinstance(r, dict)]
 
 
 def count_nodes(results: Iterable[tuple[str, str]]) -> NodeCounts:

@@ -2,14 +2,15 @@
 
 `RunStart` is written as a RUNNING record before dbt starts, `RunEnd` finalizes it, and a
 `StoredRun` is what reading the history gives back. Run ids have one strict form,
-`<project>-<YYYYmmddTHHMMSSZ>-<8 hex>`, checked before any path is built from one.
+`<project>-<YYYYmmddTHHMMSSZ>-<8 hex>`, checked before any path is built from one. People may
+name a run by any unique prefix or suffix of its id (the 8 hex digits at its end, usually).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from datum_dot.history.files import (
     STDERR_LOG,
     STDOUT_LOG,
     NodeCounts,
+    first_failed_node,
     utc_now,
 )
 from datum_dot.home.liveness import current_boot_id, process_start_ticks
@@ -31,7 +33,8 @@ from datum_dot.runs.run import RunStatus
 RUN_ID = re.compile(
     r"(?P<project>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<time>\d{8}T\d{6}Z)-[0-9a-f]{8}"
 )
-# What a unique prefix of a run id may hold: nothing that could leave `runs/` once joined to it.
+# What a unique prefix or suffix of a run id may hold: nothing that could leave `runs/` once
+# joined to it.
 RUN_ID_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,89}")
 FINAL_STATUSES = tuple(s for s in RunStatus if s not in (RunStatus.PLANNED, RunStatus.RUNNING))
 STORED_STATUSES = (RunStatus.RUNNING, *FINAL_STATUSES)
@@ -52,10 +55,10 @@ def hostname() -> str:
 
 
 def check_run_id_prefix(text: str) -> str:
-    """Refuse anything that is not a run id or the start of one, before a file is touched.
+    """Refuse anything that is not a run id or a part of one, before a file is touched.
 
     Args:
-        text: A run id, or a unique prefix of one, as the user gave it.
+        text: A run id, or a unique prefix or suffix of one, as the user gave it.
 
     Returns:
         The text, unchanged.
@@ -66,7 +69,8 @@ def check_run_id_prefix(text: str) -> str:
     if not RUN_ID_PREFIX.fullmatch(text):
         raise HistoryError(
             f"{text!r} is not a run id: run ids look like shop-20240501T060000Z-1a2b3c4d",
-            "run `dot logs` to list recent runs and their ids; a unique prefix of an id is enough",
+            "run `dot logs` to list recent runs and their ids; a unique prefix or suffix of an "
+            "id (its last 8 hex digits) is enough",
         )
     return text
 
@@ -127,11 +131,14 @@ class RunEnd:
         exit_code: The exit code the run maps to (0, 10, 20, 30, 40, 50).
         dbt_exit_code: dbt's own exit code, where dbt ran.
         error_class: The runner's classification of the failure (`DatabaseConnectionError`).
-        error_message: The failure's message.
+        error_message: The failure's message; None to take the failed node's message from
+            `run_results` (a failed dbt node is reported there, not as an exception).
         suggestion: What to do about it, from the runner.
         counts: Node counts; None to count them from `run_results`.
         run_results: dbt's run_results.json, copied into the run's folder when it exists.
         finished_at: When the run ended (UTC); None means now, by the store's clock.
+        error_node: The dbt node that failed (`model.shop.orders`); None to take the first
+            failed node of `run_results`, if any.
     """
 
     status: RunStatus
@@ -143,6 +150,7 @@ class RunEnd:
     counts: NodeCounts | None = None
     run_results: Path | None = None
     finished_at: datetime | None = None
+    error_node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,10 +166,11 @@ class StoredRun:
         exit_code: The exit code the run mapped to, once finished.
         dbt_exit_code: dbt's own exit code, where dbt ran.
         error_class: The runner's classification of the failure.
-        error_message: The failure's message.
+        error_message: The failure's message (several lines, for a dbt node's error).
         suggestion: What to do about the failure.
         counts: Node counts from run_results.json, where there was one.
         run_dir: The run's folder (`$DATUM_HOME/runs/<run_id>`).
+        error_node: The first dbt node that failed (`model.shop.orders`), where one did.
     """
 
     run_id: str
@@ -176,6 +185,7 @@ class StoredRun:
     error_message: str | None = None
     suggestion: str | None = None
     counts: NodeCounts | None = None
+    error_node: str | None = None
 
     @property
     def started_at(self) -> datetime:
@@ -193,6 +203,21 @@ class StoredRun:
             "run_results": RUN_RESULTS,
         }
         return {role: self.run_dir / name for role, name in names.items()}
+
+    def with_failed_node(self) -> StoredRun:
+        """This record, with its failed node and that node's message read from its copy of
+        run_results.json where the record lacks them (records written before the history kept
+        them); unchanged otherwise."""
+        if self.status is RunStatus.SUCCESS or (self.error_node and self.error_message):
+            return self
+        failed = first_failed_node(self.run_dir / RUN_RESULTS)
+        if failed is None:
+            return self
+        return replace(
+            self,
+            error_node=self.error_node or failed.unique_id,
+            error_message=self.error_message or failed.message,
+        )
 
     def has_log_files(self) -> bool:
         """Whether the log files are still on disk (someone may have deleted the folder)."""
@@ -224,6 +249,7 @@ class StoredRun:
             "dbt_exit_code": self.dbt_exit_code,
             "error_class": self.error_class,
             "error_message": self.error_message,
+            "error_node": self.error_node,
             "suggestion": self.suggestion,
             "counts": None if self.counts is None else asdict(self.counts),
             "run_dir": str(self.run_dir),

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import shutil
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from datum_dot.history.files import (
     RESERVE,
     RUN_RESULTS,
     copy_atomic,
+    first_failed_node,
     last_change,
     node_counts,
     utc_now,
@@ -60,6 +62,8 @@ from datum_dot.runs.run import RunStatus
 
 HISTORY_FILE = "history.sqlite"
 ABORTED_CLASS = "aborted"
+SHORT_ID = 8
+"""How many characters of a run id's end name it for people: its 8 random hex digits."""
 
 
 class RunStore:
@@ -160,7 +164,9 @@ class RunStore:
             run_id: The id `begin` returned.
             end: How the run ended. Without `counts`, they are read from `end.run_results`,
                 which is copied only if it was written after the run started (a file left in
-                the target folder by an earlier run is not this run's).
+                the target folder by an earlier run is not this run's). A run that did not
+                succeed gets its first failed node from that file, and that node's message
+                when `end` carries none: dbt reports a failed model there, not as an error.
 
         Returns:
             The finished record.
@@ -175,6 +181,7 @@ class RunStore:
         run_dir = self.run_dir(run_id)
         counts = end.counts
         since = run_time_of(run_id)
+        failed = None
         if end.run_results and since and written_since(end.run_results, since) and run_dir.is_dir():
             try:
                 copy_atomic(end.run_results, run_dir / RUN_RESULTS)
@@ -182,6 +189,8 @@ class RunStore:
                 # The copy is a convenience; the record (counted from dbt's own file) is not.
                 self._log("warning", f"run_results.json not copied: {e}", run_id=run_id)
             counts = counts or node_counts(end.run_results)
+            if end.status is not RunStatus.SUCCESS:
+                failed = first_failed_node(end.run_results)
         finished = end.finished_at or self._clock()
         with self._db.connect(create=True) as conn, write(conn):
             started = self._select(conn, run_id).started_at
@@ -195,7 +204,8 @@ class RunStore:
                     "exit_code": end.exit_code,
                     "dbt_exit_code": end.dbt_exit_code,
                     "error_class": end.error_class,
-                    "error_message": end.error_message,
+                    "error_message": end.error_message or (failed.message if failed else None),
+                    "error_node": end.error_node or (failed.unique_id if failed else None),
                     "suggestion": end.suggestion,
                     **counts_row(counts),
                 },
@@ -207,33 +217,59 @@ class RunStore:
         )
         return run
 
-    def get(self, run_id_or_prefix: str) -> StoredRun:
-        """One run, by its id or a unique prefix of it.
+    def get(self, run_id_or_part: str) -> StoredRun:
+        """One run, by its id or a unique prefix or suffix of it (`1a2b3c4d`, `shop-20240501`).
 
         Raises:
             HistoryError: The text is not a run id (checked before any file is read), no run
                 matches, several do (the message lists them), or the history file is unusable.
         """
-        prefix = check_run_id_prefix(run_id_or_prefix)
+        part = check_run_id_prefix(run_id_or_part)
         if not self.path.exists():
-            raise self._unknown(prefix)
+            raise self._unknown(part)
         with self._db.connect(create=False) as conn:
             self._abort_stale(conn)
-            rows = conn.execute(
-                "SELECT * FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT 11",
-                # Every character a run id may hold sorts below DEL: this is a prefix range.
-                (prefix, prefix + "\x7f"),
-            ).fetchall()
-        exact = [row for row in rows if row["run_id"] == prefix]
-        if exact or len(rows) == 1:
-            return to_run((exact or rows)[0], self.runs_dir)
+            rows = conn.execute("SELECT * FROM runs WHERE run_id = ?", (part,)).fetchall()
+            rows = (
+                rows
+                or conn.execute(
+                    "SELECT * FROM runs WHERE (run_id >= ? AND run_id < ?) OR substr(run_id, ?) = ?"
+                    " ORDER BY run_id LIMIT 11",
+                    # Every character a run id may hold sorts below DEL: this is a prefix range.
+                    (part, part + "\x7f", -len(part), part),
+                ).fetchall()
+            )
+        if len(rows) == 1:
+            return to_run(rows[0], self.runs_dir)
         if not rows:
-            raise self._unknown(prefix)
+            raise self._unknown(part)
         shown = ", ".join(row["run_id"] for row in rows[:10]) + (", ..." if len(rows) > 10 else "")
         raise HistoryError(
-            f"run id prefix '{prefix}' is ambiguous: it matches {shown}",
+            f"run id '{part}' is ambiguous: it matches {shown}",
             f"give more of the id, for example: dot logs {rows[0]['run_id']}",
         )
+
+    def short_ids(self, run_ids: Collection[str]) -> dict[str, str]:
+        """The short name of each run for people: the last 8 characters of its id (its random
+        hex digits), or the whole id where `get` would find another run by them too.
+
+        Eight characters, not the fewest that are unique today: a name someone noted down keeps
+        naming the same run as the history grows.
+
+        Raises:
+            HistoryError: The history file is unusable.
+        """
+        if not run_ids or not self.path.exists():
+            return {run_id: run_id for run_id in run_ids}
+        with self._db.connect(create=False) as conn:
+            every = [row[0] for row in conn.execute("SELECT run_id FROM runs")]
+        ends = Counter(run_id[-SHORT_ID:] for run_id in every)
+        starts = Counter(run_id[:SHORT_ID] for run_id in every)
+        return {
+            run_id: short if ends[short] + starts[short] == 1 else run_id
+            for run_id in run_ids
+            for short in (run_id[-SHORT_ID:],)
+        }
 
     def query(
         self,
