@@ -70,6 +70,8 @@ def fill(home: Path, records: int) -> None:
                 "error_class": "database" if status == "FAILED" else None,
                 "error_message": "relation does not exist" if status == "FAILED" else None,
                 "suggestion": "check the source" if status == "FAILED" else None,
+                "error_node": "model.shop.orders" if status == "FAILED" else None,
+                "schedule": None,
                 **{c: rng.randint(0, 40) for c in COUNT_COLUMNS},
             }
         )

@@ -104,7 +104,7 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
             runs,
             filtered=replace(filters, last=DEFAULT_LAST) != Filters(),
             home=store.home,
-            short_ids=store.short_ids([run.run_id for run in runs]),
+            short_ids=store.short_ids,
         )
     return 0
 

@@ -13,6 +13,7 @@ specs and commits, exit codes and error classes, one line per run, no colour.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +53,11 @@ class _Column:
 
 
 def print_runs(
-    runs: list[StoredRun], *, filtered: bool, home: Path, short_ids: dict[str, str]
+    runs: list[StoredRun],
+    *,
+    filtered: bool,
+    home: Path,
+    short_ids: Callable[[list[str]], dict[str, str]],
 ) -> None:
     """The table of runs, newest first: fitted to a terminal, or wide and complete otherwise.
 
@@ -60,7 +65,7 @@ def print_runs(
         runs: The runs to list.
         filtered: Whether filters chose them (for what an empty list says).
         home: `$DATUM_HOME` (named when the history is empty).
-        short_ids: The name to show for each run id (`RunStore.short_ids`).
+        short_ids: Gives the name to show for each run id on a terminal (`RunStore.short_ids`).
     """
     from rich.text import Text
 
@@ -70,7 +75,8 @@ def print_runs(
         return
     out = runview.console()
     if out.is_terminal:
-        _print_fitted(out, runs, short_ids, now=datetime.now(UTC))
+        names = short_ids([run.run_id for run in runs])
+        _print_fitted(out, runs, names, now=datetime.now(UTC))
     else:
         _print_wide(out, runs)
 
@@ -140,7 +146,7 @@ def _print_fitted(
         ),
     ]
     width = out.width
-    while len(columns) > 2 and _total(columns, least=True) > width:
+    while len(columns) > 2 and _least_width(columns) > width:
         columns.pop()  # the lowest priority goes first
     widths = [column.natural() for column in columns]
     excess = sum(widths) + GAP * (len(columns) - 1) - width
@@ -210,9 +216,8 @@ def _wide_error(run: StoredRun) -> str:
     return " ".join(part for part in (kind, f"{node}:" if node and said else node, said) if part)
 
 
-def _total(columns: list[_Column], *, least: bool) -> int:
-    widths = [column.least() if least else column.natural() for column in columns]
-    return sum(widths) + GAP * (len(columns) - 1)
+def _least_width(columns: list[_Column]) -> int:
+    return sum(column.least() for column in columns) + GAP * (len(columns) - 1)
 
 
 def _line(cells: list[Text], columns: list[_Column], widths: list[int]) -> Text:

@@ -261,14 +261,25 @@ class RunStore:
         """
         if not run_ids or not self.path.exists():
             return {run_id: run_id for run_id in run_ids}
+        shorts = sorted({run_id[-SHORT_ID:] for run_id in run_ids})
+        taken: Counter[str] = Counter()
         with self._db.connect(create=False) as conn:
-            every = [row[0] for row in conn.execute("SELECT run_id FROM runs")]
-        ends = Counter(run_id[-SHORT_ID:] for run_id in every)
-        starts = Counter(run_id[:SHORT_ID] for run_id in every)
+            for chunk in (shorts[i : i + 500] for i in range(0, len(shorts), 500)):
+                marks = ", ".join("?" * len(chunk))
+                sql = (
+                    f"SELECT substr(run_id, -{SHORT_ID}) AS tail, count(*) FROM runs"  # noqa: S608
+                    f" WHERE tail IN ({marks}) GROUP BY tail"
+                )
+                taken.update(dict(conn.execute(sql, chunk).fetchall()))
+            for short in shorts:  # an id that starts with them (a project named in hex)
+                row = conn.execute(
+                    "SELECT count(*) FROM runs WHERE run_id >= ? AND run_id < ?",
+                    (short, short + "\x7f"),
+                ).fetchone()
+                taken[short] += row[0]
         return {
-            run_id: short if ends[short] + starts[short] == 1 else run_id
+            run_id: run_id[-SHORT_ID:] if taken[run_id[-SHORT_ID:]] == 1 else run_id
             for run_id in run_ids
-            for short in (run_id[-SHORT_ID:],)
         }
 
     def query(
