@@ -575,3 +575,157 @@ def warm_parse() -> bool | None:
         cleanup_connections()  # type: ignore[no-untyped-call]
         reset_adapters()  # type: ignore[no-untyped-call]
     return bool(result.success)
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One node of a parsed project, as the missing-parents check sees it.
+
+    Attributes:
+        unique_id: dbt's id (`model.shop.orders`).
+        resource_type: `model`, `seed`, `snapshot`, `test`, ...
+        parents: The unique ids it depends on (models, seeds, snapshots, sources).
+        database: Where it is written (empty for tests).
+        schema: Where it is written.
+        identifier: Its relation's name (the alias).
+        materialized: Its materialization (`view`, `table`, `ephemeral`, ...).
+    """
+
+    unique_id: str
+    resource_type: str
+    parents: tuple[str, ...]
+    database: str
+    schema: str
+    identifier: str
+    materialized: str
+
+
+@dataclass(frozen=True)
+class SelectedGraph:
+    """What a dbt command would select, and the project's nodes (sources left out)."""
+
+    selected: frozenset[str]
+    nodes: Mapping[str, GraphNode]
+
+
+def select_graph(
+    parse_args: Sequence[str], ls_args: Sequence[str], *, env: Mapping[str, str] | None = None
+) -> SelectedGraph:
+    """Parse a project (a partial parse, after the isolation check's) and resolve a selection.
+
+    The selection is dbt's own: `dbt ls` on the parsed manifest, with the run's selection
+    options. Nothing is printed. The static parser stays off, because this also runs in the
+    webhook's warm worker, which must never start its threads (see `warm_parse`).
+
+    Args:
+        parse_args: Project, profile, target, vars and path arguments for `dbt parse`.
+        ls_args: The same, with the run's selection options, for `dbt ls`.
+        env: Environment variables set for the duration.
+
+    Returns:
+        The selected unique ids and every node of the manifest.
+
+    Raises:
+        DbtParseFailed: dbt could not parse the project or resolve the selection.
+        KeyboardInterrupt: The parse was interrupted.
+    """
+    import json
+
+    from dbt.cli.main import dbtRunner
+
+    quiet = ["--log-level", "none"]
+    with (
+        _INVOKE_LOCK,
+        _environment({**(env or {}), "DBT_STATIC_PARSER": "false"}),
+        _released_connections(),
+    ):
+        parsed = dbtRunner().invoke(["parse", *parse_args, "--no-write-json", *quiet])
+        if isinstance(parsed.exception, KeyboardInterrupt):
+            raise parsed.exception
+        if not parsed.success or parsed.result is None:
+            raise DbtParseFailed(parsed.exception)
+        keys = ["--output", "json", "--output-keys", "unique_id"]
+        listed = dbtRunner(manifest=parsed.result).invoke(["ls", *ls_args, *keys, *quiet])  # type: ignore[arg-type]
+    if isinstance(listed.exception, KeyboardInterrupt):
+        raise listed.exception
+    if not listed.success or not isinstance(listed.result, list):
+        raise DbtParseFailed(listed.exception)
+    selected = frozenset(str(json.loads(line)["unique_id"]) for line in listed.result)
+    manifest: Any = parsed.result
+    nodes = {
+        node.unique_id: GraphNode(
+            unique_id=node.unique_id,
+            resource_type=str(node.resource_type),
+            parents=tuple(getattr(getattr(node, "depends_on", None), "nodes", ()) or ()),
+            database=str(getattr(node, "database", "") or ""),
+            schema=str(getattr(node, "schema", "") or ""),
+            identifier=str(getattr(node, "alias", "") or node.name),
+            materialized=str(getattr(node.config, "materialized", "") or ""),
+        )
+        for node in manifest.nodes.values()
+    }
+    return SelectedGraph(selected=selected, nodes=nodes)
+
+
+def existing_relations(
+    project_dir: Path,
+    profiles_dir: Path,
+    *,
+    target: str | None,
+    variables: Mapping[str, Any],
+    schemas: Sequence[tuple[str, str]],
+) -> frozenset[tuple[str, str, str]] | None:
+    """List the relations in some schemas of a profile's target, through dbt's adapter.
+
+    Loaded as `drop_target_schema` loads it (built-in macros only); connections are released
+    afterwards, so a DuckDB file is not left locked.
+
+    Args:
+        project_dir: The dbt project.
+        profiles_dir: The folder of the profiles.yml to use.
+        target: The target, or None for the profile's default.
+        variables: Vars for rendering dbt_project.yml and profiles.yml.
+        schemas: The (database, schema) pairs to look in.
+
+    Returns:
+        Each relation as lowercased (database, schema, name); None when the warehouse could
+        not be asked (the caller then knows nothing, and must not guess).
+    """
+    from argparse import Namespace
+
+    from dbt.adapters.factory import get_adapter, register_adapter
+    from dbt.config.runtime import RuntimeConfig
+    from dbt.context.providers import generate_runtime_macro_context
+    from dbt.flags import set_from_args
+    from dbt.mp_context import get_mp_context
+    from dbt.parser.manifest import ManifestLoader
+    from dbt_common.context import set_invocation_context
+
+    args = Namespace(project_dir=str(project_dir), profiles_dir=str(profiles_dir), target=target,
+                     profile=None, threads=None, vars=dict(variables))  # fmt: skip
+    found: set[tuple[str, str, str]] = set()
+    with _INVOKE_LOCK, _silenced_events(), _released_connections():
+        try:
+            set_invocation_context(dict(os.environ))
+            set_from_args(args, {})
+            config: Any = RuntimeConfig.from_args(args)
+            register_adapter(config, get_mp_context())
+            adapter: Any = get_adapter(config)
+            macros = ManifestLoader.load_macros(
+                config, adapter.connections.set_query_header, base_macros_only=True
+            )
+            adapter.set_macro_resolver(macros)
+            adapter.set_macro_context_generator(generate_runtime_macro_context)
+            with adapter.connection_named("dot-parents"):
+                for database, schema in schemas:
+                    if not adapter.check_schema_exists(database, schema):
+                        continue
+                    where = adapter.Relation.create(database=database, schema=schema)
+                    for relation in adapter.list_relations_without_caching(where):
+                        name = (relation.database or database, relation.schema, relation.identifier)
+                        found.add(tuple(str(part or "").lower() for part in name))  # type: ignore[arg-type]
+        # dbt, the adapter and its driver each raise their own classes: whichever it is, the
+        # warehouse could not be asked, which the caller treats as "unknown".
+        except Exception:  # noqa: BLE001
+            return None
+    return frozenset(found)

@@ -13,12 +13,16 @@ from datum_dot.builds import workspace
 from datum_dot.errors import DbtError, DotError, ExitCode
 from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
 from datum_dot.home.settings import datum_home
-from datum_dot.runs import isolation
+from datum_dot.runs import isolation, parents, warehouse
 from datum_dot.runs.plan import BuildPlan
 from datum_dot.runs.planner import make_plan, project_name, working_tree_commit
 from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
 from datum_dot.runs.runner import RetryPolicy, Runner, runtime_for
+from datum_dot.runs.workdir import project_cwd
 from datum_dot.runtimes.base import InvocationResult, OutputSink, Runtime
+
+# Runtimes that run dbt-core against the profile here, so the warehouse can be asked beforehand.
+_LOCAL_DBT_RUNTIMES = frozenset({"local", "subprocess"})
 
 
 class Observer:
@@ -92,6 +96,8 @@ def execute(
             runtime=runtime.name,
         )
     observer.planned(plan)
+    # the run proper starts now: time spent answering the start-up questions is not its duration
+    started = datetime.now(UTC)
     store = store or RunStore(datum_home())
     recorder = RunRecorder(
         store, _run_start(request, plan, runtime, started), run_id=request.run_id
@@ -184,15 +190,33 @@ def _run(
                 f"run it by hand to see why: dbt {' '.join(args)}",
             )
 
-    with workspace.prepared(plan, run_deps=run_deps, on_wait=note):
+    def wait(message: str) -> None:
+        observer.waiting(message)
+        out.line("stderr", f"dot: {message}")
+
+    environ = os.environ if request.environ is None else request.environ
+    # dbt resolves a profile's relative paths (a DuckDB file) from the project folder
+    with (
+        project_cwd(plan.source_project_dir),
+        workspace.prepared(plan, run_deps=run_deps, on_wait=wait),
+        warehouse.writing(
+            warehouse.single_writer_file(plan, environ),
+            locks_dir=datum_home() / "locks",
+            timeout=request.timeout,
+            on_wait=wait,
+        ) as waited,
+    ):
         if plan.check_isolation:
-            _check_isolation(plan, runtime, note, request.environ)
+            _check_isolation(plan, runtime, note, environ)
+        if parents.needs_check(plan) and runtime.name in _LOCAL_DBT_RUNTIMES:
+            _check_parents(plan, note)
+        timeout = None if request.timeout is None else max(request.timeout - waited, 0.01)
         return runner.invoke(
             plan.dbt_args,
             env=plan.dbt_env,
             on_event=observer.event,
             output=out,
-            timeout=request.timeout,
+            timeout=timeout,
         )
 
 
@@ -244,17 +268,24 @@ def _check_isolation(
     plan: BuildPlan,
     runtime: Runtime,
     note: Callable[[str], None],
-    environ: Mapping[str, str] | None,
+    environ: Mapping[str, str],
 ) -> None:
     iso = plan.isolated
     assert iso is not None  # noqa: S101 - only isolated plans are checked
     note("checking that every node lands in the isolated schema")
     targets = runtime.parse_targets(plan.parse_args, env=plan.dbt_env)
-    schema = isolation.expected_schema(
-        iso.profile.schema_after, os.environ if environ is None else environ
-    )
+    schema = isolation.expected_schema(iso.profile.schema_after, environ)
     offenders = isolation.find_offenders(targets, schema=schema, short_hash=iso.short_hash)
     isolation.raise_for_offenders(offenders, schema=schema or iso.profile.schema_after)
+
+
+def _check_parents(plan: BuildPlan, note: Callable[[str], None]) -> None:
+    note("checking that the selection's parents are built")
+    missing = parents.missing_parents(plan)
+    if missing is None:
+        note("could not tell whether the selection's parents are built; dbt will say")
+        return
+    parents.raise_for_missing(plan, missing)
 
 
 def _outcome(result: InvocationResult) -> tuple[RunStatus, ExitCode]:
