@@ -37,10 +37,28 @@ def keys(project: Path) -> list[str]:
     return [s.key for s in prompts.pending(project)[0]]
 
 
+def make_both_useful(project: Path, repo_root: Path | None = None) -> None:
+    """A `.vscode/` folder (VS Code is in use) and a `.dot/.gitignore` emptied by hand (so git
+    sees what dot builds): the two situations where a suggestion is of use."""
+    (project / ".dot").mkdir(parents=True, exist_ok=True)
+    (project / ".dot" / ".gitignore").write_text("")
+    ((repo_root or project) / ".vscode").mkdir(exist_ok=True)
+
+
 # --- what is offered -----------------------------------------------------------------------
 
 
-def test_prompts_pending_offers_both_in_a_fresh_repository(repo: GitRepo) -> None:
+def test_prompts_pending_offers_nothing_in_a_fresh_repository(repo: GitRepo) -> None:
+    # Regression: the first build offered to create .vscode/ in a repository without one, and
+    # to edit .gitignore although the .dot/.gitignore every build writes ignores everything.
+    assert prompts.pending(repo.path) == ([], [])
+    (repo.path / ".dot").mkdir()
+    (repo.path / ".dot" / ".gitignore").write_text("*\n")  # as every isolated build writes it
+    assert prompts.pending(repo.path) == ([], [])
+
+
+def test_prompts_pending_offers_what_is_useful(repo: GitRepo) -> None:
+    make_both_useful(repo.path)
     suggestions, warnings = prompts.pending(repo.path)
     assert [s.key for s in suggestions] == [prompts.GITIGNORE, prompts.VSCODE]
     assert suggestions[0].path == repo.path / ".gitignore"
@@ -49,6 +67,7 @@ def test_prompts_pending_offers_both_in_a_fresh_repository(repo: GitRepo) -> Non
 
 
 def test_prompts_gitignore_dotenv_line_does_not_count(repo: GitRepo) -> None:
+    make_both_useful(repo.path)
     repo.write({".gitignore": ".dotenv\n.dot.bak\n"})
     assert prompts.GITIGNORE in keys(repo.path)
 
@@ -58,6 +77,8 @@ def test_prompts_gitignore_dotenv_line_does_not_count(repo: GitRepo) -> None:
     [".gitignore", ".git/info/exclude"],
 )
 def test_prompts_gitignore_asks_git_whether_dot_is_ignored(repo: GitRepo, where: str) -> None:
+    make_both_useful(repo.path)
+    assert prompts.GITIGNORE in keys(repo.path)
     repo.write({where: "# build folders\n.dot/\n"})
     assert prompts.GITIGNORE not in keys(repo.path)
 
@@ -65,6 +86,7 @@ def test_prompts_gitignore_asks_git_whether_dot_is_ignored(repo: GitRepo, where:
 def test_prompts_gitignore_rule_in_parent_folder_counts(repo: GitRepo) -> None:
     project = repo.path / "analytics"
     project.mkdir()
+    make_both_useful(project, repo.path)
     assert prompts.pending(project)[0][0].path == project / ".gitignore"
     repo.write({".gitignore": "analytics/.dot/\n"})
     assert prompts.GITIGNORE not in keys(project)
@@ -80,6 +102,7 @@ def test_prompts_outside_a_repository_offers_nothing(tmp_path: Path) -> None:
 
 
 def test_prompts_apply_gitignore_appends_line_git_honours(repo: GitRepo) -> None:
+    make_both_useful(repo.path)
     repo.write({".gitignore": "target/"})  # no newline at the end
     suggestion = prompts.pending(repo.path)[0][0]
     prompts.apply(suggestion)
@@ -122,6 +145,8 @@ def test_prompts_vscode_valid_json_merged_keeping_keys(repo: GitRepo) -> None:
 
 def test_prompts_decline_remembered_per_project(repo: GitRepo, tmp_path: Path) -> None:
     other = make_repo(tmp_path / "other")
+    make_both_useful(repo.path)
+    make_both_useful(other.path)
     prompts.decline(repo.path, prompts.VSCODE)
     assert keys(repo.path) == [prompts.GITIGNORE]
     assert keys(other.path) == [prompts.GITIGNORE, prompts.VSCODE]
@@ -137,6 +162,7 @@ def test_prompts_decline_remembered_per_project(repo: GitRepo, tmp_path: Path) -
 def test_prompts_tty_asks_applies_yes_and_remembers_no(tmp_path: Path) -> None:
     history = make_history(tmp_path)
     project = history.example.path
+    make_both_useful(project)
     ignore_before = (project / ".gitignore").read_text()
     first = run_dot_in_pty(
         "ls", "prod@v1", cwd=project, env=history.environ,
@@ -145,7 +171,7 @@ def test_prompts_tty_asks_applies_yes_and_remembers_no(tmp_path: Path) -> None:
     assert first.returncode == 0, first.output
     assert first.output.count("[Y/n]") == 2
     assert (project / ".gitignore").read_text() == ignore_before + ".dot/\n"
-    assert not (project / ".vscode").exists()
+    assert not (project / ".vscode" / "settings.json").exists()
     assert "not asking again for this project" in first.output
     second = run_dot_in_pty("ls", "prod@v1", cwd=project, env=history.environ)
     assert second.returncode == 0, second.output
@@ -159,7 +185,9 @@ def unasked(
 ) -> History:
     """A project where the VS Code suggestion applies (and, before the first build, the
     .gitignore one); tests here must leave it that way."""
-    return make_history(tmp_path_factory.mktemp("unasked"))
+    history = make_history(tmp_path_factory.mktemp("unasked"))
+    (history.example.path / ".vscode").mkdir()
+    return history
 
 
 @pytest.mark.slow
@@ -182,7 +210,7 @@ def test_prompts_never_shown_without_a_person(unasked: History, how: str) -> Non
     assert "[Y/n]" not in output
     assert "jaffle_dot.marts.orders" in output  # dbt ran: the questions would have come first
     assert (project / ".gitignore").read_bytes() == ignore_before
-    assert not (project / ".vscode").exists()
+    assert not (project / ".vscode" / "settings.json").exists()
     assert prompts.VSCODE in keys(project)  # neither applied nor declined
 
 

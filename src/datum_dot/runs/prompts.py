@@ -2,6 +2,11 @@
 
 This module decides which suggestions apply and applies them; asking is the CLI's job. A
 declined suggestion is remembered per project in `$DATUM_HOME/prompts.json`.
+
+Only what is useful is offered. Every isolated build writes `.dot/.gitignore` (`*`), so git
+ignores `.dot/` without the user's `.gitignore`: that edit is offered only when `.dot/` is
+there and git still sees its contents (its `.gitignore` was changed, or a rule un-ignores it).
+The VS Code settings are offered only in a repository that has a `.vscode/` folder.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ def pending(project_dir: Path) -> tuple[list[Suggestion], list[str]]:
     warnings: list[str] = []
     if repo_root is None:
         return out, warnings
-    if GITIGNORE not in declined and not git.is_ignored(repo_root, project_dir / ".dot"):
+    if GITIGNORE not in declined and _dot_dir_seen_by_git(repo_root, project_dir):
         out.append(
             Suggestion(
                 GITIGNORE,
@@ -61,7 +66,7 @@ def pending(project_dir: Path) -> tuple[list[Suggestion], list[str]]:
             )
         )
     settings = repo_root / ".vscode" / "settings.json"
-    if VSCODE not in declined:
+    if VSCODE not in declined and settings.parent.is_dir():
         state = _vscode_state(settings)
         if state == "invalid":
             warnings.append(
@@ -121,6 +126,13 @@ def _declined() -> dict[str, list[str]]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _dot_dir_seen_by_git(repo_root: Path, project_dir: Path) -> bool:
+    """Whether git would see files under `.dot/` once dot has written its own `.gitignore` there."""
+    if not (project_dir / ".dot" / ".gitignore").is_file():
+        return False  # the build writes it (`*`) before anything else goes in
+    return not git.is_ignored(repo_root, project_dir / ".dot" / "build")
 
 
 def _vscode_state(path: Path) -> str:
