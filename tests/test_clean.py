@@ -440,8 +440,8 @@ def test_clean_drop_failure_keeps_the_build_exits_30_and_each_drop_is_a_run(
 
     listing = example.dot("logs", env={**history.environ, "COLUMNS": "200"})
     assert listing.returncode == 0, listing.stderr
-    # run id, started (date and time), spec, commit, command, status, duration, exit
-    rows = {row[0]: row[3:] for row in map(str.split, listing.stdout.splitlines()) if row}
+    # run id, started (date and time), spec, commit, command, status, duration, exit, error
+    rows = {row[0]: row[3:9] for row in map(str.split, listing.stdout.splitlines()) if row}
     for run, status, code in ((ok, "SUCCESS", "0"), (failed, "FAILED", "30")):
         spec, commit, command, shown_status, _, shown_code = rows[run.run_id]
         assert (spec, commit, command, shown_status, shown_code) == (
