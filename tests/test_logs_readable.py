@@ -331,6 +331,15 @@ def test_node_name_and_error_line() -> None:
         error_message="UninstalledPackagesFoundError: Compilation Error\n  run dbt deps",
     )
     assert error_line(compiled) == "run dbt deps"
+    jinja = StoredRun(
+        "shop-20240501T060000Z-1a2b3c4f",
+        start,
+        RunStatus.FAILED,
+        home,
+        error_message="CompilationError: Compilation Error in model orders (models/orders.sql)\n"
+        "  unexpected '}', expected ')'\n    line 1",
+    )
+    assert error_line(jinja) == "orders: unexpected '}', expected ')'"
 
 
 # --- the history ----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ _FULL_SHA = re.compile(r"(?<=@)([0-9a-f]{40}|[0-9a-f]{64})$")
 # The first line of many dbt messages only names the kind and the node (`Runtime Error in model
 # orders (models/orders.sql)`, `UninstalledPackagesFoundError: Compilation Error`); what went
 # wrong is on the next one.
-_HEADER = re.compile(r"(?:\w+: )?[A-Z][A-Za-z ]*Error(?: in [a-z_]+ \S+ \(.*\))?:?")
+_HEADER = re.compile(r"(?:\w+: )?[A-Z][A-Za-z ]*Error(?: in [a-z_]+ (?P<node>\S+) \(.*\))?:?")
 _MIN_COMMAND = 12
 
 
@@ -115,14 +115,17 @@ def node_name(unique_id: str) -> str:
 def error_line(run: StoredRun) -> str:
     """The line of the error that says what went wrong, after the failed node's name:
     `orders: Binder Error: Referenced column "amount" not found in FROM clause!`."""
-    said = _said(run.error_message)
-    node = node_name(run.error_node) if run.error_node else ""
+    said, named = _said(run.error_message)
+    node = node_name(run.error_node) if run.error_node else named
     return f"{node}: {said}" if node and said else said or node
 
 
-def _said(message: str | None) -> str:
+def _said(message: str | None) -> tuple[str, str]:
+    """The first line of `message` that says what went wrong, and the node a header names."""
     lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
-    return next((line for line in lines if not _HEADER.fullmatch(line)), lines[0] if lines else "")
+    headers = [match for line in lines if (match := _HEADER.fullmatch(line))]
+    said = next((line for line in lines if not _HEADER.fullmatch(line)), lines[0] if lines else "")
+    return said, next((match["node"] for match in headers if match["node"]), "")
 
 
 def _command(run: StoredRun) -> str:
@@ -211,8 +214,8 @@ def _exit(run: StoredRun) -> str:
 
 def _wide_error(run: StoredRun) -> str:
     kind = f"[{run.error_class}]" if run.error_class else ""
-    node = run.error_node or ""
-    said = _said(run.error_message)
+    said, named = _said(run.error_message)
+    node = run.error_node or named
     return " ".join(part for part in (kind, f"{node}:" if node and said else node, said) if part)
 
 
