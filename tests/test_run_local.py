@@ -162,8 +162,8 @@ def test_build_default_environment_writes_dev_schema(built: Built) -> None:
     assert_exit(result, 0)
     assert "Running with dbt=" in result.stdout  # dbt's own output reaches our stdout
     assert "SUCCESS: dbt build" in result.stderr
-    # The summary counts what dbt numbered: never past its own total.
-    total = re.findall(r"\b\d+/(\d+) ", result.stderr)[-1]
+    # The summary counts what dbt numbered (`N of TOTAL`): never past its own total.
+    total = re.findall(r"\b\d+ of (\d+) ", result.stdout)[-1]
     assert f"; {total} nodes: {total} passed; details: dot logs" in result.stderr
     [(count,)] = built.project.query("select count(*) from dev.orders")
     assert count > 0

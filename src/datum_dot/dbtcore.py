@@ -133,6 +133,7 @@ def invoke(
     env: Mapping[str, str] | None = None,
     manifest: object | None = None,
     on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
+    on_level: Callable[[str], None] | None = None,
 ) -> Invocation:
     """Run dbt in this process with `dbtRunner`, one invocation at a time.
 
@@ -141,6 +142,8 @@ def invoke(
         env: Environment variables set for the duration of the invocation.
         manifest: A manifest returned by an earlier `parse`, to skip parsing again.
         on_event: Called with each dbt event's name and data (progress, classification).
+        on_level: Called with each dbt event's level ("debug", "info", "warn", "error"), right
+            after dbt's logger wrote the event's line, on the same thread.
 
     Returns:
         The outcome, converted to our own type.
@@ -148,6 +151,8 @@ def invoke(
     from dbt.cli.main import dbtRunner
 
     callbacks = [_callback(on_event)] if on_event is not None else []
+    if on_level is not None:
+        callbacks.append(_level_callback(on_level))
     with _INVOKE_LOCK, _environment(env or {}), _released_connections():
         result = dbtRunner(manifest=manifest, callbacks=callbacks).invoke(list(args))  # type: ignore[arg-type]
     exc = result.exception
@@ -254,13 +259,17 @@ def probe_adapter(adapter_type: str) -> AdapterProbe:
 
 
 def parse_targets(
-    args: Sequence[str], *, env: Mapping[str, str] | None = None
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    on_level: Callable[[str], None] | None = None,
 ) -> tuple[object, list[NodeTarget]]:
     """Parse a project in process and list where each materialized node would be written.
 
     Args:
         args: Global and project arguments for `dbt parse` (project, profiles, target, vars, paths).
         env: Environment variables set for the duration of the parse.
+        on_level: Called with each dbt event's level, as in `invoke`.
 
     Returns:
         The manifest (to hand to the run that follows) and the node targets; ephemeral models,
@@ -276,7 +285,8 @@ def parse_targets(
     # ends, and writing it twice costs a few tenths of a second. partial_parse.msgpack is still
     # written, for the runs after.
     with _INVOKE_LOCK, _environment(env or {}), _released_connections():
-        result = dbtRunner().invoke(["parse", *args, "--no-write-json"])
+        callbacks = [_level_callback(on_level)] if on_level is not None else []
+        result = dbtRunner(callbacks=callbacks).invoke(["parse", *args, "--no-write-json"])
     if isinstance(result.exception, KeyboardInterrupt):
         # dbtRunner catches every exception, the interrupt meant for the caller included: a
         # cancelled parse is a cancellation, not a project that fails to parse.
@@ -316,6 +326,13 @@ class DbtParseFailed(Exception):
 def _callback(on_event: Callable[[str, Mapping[str, Any]], None]) -> Callable[[Any], None]:
     def callback(event: Any) -> None:
         on_event(event.info.name, _EventData(event))
+
+    return callback
+
+
+def _level_callback(on_level: Callable[[str], None]) -> Callable[[Any], None]:
+    def callback(event: Any) -> None:
+        on_level(str(event.info.level))
 
     return callback
 

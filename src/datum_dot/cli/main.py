@@ -24,6 +24,9 @@ from datum_dot.cli.setupargs import SETUP_COMMANDS, run_setup_command
 from datum_dot.cli.webhookargs import WEBHOOK_COMMANDS, run_webhook_command
 from datum_dot.errors import DatumHomeError, DotError, ExitCode, UsageError
 
+# 128 + SIGPIPE: what a shell reports for a Unix tool whose reader went away (`| head`).
+READER_GONE = 141
+
 __all__ = [
     "BUILD_COMMANDS",
     "DBT_COMMANDS",
@@ -81,12 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = _dispatch(args, passthrough, prog, parser)
         if args.command:
             _log_exit(prog, args.command, code)
+        sys.stdout.flush()  # a reader that went away is met here, not at exit
         return code
     except DotError as e:
         return _report(e, debug=debug)
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return int(ExitCode.CANCELLED)
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as e:
         # A write under $DATUM_HOME (the history, run folders, locks) met a read-only, full or
         # blocked folder: the user's to fix, not a bug, wherever in the core it was met.
@@ -96,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report_bug(e, debug=debug)
     except Exception as e:  # noqa: BLE001 - the one place that turns a bug into a report
         return _report_bug(e, debug=debug)
+
+
+def _reader_gone() -> int:
+    """`dot logs | head`: stop quietly, as Unix tools do, with the status they die with (141)."""
+    from datum_dot.runtimes.output import silence
+
+    silence(sys.stdout)
+    return READER_GONE
 
 
 def _check_home() -> None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from datum_dot.cli.console import make_console
 from datum_dot.preflight.model import Report, Status
 
 if TYPE_CHECKING:
@@ -27,9 +28,7 @@ _STYLES = {Status.OK: "green", Status.FAIL: "red", Status.WARN: "yellow", Status
 
 def console() -> Console:
     """A console on stdout that never reads text as markup or highlights it."""
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
+    return make_console(highlight=False, soft_wrap=True)
 
 
 def mark(status: Status) -> Text:

@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -34,7 +34,14 @@ from typing import Any
 
 from datum_dot import dbtcore
 from datum_dot.runtimes.base import EventHandler, OutputSink
-from datum_dot.runtimes.output import LineSplitter, Tail, strip_ansi
+from datum_dot.runtimes.output import (
+    LevelTagger,
+    LineSplitter,
+    Tail,
+    strip_ansi,
+    terminal_policy,
+    write_quietly,
+)
 
 GRACE_SECONDS = 5.0
 _POLL_SECONDS = 0.2
@@ -177,22 +184,21 @@ def _relay(
             return None, False
         kind = message[0]
         if kind == "line":
-            _, stream, text = message
-            _echo(stream, text)
-            tail.add(text)
+            _, stream, text, level = message
+            _echo(stream, text, level)
+            clean = strip_ansi(text)
+            tail.add(clean)
             if output is not None:
-                output.line(stream, text)
+                output.line(stream, clean)
         elif kind == "event" and on_event is not None:
             on_event(message[1], message[2])
         elif kind == "done":
             return message[1], False
 
 
-def _echo(stream: str, text: str) -> None:
-    target = sys.stderr if stream == "stderr" else sys.stdout
-    with contextlib.suppress(OSError, ValueError):
-        target.write(text + "\n")
-        target.flush()
+def _echo(stream: str, text: str, level: str | None) -> None:
+    if terminal_policy().shows(level):
+        write_quietly(sys.stderr if stream == "stderr" else sys.stdout, text + "\n")
 
 
 def _stop(proc: Any, grace: float) -> None:
@@ -220,12 +226,14 @@ def _kill_group(pid: int) -> None:
 
 
 class _PipeText:
-    """A text stream in the child that sends each complete line to the parent."""
+    """A text stream in the child that hands each complete line on (see `LevelTagger`)."""
 
-    def __init__(self, send: Any, stream: str) -> None:
-        self._splitter = LineSplitter(lambda line: send(("line", stream, strip_ansi(line))))
+    def __init__(self, on_line: Callable[[str], None], before_write: Callable[[], None]) -> None:
+        self._splitter = LineSplitter(on_line)
+        self._before_write = before_write
 
     def write(self, text: str) -> int:
+        self._before_write()
         self._splitter.feed(text)
         return len(text)
 
@@ -258,15 +266,23 @@ def _child_main(
         with lock, contextlib.suppress(OSError, ValueError):
             conn.send(message)
 
-    out, err = _PipeText(send, "stdout"), _PipeText(send, "stderr")
+    # Each stdout line goes to the parent with the level of the dbt event that wrote it, so the
+    # parent can show only warnings and errors beside its progress display.
+    tagger = LevelTagger(lambda stream, text, level: send(("line", stream, text, level)))
+    out = _PipeText(lambda line: tagger.line("stdout", line), tagger.writing)
+    err = _PipeText(lambda line: send(("line", "stderr", line, None)), lambda: None)
     sys.stdout, sys.stderr = out, err
 
     try:
         outcome = dbtcore.invoke(
-            args, manifest=manifest, on_event=lambda name, data: send(("event", name, data))
+            args,
+            manifest=manifest,
+            on_event=lambda name, data: send(("event", name, data)),
+            on_level=tagger.level,
         )
     finally:
         out.finish()
         err.finish()
+        tagger.finish()
     send(("done", outcome.__dict__))
     conn.close()

@@ -76,8 +76,8 @@ class ExecutableRuntime(DbtCommandRuntime):
         tail = Tail()
         errors: list[str] = []
 
-        def show(stream: str, text: str) -> None:
-            echo.line(stream, text)
+        def show(stream: str, text: str, level: str | None = None) -> None:
+            echo.line(stream, text, level)
             tail.add(text)
             if output is not None:
                 output.line(stream, text)
@@ -87,13 +87,13 @@ class ExecutableRuntime(DbtCommandRuntime):
             if event is None:
                 show(stream, strip_ansi(text))
                 return
-            name, message, data = event
+            name, level, message, data = event
             if name in _ERROR_EVENTS and isinstance(data.get("exc"), str):
                 errors.append(data["exc"])
             if on_event is not None:
                 on_event(name, data)
             for line in message.split("\n"):
-                show(stream, line)
+                show(stream, line, level)
 
         started = time.time()
         try:
@@ -178,7 +178,7 @@ class ExecutableRuntime(DbtCommandRuntime):
         }
 
 
-def _event(text: str) -> tuple[str, str, dict[str, Any]] | None:
+def _event(text: str) -> tuple[str, str | None, str, dict[str, Any]] | None:
     if not text.startswith("{"):
         return None
     try:
@@ -189,8 +189,10 @@ def _event(text: str) -> tuple[str, str, dict[str, Any]] | None:
     if not isinstance(info, dict):
         return None
     data = parsed.get("data")
+    level = info.get("level")
     return (
         str(info.get("name", "")),
+        str(level) if isinstance(level, str) else None,
         strip_ansi(str(info.get("msg", ""))),
         (data if isinstance(data, dict) else {}),
     )

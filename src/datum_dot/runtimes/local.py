@@ -142,8 +142,14 @@ class LocalRuntime(DbtCommandRuntime):
             if self._in_child(timeout):
                 return self._invoke_child(args, env, manifest, on_event, output, remaining)
             tail = Tail()
-            with tee_stdio(output, tail):
-                outcome = dbtcore.invoke(args, env=env, manifest=manifest, on_event=on_event)
+            with tee_stdio(output, tail) as tagger:
+                outcome = dbtcore.invoke(
+                    args,
+                    env=env,
+                    manifest=manifest,
+                    on_event=on_event,
+                    on_level=tagger.level if tagger is not None else None,
+                )
             return _result(outcome, tail=tail.lines())
         finally:
             self._execution_lock.release()
@@ -198,7 +204,10 @@ class LocalRuntime(DbtCommandRuntime):
                 "try again when the other run has finished",
             )
         try:
-            manifest, targets = dbtcore.parse_targets(args, env=env)
+            with tee_stdio(None) as tagger:
+                manifest, targets = dbtcore.parse_targets(
+                    args, env=env, on_level=tagger.level if tagger is not None else None
+                )
         except dbtcore.DbtParseFailed as e:
             raise DbtError(
                 f"dbt could not parse the project: {e}",
