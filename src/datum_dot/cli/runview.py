@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from datum_dot.cli.console import make_console
 from datum_dot.history import StoredRun, unstamp
 from datum_dot.runs.run import RunStatus
 
@@ -33,11 +34,9 @@ MISSING = "log files missing"
 
 def console(*, stderr: bool = False) -> Console:
     """A console that never wraps data: wide when the stream is not a terminal."""
-    from rich.console import Console
-
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 400
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+    return make_console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def status_text(status: RunStatus) -> Text:
