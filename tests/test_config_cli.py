@@ -221,6 +221,8 @@ def test_every_run_uses_the_registered_target_and_profiles_dir_below_env_vars(
 ) -> None:
     (registered.path / "dot_environments.yml").unlink()
     (registered.path / "dot_vars.yml").unlink()
+    # committed: an isolated build reads the settings files of its commit (ADR 0013)
+    registered.repo.commit({}, "no dot settings")
     elsewhere = tmp_path / "etc-dbt"
     elsewhere.mkdir()
     (elsewhere / "profiles.yml").write_text((registered.path / "profiles.yml").read_text())

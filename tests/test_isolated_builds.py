@@ -317,9 +317,12 @@ def test_bad_input_exits_20_with_error_and_hint(sub: History, case: str) -> None
 
 
 def test_bad_input_profiles_yml_not_valid_yaml(example: ExampleProject) -> None:
-    (example.path / "profiles.yml").write_text("jaffle_dot:\n  target: dev\n outputs: [\n")
+    # committed: the build reads the profiles.yml its commit tracks (ADR 0013)
+    short = example.repo.commit(
+        {"profiles.yml": "jaffle_dot:\n  target: dev\n outputs: [\n"}, "broken profile"
+    )[:8]
     result = run_dot("build", "prod@HEAD", cwd=example.path)
-    assert_bad_input(result, "profiles.yml is not valid YAML")
+    assert_bad_input(result, f"{short}:profiles.yml:3: profiles.yml is not valid YAML")
     assert not (example.path / ".dot").exists()
 
 

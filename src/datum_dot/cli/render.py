@@ -84,13 +84,20 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
             ("deps", "dbt " + shlex.join(plan.deps_args) if plan.deps_args else "not run"),
             ("isolation check", "yes" if plan.check_isolation else "no"),
         ]
-    if plan.baseline is not None:
-        rows.append(("defer to", f"{plan.baseline.spec} ({plan.baseline.state_dir})"))
+    base = plan.baseline
+    if base is not None:
+        rows.append(("defer to", f"{base.spec} ({base.state_dir})"))
+        if base.settings_file is not None:
+            env_name = base.env_name or "(none)"
+            found = base.settings_file.describe()
+            rows.append(("defer settings", f"environment {env_name}, settings from {found}"))
     rows.append(("runtime", plan.runtime))
     rows.append(("vars", format_cli_vars(plan.vars) if plan.vars else "(none)"))
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         out.print(Text(f"{key:<{width}}  ", style="bold") + Text(value))
+    for line, bold in _settings_lines(plan):
+        out.print(Text(line, style="bold") if bold else Text(line))
     env_prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in plan.dbt_env.items())
     argv = shlex.join(["dbt", *plan.dbt_args])
     out.print(Text(f"{'dbt argv':<{width}}  ", style="bold") + Text(f"{env_prefix} {argv}".strip()))
@@ -99,6 +106,50 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
     if debug:
         for note in plan.notes:
             print(f"debug: {note}", file=sys.stderr)
+
+
+_PLAN_COLUMNS = 80
+
+
+def _settings_lines(plan: BuildPlan) -> list[tuple[str, bool]]:
+    """The plan's settings, each with where it came from, and the files read, in 80 columns.
+
+    A row too wide for 80 columns puts its origin on a line of its own, under the value.
+    """
+    settings = plan.settings
+    named = [
+        *((s.name, s.value, s.origin.describe()) for s in settings.flags),
+        *((f"var {s.name}", s.value, s.origin.describe()) for s in settings.vars),
+    ]
+    lines: list[tuple[str, bool]] = []
+    if named:
+        lines.append(("settings (value, then where it was set)", True))
+        width = max(len(name) for name, _, _ in named)
+        shown = [_setting_value(value) for _, value, _ in named]
+        value_width = min(max(len(text) for text in shown), 16)
+        for (name, _, origin), text in zip(named, shown, strict=True):
+            line = f"  {name:<{width}}  {text:<{value_width}}  {origin}"
+            if len(line) <= _PLAN_COLUMNS:
+                lines.append((line, False))
+            else:
+                lines.append((f"  {name:<{width}}  {text}", False))
+                lines.append((f"  {'':<{width}}  from {origin}", False))
+    if settings.files:
+        lines.append(("settings files", True))
+        width = max(len(file.name) for file in settings.files)
+        lines.extend(
+            (f"  {file.name:<{width}}  {file.describe()}", False) for file in settings.files
+        )
+    return lines
+
+
+def _setting_value(value: Any) -> str:
+    """A setting's value as YAML would write it; `-` when dbt's default decides."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, sort_keys=True)
 
 
 Segment = tuple[str, str | None]

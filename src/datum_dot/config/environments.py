@@ -3,6 +3,10 @@
 Merge order for an environment's settings, lowest first: project `all`, project `<env>`, user
 `all`, user `<env>`. Blocks merge shallowly (a later key replaces an earlier one) except `vars`,
 which merge deeply. Command-line `--vars` are applied on top by the plan.
+
+The project's file is read from the checkout, or, for an isolated build, given as read from the
+commit being built (`SettingsFile`); the user's file always comes from the checkout. Each
+resolved flag and var remembers where it was set (`Origin`), for the plan to show.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from datum_dot.config.models import (
     FlagValue,
     IsolationConfig,
 )
+from datum_dot.config.sources import Origin, SettingsFile, SourceKind, read_checkout_file
 from datum_dot.config.spelling import allowed_keys, did_you_mean
-from datum_dot.config.yamlfile import YamlDocument, load_yaml
+from datum_dot.config.yamlfile import YamlDocument, load_yaml_text
 from datum_dot.errors import ConfigError
 
 ENVIRONMENTS_FILE = "dot_environments.yml"
@@ -43,6 +48,8 @@ class Environment:
         flags: dbt CLI flags, kebab-case keys, in merge order.
         vars: Variable values after merging all layers.
         var_sources: For each top-level var, where its value was set (`file:line key`).
+        flag_origins: For each flag, where its value was set.
+        var_origins: For each top-level var, where its value was set.
         isolation: Project-wide isolated-build settings.
         runtime: The runtime named by the environment, if any.
         runtimes: Settings per runtime name (`runtimes:` blocks, merged deeply, later wins).
@@ -52,6 +59,8 @@ class Environment:
     flags: Mapping[str, FlagValue] = field(default_factory=dict)
     vars: Mapping[str, Any] = field(default_factory=dict)
     var_sources: Mapping[str, str] = field(default_factory=dict)
+    flag_origins: Mapping[str, Origin] = field(default_factory=dict)
+    var_origins: Mapping[str, Origin] = field(default_factory=dict)
     isolation: IsolationConfig = field(default_factory=IsolationConfig)
     runtime: str | None = None
     runtimes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -67,6 +76,15 @@ class _Layer:
     label: str
     doc: YamlDocument | None
     config: EnvironmentsFile
+    kind: SourceKind = "working-tree"
+    commit: str | None = None
+
+    def origin(self, loc: tuple[str, ...]) -> Origin:
+        """Where the key at `loc` was set in this layer's file."""
+        line = self.doc.line_of(loc, key=True) if self.doc is not None else None
+        return Origin(
+            kind=self.kind, file=self.label, line=line, key=".".join(loc), commit=self.commit
+        )
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,8 @@ class EnvironmentsConfig:
         flags: dict[str, FlagValue] = {}
         variables: dict[str, Any] = {}
         sources: dict[str, str] = {}
+        flag_origins: dict[str, Origin] = {}
+        var_origins: dict[str, Origin] = {}
         isolation = IsolationConfig()
         runtime: str | None = None
         runtimes: dict[str, Any] = {}
@@ -124,16 +144,23 @@ class EnvironmentsConfig:
                 runtime = block.runtime or runtime
                 runtimes = deep_merge(runtimes, block.runtimes)
                 flags.update(block.flags())
+                for key in block.model_extra or {}:
+                    flag_origins[key.replace("_", "-")] = layer.origin(
+                        ("environment", block_name, key)
+                    )
                 variables = deep_merge(variables, block.vars)
                 for var in block.vars:
                     loc = ("environment", block_name, "vars", var)
                     where = layer.doc.where(loc) if layer.doc else layer.label
                     sources[var] = f"{where} environment.{block_name}.vars.{var}"
+                    var_origins[var] = layer.origin(loc)
         return Environment(
             name=name,
             flags=flags,
             vars=variables,
             var_sources=sources,
+            flag_origins=flag_origins,
+            var_origins=var_origins,
             isolation=isolation,
             runtime=runtime,
             runtimes={
@@ -186,11 +213,16 @@ class EnvironmentsConfig:
         )
 
 
-def load_environments(project_dir: Path) -> EnvironmentsConfig:
+def load_environments(
+    project_dir: Path, *, project_file: SettingsFile | None = None
+) -> EnvironmentsConfig:
     """Read and validate the environments files of a dbt project; both are optional.
 
     Args:
         project_dir: The folder holding `dbt_project.yml`.
+        project_file: The project's `dot_environments.yml` as read elsewhere (from the commit
+            an isolated build builds); by default the one in `project_dir`. The user's
+            `dot_environments.user.yml` is always read from `project_dir`.
 
     Returns:
         The validated configuration.
@@ -198,13 +230,25 @@ def load_environments(project_dir: Path) -> EnvironmentsConfig:
     Raises:
         ConfigError: A file is not valid YAML, has wrong types, or names an undefined default.
     """
+    files = (
+        project_file or read_checkout_file(project_dir, ENVIRONMENTS_FILE),
+        read_checkout_file(project_dir, USER_ENVIRONMENTS_FILE, kind="user"),
+    )
     layers: list[_Layer] = []
-    for file_name in (ENVIRONMENTS_FILE, USER_ENVIRONMENTS_FILE):
-        path = project_dir / file_name
-        if not path.is_file():
+    for found in files:
+        if found.text is None:
             continue
-        doc = load_yaml(path)
-        layers.append(_Layer(file_name, doc, validate_document(doc, EnvironmentsFile)))
+        label = found.label if found.commit is not None else None
+        doc = load_yaml_text(found.text, path=found.path, label=label)
+        layers.append(
+            _Layer(
+                found.repo_path or found.name,
+                doc,
+                validate_document(doc, EnvironmentsFile),
+                kind=found.kind,
+                commit=found.commit,
+            )
+        )
     config = EnvironmentsConfig(tuple(layers))
     _check_default(config)
     for layer in layers:
@@ -237,13 +281,15 @@ def validate_document(doc: YamlDocument, model: type[M]) -> M:
             key = ".".join(str(part) for part in loc) or "(top level)"
             where = doc.where(loc, key=err["type"] == "extra_forbidden")
             problems.append(f"{where}: {key}: {message}")
-        first = (
-            problems[0] if len(problems) == 1 else f"{len(problems)} problems in {doc.path.name}"
-        )
+        first = problems[0] if len(problems) == 1 else f"{len(problems)} problems in {doc.name}"
         detail = "" if len(problems) == 1 else "\n  " + "\n  ".join(problems)
+        fix = (
+            f"fix the file, commit the fix and build that commit (git show {doc.label})"
+            if doc.label
+            else f"fix {doc.path}"
+        )
         raise ConfigError(
-            first + detail,
-            f"fix {doc.path}; the README's configuration reference lists every key",
+            first + detail, f"{fix}; the README's configuration reference lists every key"
         ) from e
 
 

@@ -146,26 +146,43 @@ def load_profiles(path: Path) -> dict[str, Any]:
             f"profiles.yml not found: {path}",
             hint="create it, or pass --profiles-dir / set DBT_PROFILES_DIR to its folder",
         ) from e
+    return load_profiles_text(text, source=str(path))
+
+
+def load_profiles_text(text: str, *, source: str) -> dict[str, Any]:
+    """Load a profiles.yml's text read elsewhere (from a commit, say), as `load_profiles` does.
+
+    Args:
+        text: The file's content.
+        source: How messages name the file (a path, or `1a2b3c4d:profiles.yml`).
+
+    Returns:
+        Its top-level mapping (empty for an empty file).
+
+    Raises:
+        ProfileError: The text is not valid YAML (the message gives the line), or is not a
+            mapping.
+    """
     try:
         document = safe_load(text)
     except yaml.YAMLError as e:
         raise ProfileError(
-            f"{_where(path, e)}: profiles.yml is not valid YAML: {_problem(e)}",
-            hint=f"fix the YAML in {path} near that line (indentation and quoting are the "
+            f"{_where(source, e)}: profiles.yml is not valid YAML: {_problem(e)}",
+            hint=f"fix the YAML in {source} near that line (indentation and quoting are the "
             "usual causes)",
         ) from e
     if document is None:
         return {}
     if not isinstance(document, dict):
         raise ProfileError(
-            f"{path}: profiles.yml must be a mapping of profile names to profiles",
+            f"{source}: profiles.yml must be a mapping of profile names to profiles",
             hint="see https://docs.getdbt.com/docs/core/connect-data-platform/profiles.yml",
         )
     return document
 
 
 def select_target(
-    profiles: Mapping[str, Any], profile: str, target: str | None, *, path: Path
+    profiles: Mapping[str, Any], profile: str, target: str | None, *, path: Path | str
 ) -> tuple[str, dict[str, Any]]:
     """Pick a profile's target from loaded profiles.yml content.
 

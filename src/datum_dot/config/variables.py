@@ -17,11 +17,12 @@ import yaml
 
 from datum_dot.config.environments import validate_document
 from datum_dot.config.models import VarsFile, VarSpec
+from datum_dot.config.sources import SettingsFile, read_checkout_file
 from datum_dot.config.yamlfile import (
     UnsupportedValueError,
     YamlDocument,
     load_value,
-    load_yaml,
+    load_yaml_text,
     safe_load,
 )
 from datum_dot.errors import VarsError
@@ -51,16 +52,24 @@ class VarsCheck:
     warnings: tuple[str, ...] = ()
 
 
-def load_var_declarations(project_dir: Path) -> VarDeclarations:
-    """Read `dot_vars.yml` from the project folder, if present.
+def load_var_declarations(
+    project_dir: Path, *, project_file: SettingsFile | None = None
+) -> VarDeclarations:
+    """Read `dot_vars.yml` from the project folder (or as given), if present.
+
+    Args:
+        project_dir: The folder holding `dbt_project.yml`.
+        project_file: The file as read elsewhere (from the commit an isolated build builds);
+            by default the one in `project_dir`.
 
     Raises:
         ConfigError: The file is not valid YAML or has wrong types.
     """
-    path = project_dir / VARS_FILE
-    if not path.is_file():
+    found = project_file or read_checkout_file(project_dir, VARS_FILE)
+    if found.text is None:
         return VarDeclarations()
-    doc = load_yaml(path)
+    label = found.label if found.commit is not None else None
+    doc = load_yaml_text(found.text, path=found.path, label=label)
     return VarDeclarations(specs=validate_document(doc, VarsFile).vars, doc=doc)
 
 

@@ -173,11 +173,19 @@ class YamlDocument:
         path: Where the file lives.
         data: The loaded value (None for an empty file).
         root: The composed node tree, or None for an empty file.
+        label: What messages call the file instead of its name (`1a2b3c4d:dot_vars.yml` for
+            one read from a commit), or None.
     """
 
     path: Path
     data: Any
     root: yaml.Node | None
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        """What messages call the file: its label, else its name."""
+        return self.label or self.path.name
 
     def line_of(self, loc: Sequence[str | int], *, key: bool = False) -> int | None:
         """Return the 1-based line of the node at `loc`, or of its nearest existing parent.
@@ -198,7 +206,28 @@ class YamlDocument:
     def where(self, loc: Sequence[str | int], *, key: bool = False) -> str:
         """Return `file:line` for `loc` (see `line_of`), or just the file name without a line."""
         line = self.line_of(loc, key=key)
-        return f"{self.path.name}:{line}" if line else self.path.name
+        return f"{self.name}:{line}" if line else self.name
+
+
+def read_text(path: Path) -> str:
+    """Read a settings file the user owns as UTF-8 text.
+
+    Raises:
+        ConfigError: The file cannot be read or is not UTF-8 (the message gives the line).
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(
+            f"cannot read {path}: {e.strerror}", f"check the file: ls -l {path}"
+        ) from e
+    except UnicodeDecodeError as e:
+        line = e.object[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})",
+            f"save it as UTF-8; from Latin-1: iconv -f latin1 -t utf-8 {path} > {path}.utf8"
+            f" && mv {path}.utf8 {path}",
+        ) from e
 
 
 def load_yaml(path: Path) -> YamlDocument:
@@ -214,32 +243,37 @@ def load_yaml(path: Path) -> YamlDocument:
         ConfigError: The file cannot be read, is not UTF-8, is not valid YAML, or holds a value
             `load_value` refuses.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(
-            f"cannot read {path}: {e.strerror}", f"check the file: ls -l {path}"
-        ) from e
-    except UnicodeDecodeError as e:
-        line = e.object[: e.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})",
-            f"save it as UTF-8; from Latin-1: iconv -f latin1 -t utf-8 {path} > {path}.utf8"
-            f" && mv {path}.utf8 {path}",
-        ) from e
+    return load_yaml_text(read_text(path), path=path)
+
+
+def load_yaml_text(text: str, *, path: Path, label: str | None = None) -> YamlDocument:
+    """Parse a YAML file's text read elsewhere (from a commit, say), as `load_yaml` does.
+
+    Args:
+        text: The file's content.
+        path: Where the file is, or would be, in the checkout.
+        label: What messages call it instead of `path` (`1a2b3c4d:dot_vars.yml`), if anything.
+
+    Returns:
+        The document with its data and node tree.
+
+    Raises:
+        ConfigError: The text is not valid YAML, or holds a value `load_value` refuses.
+    """
+    shown = label or str(path)
     try:
         root, data = _parse(text)
     except UnsupportedValueError as e:
-        where = f"{path}:{e.problem_mark.line + 1}" if e.problem_mark is not None else str(path)
+        where = f"{shown}:{e.problem_mark.line + 1}" if e.problem_mark is not None else shown
         raise ConfigError(f"{where}: {e.problem}", e.hint) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        where = f"{shown}:{mark.line + 1}" if mark is not None else shown
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(
             f"{where}: not valid YAML: {problem}", f"fix the YAML syntax at {where}"
         ) from e
-    return YamlDocument(path=path, data=data, root=root)
+    return YamlDocument(path=path, data=data, root=root, label=label)
 
 
 def _child(node: yaml.Node | None, key: str | int, *, key_node: bool = False) -> yaml.Node | None:

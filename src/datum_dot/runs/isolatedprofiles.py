@@ -4,7 +4,8 @@ An isolated build gets its own profiles.yml holding only the chosen profile and 
 schema (BigQuery: dataset) renamed by the isolation template. Everything else is copied as the
 user wrote it: Jinja such as `{{ env_var('DB_PASSWORD') }}` stays unrendered, so secrets stay
 in the environment, and the file is written 0600 in a 0700 folder in case it holds literal ones.
-Finding and reading the user's profiles.yml is `profiles`.
+Finding and reading the user's profiles.yml is `profiles`. A profiles.yml that the commit being
+built tracks is read from that commit, not from the checkout (ADR 0013): `CommittedProfile`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ from typing import Any, Literal
 
 import yaml
 
-from datum_dot.config.profiles import CONFIG_KEY, PROFILES_FILE, load_profiles, select_target
+from datum_dot.config.profiles import (
+    CONFIG_KEY,
+    PROFILES_FILE,
+    load_profiles,
+    load_profiles_text,
+    select_target,
+)
 from datum_dot.errors import ConfigError, ProfileError
 from datum_dot.home.privatefiles import make_private_dirs, write_private
+from datum_dot.vcs import git
 
 DEFAULT_SCHEMA_TEMPLATE = "{schema}_{short_hash}"
 SCHEMA_PLACEHOLDERS = ("schema", "short_hash", "env", "ref_slug")
@@ -49,6 +57,42 @@ _PlainDumper.add_representer(str, _represent_str)
 
 
 @dataclass(frozen=True)
+class CommittedProfile:
+    """A profiles.yml read from the commit being built rather than from the checkout.
+
+    Attributes:
+        repo_root: The repository's top folder.
+        commit: The commit's full hash.
+        short_hash: Its short hash, for messages.
+        repo_path: The file's path from the repository's top (`analytics/profiles.yml`).
+    """
+
+    repo_root: Path
+    commit: str
+    short_hash: str
+    repo_path: str
+
+    @property
+    def label(self) -> str:
+        """`<short hash>:<path>`, what `git show` takes and messages name the file by."""
+        return f"{self.short_hash}:{self.repo_path}"
+
+    def read(self) -> dict[str, Any]:
+        """The committed profiles.yml, loaded.
+
+        Raises:
+            ProfileError: The commit has no such file, or it is malformed.
+        """
+        text = git.read_file_at(self.repo_root, git.validate_sha(self.commit), self.repo_path)
+        if text is None:
+            raise ProfileError(
+                f"commit {self.short_hash} has no {self.repo_path}",
+                f"check it with: git show {self.label}",
+            )
+        return load_profiles_text(text, source=self.label)
+
+
+@dataclass(frozen=True)
 class ProfileChange:
     """What isolating a profile changes (or, for a dry run, would change).
 
@@ -65,6 +109,8 @@ class ProfileChange:
         short_hash: The build's short commit hash given to the template.
         env: The environment name given to the template.
         ref_slug: The ref slug given to the template.
+        committed: Where in the commit the profile was read, or None when it was read from
+            `source_path` on disk.
     """
 
     profile: str
@@ -79,6 +125,12 @@ class ProfileChange:
     short_hash: str = ""
     env: str = ""
     ref_slug: str = ""
+    committed: CommittedProfile | None = None
+
+    @property
+    def source_label(self) -> str:
+        """Where the profile was read: `<short hash>:<path>` from a commit, else the path."""
+        return self.committed.label if self.committed is not None else str(self.source_path)
 
 
 def ref_slug(ref: str) -> str:
@@ -152,11 +204,13 @@ def plan_isolated_profile(
     short_hash: str,
     env: str,
     ref_slug: str,
+    committed: CommittedProfile | None = None,
 ) -> ProfileChange:
     """Work out the isolated profile without writing anything (for `--dry-run`).
 
     Args:
-        source: The user's profiles.yml (or the folder holding it).
+        source: The user's profiles.yml (or the folder holding it); with `committed`, where it
+            is in the checkout.
         profile: The profile name.
         target: The target name, or None for the profile's default.
         dest_dir: The folder the isolated profiles.yml would go to.
@@ -164,6 +218,7 @@ def plan_isolated_profile(
         short_hash: The build's short commit hash.
         env: The environment name.
         ref_slug: The ref as made by `ref_slug()`.
+        committed: Read the profile from this commit instead of from `source`.
 
     Returns:
         The change; `write_isolated_profile` makes it.
@@ -182,6 +237,7 @@ def plan_isolated_profile(
         short_hash=short_hash,
         env=env,
         ref_slug=ref_slug,
+        committed=committed,
     )
     return change
 
@@ -192,8 +248,8 @@ def write_isolated_profile(planned: ProfileChange) -> ProfileChange:
     The file holds the top-level `config:` block (if any) and the one profile with the one target
     (its `target:` set to it); only the schema (or dataset) differs from the source. Jinja is
     kept unrendered. The file is written atomically with mode 0600, and its folder and any
-    parents it creates get mode 0700. The user's profiles.yml is read again, so the file is
-    what it says now.
+    parents it creates get mode 0700. The user's profiles.yml is read again (from the commit,
+    when it was planned from one), so the file is what it says now.
 
     Args:
         planned: The plan's change (`BuildPlan.isolated.profile`).
@@ -216,6 +272,7 @@ def write_isolated_profile(planned: ProfileChange) -> ProfileChange:
         short_hash=planned.short_hash,
         env=planned.env,
         ref_slug=planned.ref_slug,
+        committed=planned.committed,
     )
     text = yaml.dump(
         document, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=10_000
@@ -234,15 +291,19 @@ def _plan(
     short_hash: str,
     env: str,
     ref_slug: str,
+    committed: CommittedProfile | None,
 ) -> tuple[ProfileChange, dict[str, Any]]:
     source_path = source / PROFILES_FILE if source.is_dir() else source
-    profiles = load_profiles(source_path)
-    target_name, settings = select_target(profiles, profile, target, path=source_path)
+    if committed is not None:
+        profiles, shown = committed.read(), committed.label
+    else:
+        profiles, shown = load_profiles(source_path), str(source_path)
+    target_name, settings = select_target(profiles, profile, target, path=shown)
     key = _schema_key(settings)
     before = settings.get(key)
     if before is None or str(before).strip() == "":
         raise ProfileError(
-            f"target '{target_name}' of profile '{profile}' in {source_path} has no `{key}`, so "
+            f"target '{target_name}' of profile '{profile}' in {shown} has no `{key}`, so "
             "dot cannot give the isolated build a schema of its own",
             hint=f"add `{key}: <name>` to the target",
         )
@@ -271,6 +332,7 @@ def _plan(
         short_hash=short_hash,
         env=env,
         ref_slug=ref_slug,
+        committed=committed,
     )
     return change, document
 

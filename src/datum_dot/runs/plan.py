@@ -18,6 +18,7 @@ from datum_dot.config.variables import format_cli_vars
 from datum_dot.errors import UsageError
 from datum_dot.home.settings import DEFAULT_RUNTIME
 from datum_dot.runs.isolatedprofiles import ProfileChange
+from datum_dot.runs.provenance import FileSource, PlanSettings
 from datum_dot.runs.spec import Spec
 
 OptionsLookup = Callable[[tuple[str, ...]], frozenset[str]]
@@ -54,11 +55,21 @@ class IsolatedBuild:
 
 @dataclass(frozen=True)
 class Baseline:
-    """An earlier isolated build used as `--defer` state."""
+    """An earlier isolated build used as `--defer` state.
+
+    Attributes:
+        spec: The baseline's spec as given to `--defer`.
+        commit: The full hash its ref resolved to.
+        state_dir: Its target folder, given to dbt as `--state`.
+        env_name: Its environment, as the baseline's commit defines it (None: no environment).
+        settings_file: Where that commit's `dot_environments.yml` was read, if recorded.
+    """
 
     spec: Spec
     commit: str
     state_dir: Path
+    env_name: str | None = None
+    settings_file: FileSource | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class BuildPlan:
         warnings: Problems worth showing that do not stop the run.
         runtime: The runtime `--runtime`, the environment or the registration names, in that
             order, else `local`.
+        settings: Where each setting came from (files read, flags, vars).
     """
 
     spec: Spec
@@ -107,6 +119,7 @@ class BuildPlan:
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     runtime: str = DEFAULT_RUNTIME
+    settings: PlanSettings = field(default_factory=PlanSettings)
 
     def to_json(self) -> dict[str, Any]:
         """Return the plan as plain JSON-ready data (what `--dry-run --json` prints)."""
@@ -121,6 +134,7 @@ class BuildPlan:
             "target_path": str(self.target_path),
             "log_path": str(self.log_path),
             "vars": dict(self.vars),
+            "settings": self.settings.to_json(),
             "runtime": self.runtime,
             "isolated": None
             if iso is None
@@ -134,7 +148,8 @@ class BuildPlan:
                 "profile": {
                     "name": iso.profile.profile,
                     "target": iso.profile.target,
-                    "source": str(iso.profile.source_path),
+                    "source": iso.profile.source_label,
+                    "source_commit": iso.profile.committed is not None,
                     "path": str(iso.profile.dest_path),
                     "schema_key": iso.profile.schema_key,
                     "schema_before": iso.profile.schema_before,
@@ -147,6 +162,10 @@ class BuildPlan:
                 "spec": str(self.baseline.spec),
                 "commit": self.baseline.commit,
                 "state": str(self.baseline.state_dir),
+                "environment": self.baseline.env_name,
+                "settings_file": None
+                if self.baseline.settings_file is None
+                else self.baseline.settings_file.to_json(),
             },
             "deps": bool(self.deps_args),
             "deps_argv": ["dbt", *self.deps_args] if self.deps_args else None,

@@ -1,12 +1,14 @@
 """Gather what a plan needs (config files, git, profiles.yml) and assemble the BuildPlan.
 
 Planning reads and never writes: a dry run and a real run make the same plan, and nothing is
-created until `workspace.py` makes the plan real. `make_plan` reads in order: the project,
-its vars, the profiles folder and target, the git refs of the build and its baseline; the
-folders, flags and parse arguments are then assembled by the pure functions of `plan.py`.
+created until `workspace.py` makes the plan real. `make_plan` reads in order: the project, the
+commit being built (if any), the settings files (from that commit for an isolated build, see
+`commitfiles`), its vars, the profiles folder and target, and the baseline; the folders, flags
+and parse arguments are then assembled by the pure functions of `plan.py`.
 
-About 430 lines, over the house norm: one small function per input a plan reads, each raising
-its own bad-input error, and the git questions of isolated builds and baselines.
+About 440 lines, over the house norm: one small function per input a plan reads, each raising
+its own bad-input error, and where each setting came from. The git questions of isolated builds
+and baselines are `isolatedplan`'s.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from datum_dot.config import profiles
 from datum_dot.config.environments import (
     Environment,
-    EnvironmentsConfig,
     deep_merge,
     load_environments,
 )
+from datum_dot.config.sources import Origin, SettingsFile
 from datum_dot.config.variables import (
     check_vars,
     load_var_declarations,
@@ -34,17 +36,16 @@ from datum_dot.config.variables import (
 from datum_dot.config.yamlfile import safe_load
 from datum_dot.dbtcore import DBT_COMMANDS
 from datum_dot.errors import (
-    BaselineError,
     DotError,
-    NotARepositoryError,
     ProjectNotFoundError,
     UsageError,
 )
 from datum_dot.home.settings import CONFIG_FILE, DEFAULT_RUNTIME, datum_home
-from datum_dot.runs import isolatedprofiles
+from datum_dot.runs import commitfiles, isolatedplan
+from datum_dot.runs.isolatedplan import DOT_DIR as DOT_DIR
+from datum_dot.runs.isolatedplan import PROJECT_FILE as PROJECT_FILE
 from datum_dot.runs.plan import (
     WRITING_COMMANDS,
-    Baseline,
     BuildPlan,
     IsolatedBuild,
     OptionsLookup,
@@ -55,15 +56,19 @@ from datum_dot.runs.plan import (
     render_vars,
     replace_target,
 )
+from datum_dot.runs.provenance import (
+    FileSource,
+    PlanSettings,
+    Setting,
+    flag_settings,
+    var_settings,
+)
 from datum_dot.runs.run import RunRequest
-from datum_dot.runs.spec import Spec
 from datum_dot.vcs import git, githead
 
 if TYPE_CHECKING:
     from datum_dot.home.userconfig import ProjectEntry
 
-DOT_DIR = ".dot"
-PROJECT_FILE = "dbt_project.yml"
 GROUP_COMMANDS = frozenset({"docs", "source"})
 # Options that decide where dbt reads and writes; taken out of pass-through args so that an
 # isolated build cannot be pointed back at the user's own profile or project.
@@ -127,29 +132,36 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     """
     project_dir = _checked_project_dir(request.project_dir)
     environ = request.environ if request.environ is not None else os.environ
-    envs = load_environments(project_dir)
-    env = envs.resolve(request.spec.env)
-    extra, vars_texts = split_vars_args(request.dbt_args)
-    extra, placed = _split_placement(extra)
-    run_vars = _resolve_vars(request.cli_vars, vars_texts, env, project_dir)
-    registered = _registered(project_dir, environ)
-    found = _resolve_profiles(project_dir, env, placed, registered, environ)
     repo_root = (
         git.find_repo_root(project_dir) if request.spec.is_isolated or request.defer else None
     )
-    isolated = None
+    built = None
     if request.spec.ref is not None:
-        isolated = _plan_isolated(
-            request.spec.ref,
+        built = isolatedplan.built_commit(
+            request.spec.ref, project_dir, repo_root, pinned=request.commit
+        )
+    # An isolated build reads the project's settings as they are in its commit.
+    files = built.files if built is not None else commitfiles.checkout_files(project_dir)
+    envs = load_environments(project_dir, project_file=files.environments)
+    env = isolatedplan.resolve_env(envs, request.spec, files.environments)
+    extra, vars_texts = split_vars_args(request.dbt_args)
+    extra, placed = _split_placement(extra)
+    run_vars = _resolve_vars(request.cli_vars, vars_texts, env, project_dir, files.variables)
+    registered = _registered(project_dir, environ)
+    committed_dir = project_dir if built is not None and built.files.project_profile else None
+    found = _resolve_profiles(project_dir, env, placed, registered, environ, committed_dir)
+    isolated = None
+    profile_file = _profile_file(found.profiles_dir)
+    if built is not None:
+        isolated, profile_file = isolatedplan.plan_isolated(
+            built,
             env,
             project_dir,
-            repo_root,
             found.profiles_dir / "profiles.yml",
             found.target or environ.get("DBT_TARGET") or None,
-            pinned=request.commit,
         )
-    baseline = _plan_baseline(request.defer, envs, project_dir, repo_root, env)
-    _refuse_self_defer(request, env, isolated, baseline)
+    baseline = isolatedplan.plan_baseline(request.defer, project_dir, repo_root)
+    isolatedplan.refuse_self_defer(request, env, isolated, baseline)
 
     # Only now ask dbt which flags the command takes: that imports dbt (about 1.5 s), and bad
     # refs, profiles and baselines above should be answered at once.
@@ -205,7 +217,16 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         or env.runtime
         or (registered.runtime if registered else None)
         or DEFAULT_RUNTIME,
-        warnings=run_vars.warnings,
+        warnings=(*files.warnings(project_dir), *run_vars.warnings),
+        settings=PlanSettings(
+            files=(*files.sources(project_dir), profile_file),
+            flags=flag_settings(
+                env,
+                extra,
+                _target_setting(placed.target, env, environ, registered, isolated),
+            ),
+            vars=var_settings(env, run_vars.merged, run_vars.given),
+        ),
     )
 
 
@@ -230,7 +251,11 @@ class _Vars:
 
 
 def _resolve_vars(
-    given: Mapping[str, Any], texts: Sequence[str], env: Environment, project_dir: Path
+    given: Mapping[str, Any],
+    texts: Sequence[str],
+    env: Environment,
+    project_dir: Path,
+    declarations: SettingsFile,
 ) -> _Vars:
     """Merge `--vars` over the environment's vars and check them against `dot_vars.yml`.
 
@@ -243,7 +268,10 @@ def _resolve_vars(
     variables = deep_merge(env.vars, cli_vars)
     sources = {**env.var_sources, **dict.fromkeys(cli_vars, "--vars on the command line")}
     vars_check = check_vars(
-        variables, load_var_declarations(project_dir), sources=sources, env_name=env.name
+        variables,
+        load_var_declarations(project_dir, project_file=declarations),
+        sources=sources,
+        env_name=env.name,
     )
     raise_for_problems(vars_check)
     return _Vars(given=cli_vars, merged=variables, warnings=vars_check.warnings)
@@ -271,8 +299,13 @@ def _resolve_profiles(
     placed: _Placement,
     registered: ProjectEntry | None,
     environ: Mapping[str, str],
+    committed_dir: Path | None,
 ) -> _Profiles:
-    """Find profiles.yml and the target: flag, environment, dbt's variables, registration."""
+    """Find profiles.yml and the target: flag, environment, dbt's variables, registration.
+
+    `committed_dir` is the project folder when the commit an isolated build builds tracks a
+    profiles.yml there: dbt, run in that commit's worktree, would find it before `~/.dbt`.
+    """
     target = placed.target or _flag_str(env, "target")
     flag_dir = placed.profiles_dir or _flag_str(env, "profiles-dir")
     # The user config sits below the environment variables dbt reads (see `effective`).
@@ -281,106 +314,13 @@ def _resolve_profiles(
         target = forced_target = registered.target
     if flag_dir is None and not environ.get("DBT_PROFILES_DIR") and registered is not None:
         flag_dir = str(registered.profiles_dir)
-    profiles_dir = profiles.find_profiles_dir(
-        project_dir, flag_dir=Path(flag_dir) if flag_dir else None, environ=environ
-    )
+    if flag_dir is None and not environ.get("DBT_PROFILES_DIR") and committed_dir is not None:
+        profiles_dir = committed_dir
+    else:
+        profiles_dir = profiles.find_profiles_dir(
+            project_dir, flag_dir=Path(flag_dir) if flag_dir else None, environ=environ
+        )
     return _Profiles(profiles_dir=profiles_dir, target=target, forced_target=forced_target)
-
-
-def _refuse_self_defer(
-    request: RunRequest, env: Environment, isolated: IsolatedBuild | None, baseline: Baseline | None
-) -> None:
-    """Refuse a `--defer` baseline that is the very build being run."""
-    if baseline is None or isolated is None or baseline.state_dir.parent != isolated.env_dir:
-        return
-    raise BaselineError(
-        f"--defer {request.defer} is the build being run ({request.spec} is commit"
-        f" {isolated.short_hash}, environment {env.dir_name}): a build cannot defer to itself",
-        "defer to another commit or environment, for example --defer prod@main",
-    )
-
-
-def _plan_isolated(
-    ref: str,
-    env: Environment,
-    project_dir: Path,
-    repo_root: Path | None,
-    profiles_file: Path,
-    target: str | None,
-    *,
-    pinned: str | None = None,
-) -> IsolatedBuild:
-    if repo_root is None:
-        raise NotARepositoryError(
-            f"{project_dir} is not inside a git repository, so '@{ref}' cannot be built",
-            "isolated builds check out a commit: cd into the project's git repository, or make "
-            "one (git init && git add -A && git commit -m 'dbt project'); or drop the '@ref'",
-        )
-    # A pinned commit (resolved when a queued request was accepted) wins over where `ref` is now.
-    commit = git.resolve_commit(repo_root, pinned or ref)
-    short = git.short_hash(commit, env.isolation.hash_length)
-    rel = project_dir.relative_to(repo_root)
-    project_file = (rel / PROJECT_FILE).as_posix()
-    text = git.read_file_at(repo_root, commit, project_file)
-    if text is None:
-        raise ProjectNotFoundError(
-            f"commit {short} ('{ref}') has no {project_file}",
-            f"pick a commit that has the dbt project: git log --oneline -- {project_file}",
-        )
-    profile_name = profiles.profile_name_from_text(text, source=f"{project_file} at {short}")
-    build_dir = project_dir / DOT_DIR / "build" / short
-    env_dir = build_dir / "env" / env.dir_name
-    change = isolatedprofiles.plan_isolated_profile(
-        source=profiles_file,
-        profile=profile_name,
-        target=target,
-        dest_dir=env_dir,
-        schema_template=env.isolation.schema_template,
-        short_hash=short,
-        env=env.dir_name,
-        ref_slug=isolatedprofiles.ref_slug(ref),
-    )
-    return IsolatedBuild(
-        ref=ref,
-        commit=commit,
-        short_hash=short,
-        build_dir=build_dir,
-        worktree=build_dir / "worktree",
-        env_dir=env_dir,
-        profile=change,
-    )
-
-
-def _plan_baseline(
-    defer: Spec | None,
-    envs: EnvironmentsConfig,
-    project_dir: Path,
-    repo_root: Path | None,
-    env: Environment,
-) -> Baseline | None:
-    if defer is None or defer.ref is None:
-        return None
-    if repo_root is None:
-        raise NotARepositoryError(
-            f"{project_dir} is not inside a git repository, so --defer {defer} cannot resolve",
-            "baselines are isolated builds of commits: cd into the project's git repository",
-        )
-    base_env = envs.resolve(defer.env)
-    commit = git.resolve_commit(repo_root, defer.ref)
-    short = git.short_hash(commit, env.isolation.hash_length)
-    state_dir = project_dir / DOT_DIR / "build" / short / "env" / base_env.dir_name / "target"
-    build_cmd = f"dot build {defer}"
-    if not state_dir.is_dir():
-        raise BaselineError(
-            f"baseline {defer} (commit {short}) has not been built: {state_dir} does not exist",
-            f"build it first: {build_cmd}",
-        )
-    if not (state_dir / "manifest.json").is_file():
-        raise BaselineError(
-            f"baseline {defer} (commit {short}) has no manifest.json in {state_dir}",
-            f"rebuild it: {build_cmd}",
-        )
-    return Baseline(spec=defer, commit=commit, state_dir=state_dir)
 
 
 def _split_placement(args: Sequence[str]) -> tuple[list[str], _Placement]:
@@ -416,6 +356,40 @@ def _registered(project_dir: Path, environ: Mapping[str, str]) -> ProjectEntry |
 
     found = find_project_by_path(load_user_config(home), project_dir)
     return found[1] if found is not None else None
+
+
+def _target_setting(
+    placed: str | None,
+    env: Environment,
+    environ: Mapping[str, str],
+    registered: ProjectEntry | None,
+    isolated: IsolatedBuild | None,
+) -> Setting:
+    """The target dbt uses and where it was named, in the order `_resolve_profiles` applies.
+
+    When nothing names one, an isolated build knows the profile's default; a plain run leaves
+    it to dbt.
+    """
+    if placed:
+        return Setting("target", placed, Origin("command-line", key="after -- --target"))
+    named = _flag_str(env, "target")
+    if named is not None:
+        return Setting("target", named, env.flag_origins.get("target", Origin("default")))
+    if environ.get("DBT_TARGET"):
+        return Setting(
+            "target", environ["DBT_TARGET"], Origin("environment-variable", key="DBT_TARGET")
+        )
+    if registered is not None and registered.target:
+        return Setting("target", registered.target, Origin("user-config", key="config.yaml"))
+    default = isolated.profile.target if isolated is not None else None
+    return Setting(
+        "target", default, Origin("default", key="the profile's target: in profiles.yml")
+    )
+
+
+def _profile_file(profiles_dir: Path) -> FileSource:
+    """The plan's record of the profiles.yml a working-tree run gives dbt."""
+    return FileSource(profiles.PROFILES_FILE, "file", True, str(profiles_dir / "profiles.yml"))
 
 
 def _flag_str(env: Environment, key: str) -> str | None:

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NewType
@@ -241,6 +241,48 @@ def read_file_at(repo_root: Path, sha: Sha, relpath: str) -> str | None:
             kill_after_timeout=COMMAND_TIMEOUT,
         )
     return str(out) if status == 0 else None
+
+
+def read_files_at(repo_root: Path, sha: Sha, relpaths: Sequence[str]) -> dict[str, str | None]:
+    """Read several files' text as of commit `sha` in one session, without checking it out.
+
+    Like `read_file_at` for each path, but the commit's trees and blobs are read through one
+    long-lived `git cat-file --batch` (GitPython's object database) instead of two git
+    processes per file: a plan reads several settings files of the commit it builds.
+
+    Args:
+        repo_root: A folder inside the repository.
+        sha: A full commit hash.
+        relpaths: Paths relative to the repository's top, with '/' separators.
+
+    Returns:
+        Each path's text (UTF-8; an undecodable byte is replaced), or None where the commit
+        has no file (folders and submodules count as no file).
+
+    Raises:
+        ValueError: A path is absolute or climbs out of the repository, or `sha` is not a full
+            commit hash.
+        GitError: `repo_root` is not in a git repository, or the commit cannot be read.
+    """
+    from git import BadName, BadObject
+
+    sha = validate_sha(sha)
+    clean = {rel: _repo_relpath(rel) for rel in relpaths}
+    found: dict[str, str | None] = {}
+    with session(repo_root) as repo:
+        try:
+            tree = repo.commit(sha).tree
+        except (BadName, BadObject, ValueError) as e:
+            raise GitError(f"cannot read commit {sha} in {repo_root}: {e}") from e
+        for rel, path in clean.items():
+            try:
+                item = tree / path
+            except KeyError:
+                found[rel] = None
+                continue
+            is_file = item.type == "blob"
+            found[rel] = item.data_stream.read().decode("utf-8", "replace") if is_file else None
+    return found
 
 
 def tracked_paths(repo_root: Path, relpath: str, sha: Sha | None = None) -> list[str]:
