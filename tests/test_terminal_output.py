@@ -299,7 +299,9 @@ def test_tmux_at_80_columns_shows_the_summary_and_no_node_lines(
     assert lines, pane
     assert all(len(line) <= 80 for line in lines)
     assert lines[0].startswith("SUCCESS: dbt build prod"), pane
-    assert "38 nodes: 38 passed" in pane
+    assert lines[0].endswith("(exit 0)"), pane  # the summary breaks between its parts
+    # the run by the 8 characters `dot logs` shows and takes, whole on one line
+    assert re.fullmatch(r"  38 nodes: 38 passed; details: dot logs [0-9a-f]{8}", lines[1]), pane
     assert not NODE_LINE.search(pane)
     assert "planning" not in pane  # the status line gave way
     assert "━" not in pane  # the bar was taken down

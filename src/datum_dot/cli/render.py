@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from datum_dot import __version__
+from datum_dot.cli.console import make_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,9 +26,7 @@ if TYPE_CHECKING:
 
 
 def _console(*, stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return make_console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def print_versions(prog: str) -> None:
@@ -162,14 +162,18 @@ _RICH_TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", 
 
 
 def print_outcome(record: RunRecord) -> None:
-    """Print a one-line summary of a finished run on stderr."""
+    """Print the summary of a finished run on stderr: one line, or two where a terminal is narrow.
+
+    On a terminal the run is named by the last 8 characters of its id (what `dot logs` shows and
+    accepts); in a file by its whole id, on one line, for scripts and grep.
+    """
     plan = record.plan
     where = ""
     if plan is not None and plan.isolated is not None:
         where = f" into {plan.isolated.profile.schema_key} {plan.isolated.profile.schema_after}"
     seconds = record.duration_seconds or 0.0
     style = "green" if record.exit_code in (0, 10) else "red"
-    summary: list[Segment] = [
+    head: list[Segment] = [
         (record.status.value, style),
         (
             f": {' '.join(['dbt', *record.request.command, str(record.request.spec)]).strip()}"
@@ -177,11 +181,18 @@ def print_outcome(record: RunRecord) -> None:
             None,
         ),
     ]
+    terminal = _stderr_is_terminal()
+    rest: list[str] = []
     if record.node_statuses:
-        summary.append((f"; {node_tally(record.node_statuses)}", None))
+        rest.append(node_tally(record.node_statuses))
     if record.run_id:
-        summary.append((f"; details: dot logs {record.run_id}", None))
-    lines = [summary]
+        rest.append(f"details: dot logs {record.run_id[-8:] if terminal else record.run_id}")
+    one_line = sum(len(text) for text, _ in head) + sum(len(f"; {part}") for part in rest)
+    lines: list[list[Segment]]
+    if terminal and rest and one_line > shutil.get_terminal_size().columns:
+        lines = [head, [("  " + "; ".join(rest), None)]]
+    else:
+        lines = [head + [(f"; {part}", None) for part in rest]]
     if record.error:
         lines.append([(f"dbt error: {record.error}", None)])
     if record.suggestion and record.exit_code not in (0, 10):
@@ -217,7 +228,7 @@ def _print_stderr(lines: list[list[Segment]]) -> None:
     (the end of every cron and webhook run).
     """
     stream = sys.stderr
-    if stream.isatty() or any(name in os.environ for name in _RICH_TERMINAL_VARIABLES):
+    if _stderr_is_terminal():
         from rich.text import Text
 
         console = _console(stderr=True)
@@ -228,6 +239,11 @@ def _print_stderr(lines: list[list[Segment]]) -> None:
         text = "".join(text for text, _ in line).translate(_RICH_STRIPPED).expandtabs(8)
         stream.write(text + "\n")
     stream.flush()
+
+
+def _stderr_is_terminal() -> bool:
+    # as rich decides: a terminal, or a variable that makes rich treat the stream as one
+    return sys.stderr.isatty() or any(name in os.environ for name in _RICH_TERMINAL_VARIABLES)
 
 
 def print_runtimes(rows: list[dict[str, Any]]) -> None:
