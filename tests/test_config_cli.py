@@ -108,8 +108,11 @@ def test_config_layers_in_order() -> None:
 
 def test_config_set_validates_and_saves(registered: ExampleProject, tmp_path: Path) -> None:
     result = registered.dot("config", "set", "target", "prod", "webhook.port", "9090")
-    assert result.returncode == 0, result.stderr
+    # Recorded, but the example's environments all set their own target: a warning, exit 10.
+    assert result.returncode == 10, result.stderr
     assert "target: dev -> prod" in result.stdout
+    assert "saved" not in result.stdout
+    assert "no run changes: every environment sets its own target (dev: dev" in result.stderr
     saved = config_yaml()
     assert saved["projects"]["jaffle_dot"]["target"] == "prod"
     assert saved["webhook"] == {"port": 9090}

@@ -99,7 +99,9 @@ def test_datum_config_shows_and_sets(registered: ExampleProject) -> None:
     dot = registered.dot("config", "show")
     assert (datum.returncode, datum.stdout) == (dot.returncode, dot.stdout)
     result = registered.dot("dbt", "config", "--target", "prod", program="datum")
-    assert result.returncode == 0, result.stderr
+    # Recorded, with a warning: every environment of the example sets its own target.
+    assert result.returncode == 10, result.stderr
+    assert "no run changes: every environment sets its own target" in result.stderr
     config = yaml.safe_load((Path(os.environ["DATUM_HOME"]) / "config.yaml").read_text())
     assert config["projects"]["jaffle_dot"]["target"] == "prod"
     bad = registered.dot("dbt", "config", "--target", "nope", program="datum")
@@ -110,10 +112,11 @@ def test_datum_config_shows_and_sets(registered: ExampleProject) -> None:
 def test_datum_dbt_help_and_unknown_word(example: ExampleProject) -> None:
     result = example.dot("dbt", "--help", program="datum")
     assert result.returncode == 0
-    assert "{init,validate,run,schedule,logs,config}" in result.stdout
+    assert "<init|validate|run|schedule|logs|config>" in result.stdout
     bad = example.dot("dbt", "biuld", program="datum")
     assert bad.returncode == 20
-    assert "did you mean 'build'" in bad.stderr or "invalid choice" in bad.stderr
+    assert "did you mean 'build'" in bad.stderr
+    assert "invalid choice" not in bad.stderr
     assert "Traceback" not in bad.stderr
     missing = example.dot("dbt", "run", "--profile", "/nowhere/profiles.yml", program="datum")
     assert missing.returncode == 20

@@ -116,6 +116,22 @@ def test_schedule_pinned_stays_and_moving_follows_main(world: World) -> None:
     assert runs[1].start.command == ("schedule", "pin")
 
 
+def test_schedule_run_summary_shows_an_arrow_only_where_a_ref_led_to_the_commit(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `pinned` builds its commit (the ref is the commit: no `<sha> -> <same sha>`); `moving`
+    # resolves main at each firing, and says where main led.
+    capsys.readouterr()
+    pinned = schedule_runs(world.home, "pinned")[0].start.commit
+    assert main(["schedule", "run", "pinned", "--from-cron"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"SUCCESS {pinned[:12]} into analytics_{pinned[:8]}" in summary, summary
+    assert "->" not in summary
+    assert main(["schedule", "run", "moving", "--from-cron"]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"SUCCESS main -> {world.example.repo.head()[:12]}" in summary, summary
+
+
 def test_schedule_overlap_skip_records_skipped(world: World) -> None:
     add("skipper", "--cron", "@daily", "prod@main")
     first = fire_line(world.crontab, "skipper", home=world.user_home, cwd=world.elsewhere,

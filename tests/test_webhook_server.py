@@ -123,6 +123,9 @@ def test_webhook_round_trip_runs_the_accepted_commit(served: Served) -> None:
     assert log.status_code == 200
     assert log.headers["x-run-status"] == "SUCCESS"
     assert "fake dbt ran: --log-format json build" in log.text
+    # The workers are ready (one just ran a job), but this server was started without --warm.
+    with served.server.client() as client:
+        assert client.get("/healthz").json() == {"status": "ok", "warm": False}
 
 
 def test_webhook_queued_run_is_visible_then_runs_after_the_one_before(

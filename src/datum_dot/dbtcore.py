@@ -127,6 +127,38 @@ def all_option_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def option_arities(command: tuple[str, ...]) -> dict[str, str]:
+    """How many words each option of a dbt command takes, from dbt's own click definitions.
+
+    Returns:
+        Each option string mapped to `flag` (no value), `value` (one word), `values` (dbt's
+        MultiOption: every word up to the next option, as `--select a b`) or `rest` (every
+        word that follows).
+    """
+    import click
+    from dbt.cli.main import cli
+
+    node: click.Command = cli
+    for word in command:
+        if not isinstance(node, click.Group) or word not in node.commands:
+            break
+        node = node.commands[word]
+    arities: dict[str, str] = {}
+    for param in node.params:
+        if not isinstance(param, click.Option):
+            continue
+        if param.is_flag or param.count:
+            arity = "flag"
+        elif type(param).__name__ == "MultiOption":
+            arity = "values" if getattr(param, "save_other_options", True) else "rest"
+        else:
+            arity = "value"
+        arities.update(dict.fromkeys(param.opts, arity))
+        arities.update(dict.fromkeys(param.secondary_opts, "flag"))
+    return arities
+
+
 def invoke(
     args: Sequence[str],
     *,

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from datum_dot.cli.durations import age_type
+
 BUILD_COMMANDS = {
     "builds": "isolated builds on disk: commit, refs, environments, size, last use, schemas",
     "clean": "remove old isolated builds (a dry run unless --yes); --drop-schemas drops schemas",
@@ -51,7 +53,10 @@ def add_build_parsers(sub: argparse._SubParsersAction[P], *, common: AddOptions)
         "hashes", nargs="*", metavar="HASH", help="builds to remove, by short or full hash"
     )
     clean.add_argument(
-        "--older-than", metavar="AGE", help="builds last used more than AGE ago (14d, 12h, 2w)"
+        "--older-than",
+        type=age_type("--older-than"),
+        metavar="AGE",
+        help="builds last used more than AGE ago (14d, 12h, 2w)",
     )
     clean.add_argument("--keep", metavar="N", help="keep the N most recently used builds")
     clean.add_argument("--all", action="store_true", help="every build")

@@ -61,6 +61,17 @@ def _set(args: argparse.Namespace, prog: str) -> int:
         print("nothing changed: every value was already set")
     for change in changes:
         print(f"{change.key}: {change.before or '(none)'} -> {change.after}")
+    idle = None
+    if project_dir is not None and any(change.key == "target" for change in changes):
+        idle = configkeys.targets_set_by_environments(project_dir)
+    if idle is not None:
+        # Recorded (an environment added later without a target uses it), but no run changes.
+        shown = ", ".join(f"{name}: {target}" for name, target in idle.items())
+        render.warn(
+            f"recorded in config.yaml, but no run changes: every environment sets its own "
+            f"target ({shown}); to change one, set it in dot_environments.user.yml"
+        )
+        return int(ExitCode.WARNINGS)
     if changes:
         print(f"saved; see `{prog} config show`")
     return int(ExitCode.OK)

@@ -2,7 +2,7 @@
 
     datum dbt init --repo-path .            -> dot init --repo-path .
     datum dbt validate                      -> dot validate
-    datum dbt run --target prod             -> dot run -- --target prod
+    datum dbt run --target prod             -> dot run prod (the environment whose target is prod)
     datum dbt run --profile ~/.dbt/x.yml    -> dot run -- --profiles-dir ~/.dbt
     datum dbt schedule --cron "0 10 * * *"  -> dot schedule add --cron "0 10 * * *"
     datum dbt schedule --status             -> dot schedule status
@@ -20,7 +20,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from datum_dot.cli.parser import build_parser
+from datum_dot.cli.dbtflags import split_dbt_flags
+from datum_dot.cli.parser import build_parser, command_parser
 from datum_dot.cli.scheduleargs import expand_shorthand
 from datum_dot.errors import UsageError
 
@@ -43,7 +44,11 @@ def translate(
         serve = ["webhook", "serve", *(w for w in words if w != "--webhook")]
         return parser.parse_args(serve), dbt_args
     if word == "run":
-        words, dbt_args = _run_words(words, dbt_args)
+        words, dbt_args, target = _run_words(words, dbt_args)
+        words, moved = split_dbt_flags(words, command_parser(parser, "run"), ("run",))
+        dbt_args = [*moved, *dbt_args]
+        if target is not None:
+            words, dbt_args = _target_words(target, words, dbt_args, prog)
     elif word == "config":
         words = _config_words(words)
     elif word == "schedule":
@@ -52,15 +57,13 @@ def translate(
     return args, dbt_args
 
 
-def _run_words(words: list[str], dbt_args: list[str]) -> tuple[list[str], list[str]]:
-    """Move datum's --target and --profile onto dbt's arguments; keep the rest for `dot run`."""
+def _run_words(words: list[str], dbt_args: list[str]) -> tuple[list[str], list[str], str | None]:
+    """Take out datum's --target (returned) and turn --profile into dbt's --profiles-dir."""
     mini = argparse.ArgumentParser(add_help=False)
     mini.add_argument("--target", "-t")
     mini.add_argument("--profile", type=Path)
     known, remaining = mini.parse_known_args(words)
     moved: list[str] = []
-    if known.target is not None:
-        moved += ["--target", known.target]
     if known.profile is not None:
         path = known.profile.expanduser()
         if not path.exists():
@@ -69,7 +72,58 @@ def _run_words(words: list[str], dbt_args: list[str]) -> tuple[list[str], list[s
                 "pass profiles.yml or the folder that holds it",
             )
         moved += ["--profiles-dir", str((path.parent if path.is_file() else path).absolute())]
-    return remaining, [*moved, *dbt_args]
+    return remaining, [*moved, *dbt_args], known.target
+
+
+def _target_words(
+    target: str, words: list[str], dbt_args: list[str], prog: str
+) -> tuple[list[str], list[str]]:
+    """`run --target T`: run the environment whose target is T, or pass T on to dbt.
+
+    With a spec naming the environment, or in a project without environments, T goes to dbt.
+    """
+    spec = next((w for w in words if not w.startswith("-")), None)
+    env = None if spec else _environment_of(target, words, prog)
+    if env is None:
+        return words, ["--target", target, *dbt_args]
+    return [env, *words], dbt_args  # the environment's vars go with its target
+
+
+def _environment_of(target: str, words: Sequence[str], prog: str) -> str | None:
+    """The one environment whose target is `target`; None when the project defines none.
+
+    Running the default environment's vars against another environment's target would mix two
+    environments' settings (`run --target prod` with dev's vars), so that is refused.
+
+    Raises:
+        UsageError: Environments are defined, but none or several set this target.
+    """
+    # lazy: environments are read only for datum's --target
+    from datum_dot.config.environments import load_environments
+    from datum_dot.runs.planner import find_project_dir
+
+    at = words.index("--project-dir") if "--project-dir" in words else -1
+    start = Path(words[at + 1]) if 0 <= at < len(words) - 1 else Path.cwd()
+    envs = load_environments(find_project_dir(start))
+    names = envs.names
+    if not names:
+        return None
+    matching = [n for n in names if envs.resolve(n).flags.get("target") == target]
+    if len(matching) == 1:
+        return matching[0]
+    if envs.default in matching:
+        return envs.default  # the plain run already uses that target
+    escape = f"or keep the default environment's settings: {prog} dbt run -- --target {target}"
+    if matching:
+        raise UsageError(
+            f"--target {target} is the target of environments {', '.join(matching)}",
+            f"name one: {prog} dbt run {matching[0]}, {escape}",
+        )
+    raise UsageError(
+        f"no environment in dot_environments.yml sets target '{target}' "
+        f"(environments: {', '.join(names)})",
+        f"name the environment to run: {prog} dbt run <env>, {escape}",
+    )
 
 
 def _schedule_words(

@@ -18,7 +18,16 @@ from pathlib import Path
 
 from datum_dot import __version__
 from datum_dot.cli.buildargs import BUILD_COMMANDS, run_build_command
-from datum_dot.cli.parser import DBT_COMMANDS, TOOL_COMMANDS, build_parser
+from datum_dot.cli.dbtflags import split_dbt_flags
+from datum_dot.cli.parser import (
+    DBT_COMMANDS,
+    TOOL_COMMANDS,
+    build_parser,
+    check_run_args,
+    command_parser,
+    dbt_command_key,
+    warn_exit_zero_env,
+)
 from datum_dot.cli.scheduleargs import SCHEDULE_COMMANDS, expand_shorthand, run_schedule_command
 from datum_dot.cli.setupargs import SETUP_COMMANDS, run_setup_command
 from datum_dot.cli.webhookargs import WEBHOOK_COMMANDS, run_webhook_command
@@ -74,14 +83,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, _ignore)
     try:
         _check_command_word(ours, prog)
+        if "--version" in ours:
+            # Anywhere before `--`, as `dot --version`: even where a command's words are missing.
+            return _dispatch(argparse.Namespace(version=True), [], prog, parser)
+        if word in DBT_COMMANDS and not completing:
+            ours, moved = _split_dbt_flags(ours, word, parser)
+            passthrough = [*moved, *passthrough]
         args = parser.parse_args(expand_shorthand(ours))
         debug = bool(args.debug)
+        warnings_ok = bool(getattr(args, "warn_exit_zero", False)) or warn_exit_zero_env()
         if args.log_format:
             # DOT_LOG_FORMAT mirrors the option, so events of this process and its children echo.
             os.environ["DOT_LOG_FORMAT"] = args.log_format
         if args.command:
             _check_home()
+        check_run_args(args, prog=prog)
         code = _dispatch(args, passthrough, prog, parser)
+        if code == ExitCode.WARNINGS and warnings_ok:
+            code = int(ExitCode.OK)  # the process only: the run's record keeps its warnings
         if args.command:
             _log_exit(prog, args.command, code)
         sys.stdout.flush()  # a reader that went away is met here, not at exit
@@ -110,6 +129,16 @@ def _reader_gone() -> int:
 
     silence(sys.stdout)
     return READER_GONE
+
+
+def _split_dbt_flags(
+    ours: list[str], word: str, parser: argparse.ArgumentParser
+) -> tuple[list[str], list[str]]:
+    """dbt's flags given before `--` (`dot build prod -s orders+`), taken out for dbt."""
+    at = ours.index(word)
+    rest = ours[at + 1 :]
+    kept, moved = split_dbt_flags(rest, command_parser(parser, word), dbt_command_key(word, rest))
+    return [*ours[: at + 1], *kept], moved
 
 
 def _check_home() -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from datum_dot.cli.buildargs import add_build_parsers
+from datum_dot.cli.durations import age_type, seconds_type
 from datum_dot.cli.scheduleargs import add_schedule_parser
 from datum_dot.cli.setupargs import add_setup_parsers
 from datum_dot.cli.webhookargs import add_webhook_parser
@@ -41,6 +43,31 @@ DBT_COMMANDS: dict[str, str | None] = {
     "debug": None,
 }
 SUB_VERBS = {"docs": ("generate", "serve"), "source": ("freshness", "snapshot-freshness")}
+DEFER_COMMANDS = frozenset(
+    {"build", "run", "test", "seed", "snapshot", "compile", "ls", "list", "show", "clone"}
+)
+"""dbt commands where `--defer` changes what runs (dbt accepts it on every command)."""
+CHECKED_COMMANDS = frozenset({"build", "run", "seed", "snapshot", "clone", "test"})
+"""dbt commands that write to the warehouse, whose isolation is checked (`--allow-unisolated`)."""
+RUN_EXAMPLES = {
+    "build": "-s orders+ --full-refresh",
+    "run": "-s orders+ --full-refresh",
+    "test": "-s orders --store-failures",
+    "seed": "--full-refresh",
+    "compile": "-s orders",
+    "ls": "-s orders+ --output json",
+    "list": "-s orders+ --output json",
+    "show": "-s orders --limit 5",
+    "clone": "--state path/to/artifacts",
+    "deps": "--upgrade",
+}
+DBT_FLAGS_NOTE = (
+    "Options dot and dbt both have are dot's here: --defer ENV@REF, --vars (merged over the\n"
+    "environment's), --project-dir, --debug (tracebacks), --log-format, --version, -h. To give\n"
+    "dbt's own, put them after `--` (dbt's --debug is also -d)."
+)
+WARN_EXIT_ZERO = "--warn-exit-zero"
+WARN_EXIT_ZERO_ENV = "DOT_WARN_EXIT_ZERO"
 TOOL_COMMANDS = {
     "logs": "run history: list runs, show one, follow new ones, prune old ones",
     "runtimes": "installed runtimes, their versions, and which one is the default",
@@ -68,38 +95,104 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
+        path, _ = _sub_command(self, self.argv)
+        where = f"{self.prog} {path}" if path and self.argv else self.prog
         raise UsageError(
-            f"{self.prog}: {message}{_suggest(message, self)}",
-            f"run `{self.prog} --help` for usage",
+            f"{self.prog}: {message}{_suggest(message, self)}", f"run `{where} --help` for usage"
         )
+
+
+def dbt_command_key(word: str, words: Sequence[str]) -> tuple[str, ...]:
+    """The dbt command a command line runs: (`docs`, `generate`) when a verb follows, else (`run`,)."""
+    verbs = SUB_VERBS.get(word, ())
+    verb = next((w for w in words if w in verbs), None)
+    return (word, verb) if verb else (word,)
 
 
 def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
-    """A "did you mean" for argparse's invalid-choice and unrecognized-argument errors."""
+    """A "did you mean" for argparse's invalid-choice and unrecognized-argument errors.
+
+    Suggestions come from the options of the command typed (for a dbt command, dbt's own too)
+    and never repeat the word typed; options of other commands are not offered.
+    """
     choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
     if choice:
-        word, known = choice[1], [c.strip().strip("'\"") for c in choice[2].split(",")]
-    else:
-        unknown = re.search(r"unrecognized arguments: (\S+)", message)
-        if unknown is None:
-            return ""
-        argv = parser.argv if isinstance(parser, _Parser) else ()
-        if isinstance(parser, _Parser) and parser.partial:
-            parser = build_parser(parser.prog)  # suggest from the whole command line, as always
-        word = unknown[1].split("=", 1)[0]
-        path, sub = _sub_command(parser, argv)
-        # The sub-commands of the one typed come first: `logs --yes` means `logs prune --yes`.
-        elsewhere = sorted(
-            _commands_with(parser, word), key=lambda name: (not name.startswith(f"{path} "), name)
-        )
-        if path and elsewhere:
-            shown = ", ".join(f"`{parser.prog} {name}`" for name in elsewhere[:4])
-            more = f" and {len(elsewhere) - 4} more" if len(elsewhere) > 4 else ""
-            return f"; `{path}` has no {word} option (it is an option of {shown}{more})"
-        here = set(sub._option_string_actions) | set(parser._option_string_actions)
-        known = sorted(here if path else _option_strings(parser))
-    close = [c for c in difflib.get_close_matches(word, known, n=2) if c != word]
-    return f"; did you mean '{close[0]}'?" if close else ""
+        word, choices = choice[1], [c.strip().strip("'\"") for c in choice[2].split(",")]
+        close = [c for c in difflib.get_close_matches(word, choices, n=2) if c != word]
+        return f"; did you mean '{close[0]}'?" if close else ""
+    unknown = re.search(r"unrecognized arguments: (\S+)", message)
+    if unknown is None or not unknown[1].startswith("-"):
+        return ""
+    word = unknown[1].split("=", 1)[0]
+    argv = parser.argv if isinstance(parser, _Parser) else ()
+    path, sub = _sub_command(parser, argv)
+    # Sub-commands of the one typed: `schedule --yes` is an option of `schedule remove`.
+    below = sorted(_commands_with(sub, word, f"{path} ")) if path else []
+    if below:
+        shown = ", ".join(f"`{parser.prog} {name}`" for name in below[:4])
+        more = f" and {len(below) - 4} more" if len(below) > 4 else ""
+        return f"; `{path}` has no {word} option (it is an option of {shown}{more})"
+    known = _shown_options(parser)
+    if path:
+        known |= _shown_options(sub)
+    if path in DBT_COMMANDS:
+        # lazy: dbt's options are read only to suggest one of them
+        from datum_dot.cli.dbtflags import dbt_option_names
+
+        known |= set(dbt_option_names(dbt_command_key(path, argv)))
+    close = [c for c in difflib.get_close_matches(word, sorted(known), n=3) if c != word]
+    guess = f"; did you mean '{close[0]}'?" if close else ""
+    return f"; `{path}` has no {word} option{guess}" if path else guess
+
+
+def _shown_options(parser: argparse.ArgumentParser) -> set[str]:
+    """The option strings the parser's help lists (hidden aliases are not suggested)."""
+    return {
+        option
+        for action in parser._actions
+        if action.help != argparse.SUPPRESS
+        for option in action.option_strings
+    }
+
+
+def command_parser(parser: argparse.ArgumentParser, word: str) -> argparse.ArgumentParser:
+    """The sub-parser of one top-level command."""
+    return _sub_parsers(parser)[word]
+
+
+def warn_exit_zero_env(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether `DOT_WARN_EXIT_ZERO` asks for exit 0 instead of 10.
+
+    Raises:
+        UsageError: The variable is set to something that is not a yes or a no.
+    """
+    text = (os.environ if environ is None else environ).get(WARN_EXIT_ZERO_ENV, "")
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    raise UsageError(
+        f"{WARN_EXIT_ZERO_ENV}='{text}' is neither a yes nor a no",
+        f"set {WARN_EXIT_ZERO_ENV}=1 (warnings exit 0) or {WARN_EXIT_ZERO_ENV}=0 (they exit 10)",
+    )
+
+
+def check_run_args(args: argparse.Namespace, *, prog: str) -> None:
+    """Refuse a dbt command's option combinations that would be quietly ignored.
+
+    Raises:
+        UsageError: `--json` without `--dry-run` (a run prints dbt's output, not JSON).
+    """
+    if args.command not in DBT_COMMANDS or not args.json or args.dry_run:
+        return
+    listing = (
+        "; for dbt's own JSON listing, --output json" if args.command in ("ls", "list") else ""
+    )
+    raise UsageError(
+        f"--json goes with --dry-run (the plan as JSON); a run prints dbt's output{listing}",
+        f"add --dry-run for the plan as JSON; a finished run as JSON: {prog} logs <run-id> --json",
+    )
 
 
 def _sub_command(
@@ -134,16 +227,6 @@ def _commands_with(parser: argparse.ArgumentParser, option: str, prefix: str = "
     return found
 
 
-def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
-    # Unknown options of a sub-command are reported by the top parser: look in every sub-parser.
-    names = set(parser._option_string_actions)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                names |= _option_strings(sub)
-    return names
-
-
 def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line: one sub-command per dbt command plus the tool's own.
 
@@ -165,6 +248,11 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
     parser.add_argument("--version", action="store_true", help="show versions and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug notes")
     parser.add_argument(
+        WARN_EXIT_ZERO,
+        action="store_true",
+        help=f"exit 0, not 10, when a command succeeds with warnings (or set {WARN_EXIT_ZERO_ENV}=1)",
+    )
+    parser.add_argument(
         "--log-format",
         choices=("text", "json"),
         help="json: also print the session log's events on stderr, one JSON object per line",
@@ -176,13 +264,16 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
         cmd = sub.add_parser(
             name,
             help=f"dbt {name} for an environment, optionally at a git ref",
-            description=f"Run `dbt {name}` for [env][@ref]. Arguments after `--` go to dbt untouched.",
+            description=f"Run `dbt {name}` for [env][@ref]. The flags dbt {name} takes may be "
+            "given here too;\narguments after `--` go to dbt untouched.",
+            epilog=f"example: %(prog)s prod {RUN_EXAMPLES.get(name, '--debug')}\n{DBT_FLAGS_NOTE}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if extra == "macro":
             cmd.add_argument("macro", help="the macro to run")
         elif extra is not None:
             cmd.add_argument("verb", choices=SUB_VERBS[name], help=f"dbt {name} sub-command")
-        _add_run_options(cmd)
+        _add_run_options(cmd, name)
     if only is not None:
         parser.partial = True
         return parser
@@ -221,26 +312,37 @@ def _add_logs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     cmd.add_argument("--status", metavar="S[,S]", help="only runs with these statuses (any case)")
     cmd.add_argument("--env", help="only runs of this environment")
     cmd.add_argument("--project", help="only runs of this project")
-    cmd.add_argument("--since", metavar="AGE|DATE", help="only runs since 2d, 12h, 30m or a date")
+    cmd.add_argument(
+        "--since",
+        type=age_type("--since"),
+        metavar="AGE|DATE",
+        help="only runs since 2d, 12h, 30m or a date",
+    )
     cmd.add_argument("-f", "--follow", action="store_true", help="print new runs and live output")
     cmd.add_argument("--raw", action="store_true", help="a run's output as dbt printed it")
     cmd.add_argument("--json", action="store_true", help="print JSON (JSON lines with --follow)")
     cmd.add_argument("--keep", type=int, metavar="N", help="prune: keep the newest N records")
-    cmd.add_argument("--older-than", metavar="AGE", help="prune: only records older than AGE")
+    cmd.add_argument(
+        "--older-than",
+        type=age_type("--older-than"),
+        metavar="AGE",
+        help="prune: only records older than AGE (30d, 12h)",
+    )
     _add_common_options(cmd)
 
 
 def _add_common_options(cmd: argparse.ArgumentParser) -> None:
     # Also accepted after the command word; the top-level parser documents them.
-    cmd.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
+    for flag in ("--debug", "--version", WARN_EXIT_ZERO):
+        cmd.add_argument(
+            flag, action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     cmd.add_argument(
         "--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
 
 
-def _add_run_options(cmd: argparse.ArgumentParser) -> None:
+def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
     spec = cmd.add_argument(
         "spec",
         nargs="?",
@@ -252,22 +354,34 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print the plan and dbt argv; run nothing"
     )
     cmd.add_argument("--json", action="store_true", help="with --dry-run, print the plan as JSON")
-    cmd.add_argument(
-        "--defer", metavar="ENV@REF", help="defer to an isolated build (env@ref or @ref)"
-    )
+    # Options a command does not list still have their value, so a run reads one shape.
+    cmd.set_defaults(defer=None, no_deps=False, allow_unisolated=False)
+    if name in DEFER_COMMANDS:
+        cmd.add_argument(
+            "--defer", metavar="ENV@REF", help="defer to an isolated build (env@ref or @ref)"
+        )
     cmd.add_argument(
         "--vars", metavar="YAML", help="vars merged over the environment's (YAML/JSON)"
     )
-    cmd.add_argument("--no-deps", action="store_true", help="skip `dbt deps` for an isolated build")
-    cmd.add_argument(
-        "--allow-unisolated",
-        action="store_true",
-        help="run an isolated build even if nodes would be written outside its schema",
-    )
+    if name != "deps":
+        cmd.add_argument(
+            "--no-deps", action="store_true", help="skip `dbt deps` for an isolated build"
+        )
+    if name in CHECKED_COMMANDS:
+        cmd.add_argument(
+            "--allow-unisolated",
+            action="store_true",
+            help="run an isolated build even if nodes would be written outside its schema",
+        )
     cmd.add_argument(
         "--disable-prompts", action="store_true", help="never ask the start-up questions"
     )
-    cmd.add_argument("--project-dir", type=Path, help="the dbt project folder (default: search up)")
+    cmd.add_argument(
+        "--project-dir",
+        type=Path,
+        metavar="DIR",
+        help="the dbt project folder (default: search up)",
+    )
     _add_runtime_options(cmd)
     _add_common_options(cmd)
 
@@ -285,16 +399,16 @@ def _add_runtime_options(cmd: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument(
         "--retry-delay",
-        type=_seconds("--retry-delay", "2", zero=True),
+        type=seconds_type("--retry-delay", zero=True),
         default=2.0,
-        metavar="SECONDS",
-        help="wait before the first retry; doubles each time (default 2)",
+        metavar="DURATION",
+        help="wait before the first retry; doubles each time (default 2s; 90s, 10m, 1h)",
     )
     cmd.add_argument(
         "--timeout",
-        type=_seconds("--timeout", "600", zero=False),
-        metavar="SECONDS",
-        help="stop dbt after this long (exit 40)",
+        type=seconds_type("--timeout", zero=False),
+        metavar="DURATION",
+        help="stop dbt after this long (exit 40): 600 (seconds), 10m, 1h30m",
     )
     cmd.add_argument(
         "--no-cache", action="store_true", help="fetch remote artifacts again (dbt Cloud)"
@@ -309,23 +423,6 @@ def _count(option: str, example: str) -> Callable[[str], int]:
                 f"pass {option} {example}, for example",
             )
         return int(text)
-
-    return parse
-
-
-def _seconds(option: str, example: str, *, zero: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not (value >= 0 if zero else value > 0) or value == float("inf"):
-            what = "0 or more" if zero else "more than 0"
-            raise UsageError(
-                f"{option} must be a number of seconds {what}, got '{text}'",
-                f"pass {option} {example}, for example",
-            )
-        return value
 
     return parse
 

@@ -59,12 +59,9 @@ def _add(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     from datum_dot.scheduling.schedules import Overlap
 
     name, spec = args.name, args.spec
-    if args.shorthand and not spec:
+    if not spec:
+        # One word is the spec, and the name is made from it (`add --cron X prod@main`).
         name, spec = None, name or ""
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(
-            f"--timeout must be more than 0 seconds, got {args.timeout:g}", "--timeout 3600"
-        )
     if args.fetch_optional and not args.fetch:
         raise UsageError(
             "--fetch-optional goes with --fetch", "add --fetch, or drop --fetch-optional"
@@ -209,7 +206,10 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     commit = ""
     if record is not None and record.plan is not None and record.plan.isolated is not None:
         iso = record.plan.isolated
-        commit = f" {iso.ref} -> {iso.commit[:12]} into {iso.profile.schema_after}"
+        # A pinned schedule's ref is its commit: the arrow only says where a name led.
+        built = iso.commit[:12]
+        moved = "" if iso.commit.startswith(iso.ref.lower()) else f"{iso.ref} -> "
+        commit = f" {moved}{built} into {iso.profile.schema_after}"
     where = f"; details: {prog} logs {firing.run_id}" if firing.run_id else ""
     seconds = f" in {record.duration_seconds:.1f}s" if record and record.duration_seconds else ""
     print(f"{_now()} {label}: {firing.status.value}{commit}{seconds}{where}")
@@ -325,7 +325,7 @@ def _project(args: argparse.Namespace) -> str | None:
 
 def _steps(prog: str) -> Observer:
     # lazy: rich loads only for a run shown on a terminal
-    from datum_dot.cli.dbt_command import CliObserver
+    from datum_dot.cli.runobserver import CliObserver
 
     return CliObserver(prog=prog, debug=False, prompts=False)
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from datum_dot.cli.durations import seconds_type
+
 SCHEDULE_COMMANDS = {
     "schedule": "cron schedules: add, list, status, pause, resume, remove, run, pin"
 }
@@ -130,8 +132,15 @@ def _add_add(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
         epilog='examples: %(prog)s nightly --cron "0 2 * * *" prod@main --fetch -- --exclude '
         "tag:slow | %(prog)s pinned --cron @hourly prod@main --pin --yes",
     )
-    cmd.add_argument("name", nargs="?", help="the schedule's name (default: made from the spec)")
-    cmd.add_argument("spec", nargs="?", default="", help="[env][@ref] to build (default: none)")
+    cmd.add_argument(
+        "name",
+        nargs="?",
+        help="the schedule's name; with one word only, that word is the spec and the name is "
+        "made from it (prod@v1.2 -> prod-v1.2)",
+    )
+    cmd.add_argument(
+        "spec", nargs="?", default="", help="[env][@ref] to build (default: the default env)"
+    )
     cmd.add_argument("--cron", required=True, metavar="EXPR", help='when: "0 6 * * *", @daily')
     cmd.add_argument(
         "--command",
@@ -159,9 +168,10 @@ def _add_add(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
     )
     cmd.add_argument(
         "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="stop dbt after this long (exit 40); also the longest wait with --overlap queue",
+        type=seconds_type("--timeout", zero=False),
+        metavar="DURATION",
+        help="stop dbt after this long (exit 40; 3600, 90m, 2h); also the longest wait with "
+        "--overlap queue",
     )
     cmd.add_argument("--project-dir", type=Path, help="the dbt project (default: search up)")
     cmd.add_argument(SHORTHAND, action="store_true", help=argparse.SUPPRESS)
@@ -175,7 +185,9 @@ def _add_run(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
         help="run a schedule now: what its crontab line calls",
         description="Run the schedule as cron does: take its lock (--overlap decides when the "
         "previous run still runs), fetch if it says so, build its spec (or pinned commit) and "
-        "record the run, with the schedule's name, in the history. Prints one line.",
+        "record the run, with the schedule's name, in the history. The steps and dbt's output "
+        "are shown as for any run, then a summary line; with --from-cron (what the crontab line "
+        "passes) only the summary line is printed.",
     )
     cmd.add_argument("name", help="the schedule")
     cmd.add_argument("--project", metavar="ID", help="the schedule's project (default: found)")

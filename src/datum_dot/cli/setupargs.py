@@ -7,9 +7,12 @@ imported when the command runs.
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from datum_dot.errors import UsageError
 
 SETUP_COMMANDS = {
     "init": "register a dbt project: config, key pair, webhook token",
@@ -33,14 +36,15 @@ def add_setup_parsers(sub: argparse._SubParsersAction[P], *, common: AddOptions)
         "dbt",
         help=SETUP_COMMANDS["dbt"],
         description="The datum CLI's spelling of the same commands: `datum dbt run --target "
-        "prod` is `dot run -- --target prod`, `datum dbt config --target prod` is `dot config "
+        "prod` is `dot run prod` (the environment whose target is prod), `datum dbt config "
+        "--target prod` is `dot config "
         "set target prod`, and so on. `run` takes --target, --profile (the profiles.yml or its "
         "folder), --dry-run, --vars and --timeout, and without --target uses the registered "
         "project's target when nothing else names one.",
-        epilog="examples: %(prog)s init --repo-path . | %(prog)s validate | %(prog)s run "
+        epilog="examples: %(prog)s init --project-dir . | %(prog)s validate | %(prog)s run "
         "--target prod | %(prog)s logs --last 5 | %(prog)s config --target prod",
     )
-    cmd.add_argument("word", choices=DATUM_WORDS, help="the command")
+    cmd.add_argument("word", metavar="<" + "|".join(DATUM_WORDS) + ">", help="the command")
     cmd.add_argument("rest", nargs=argparse.REMAINDER, help="its options")
 
 
@@ -63,11 +67,32 @@ def run_setup_command(
         from datum_dot.cli.config import run_config
 
         return run_config(args, prog=prog)
+    if args.word not in DATUM_WORDS:
+        raise _not_a_datum_word(args.word, prog)
     # lazy: the command's modules load when it runs, not for `dot --help`
     from datum_dot.cli.datum_spelling import translate
 
     again, rest = translate(args.word, args.rest, passthrough, prog=prog)
     return redispatch(again, rest)
+
+
+def _not_a_datum_word(word: str, prog: str) -> UsageError:
+    """`datum dbt build`: the datum spelling has six words; dbt's commands are spelled directly."""
+    # lazy: the parser module imports this one
+    from datum_dot.cli.parser import DBT_COMMANDS
+
+    words = ", ".join(DATUM_WORDS)
+    if word in DBT_COMMANDS:
+        return UsageError(
+            f"`{prog} dbt {word}` is not a command: `{prog} dbt` takes {words}",
+            f"dbt {word} is `{prog} {word}`, for example: {prog} {word} prod",
+        )
+    close = difflib.get_close_matches(word, [*DATUM_WORDS, *DBT_COMMANDS], n=1)
+    guess = f"; did you mean '{close[0]}'?" if close else ""
+    return UsageError(
+        f"`{prog} dbt {word}` is not a command: `{prog} dbt` takes {words}{guess}",
+        f"run `{prog} dbt --help`, or `{prog} --help` for every command",
+    )
 
 
 def _add_init(sub: argparse._SubParsersAction[P], common: AddOptions) -> None:
@@ -77,15 +102,24 @@ def _add_init(sub: argparse._SubParsersAction[P], common: AddOptions) -> None:
         description="Register the dbt project in $DATUM_HOME/config.yaml (id, folder, profiles "
         "folder, default target, dbt version, runtime), create its key pair in "
         "$DATUM_HOME/keys/ and the webhook token. Running it again changes nothing.",
-        epilog="examples: %(prog)s | %(prog)s --repo-path ~/src/shop --target prod | "
+        epilog="examples: %(prog)s | %(prog)s --project-dir ~/src/shop --target prod | "
         "%(prog)s --key-type rsa --force",
     )
     cmd.add_argument(
-        "--repo-path",
+        "--project-dir",
+        dest="repo_path",
         type=Path,
         default=Path(),
-        metavar="PATH",
+        metavar="DIR",
         help="the dbt project, or a folder above it (default: .)",
+    )
+    # The datum CLI's spelling, kept working and out of the help.
+    cmd.add_argument(
+        "--repo-path",
+        dest="repo_path",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
     )
     cmd.add_argument(
         "--profiles-dir",

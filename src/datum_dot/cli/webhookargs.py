@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+from datum_dot.cli.durations import seconds_type
 from datum_dot.errors import UsageError
 
 WEBHOOK_COMMANDS = {
@@ -92,8 +93,9 @@ def _add_server_options(cmd: argparse.ArgumentParser) -> None:
         help=f"runs at once; one environment still runs one at a time (default {DEFAULT_WORKERS})",
     )  # fmt: skip
     cmd.add_argument(
-        "--grace", type=_seconds, default=DEFAULT_GRACE, metavar="SECONDS",
-        help=f"at shutdown, how long running jobs may go on (default {DEFAULT_GRACE:g})",
+        "--grace", type=seconds_type("--grace", zero=True), default=DEFAULT_GRACE,
+        metavar="DURATION",
+        help=f"at shutdown, how long running jobs may go on (default {DEFAULT_GRACE:g}s; 2m)",
     )  # fmt: skip
     cmd.add_argument(
         "--warm",
@@ -127,15 +129,3 @@ def _whole(option: str, least: int) -> Callable[[str], int]:
         return int(text)
 
     return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise UsageError(
-            f"--grace must be a number of seconds 0 or more, got '{text}'", "--grace 30"
-        )
-    return value

@@ -109,6 +109,26 @@ def set_values(
     return changes
 
 
+def targets_set_by_environments(project_dir: Path) -> dict[str, str] | None:
+    """Each environment's target, when every environment of the project sets its own.
+
+    The registered target applies only to an environment that names none: when every one
+    does, setting it changes no run. None when at least one environment (or none at all)
+    leaves the target to the registration.
+
+    Raises:
+        ConfigError: dot_environments.yml is invalid.
+    """
+    # lazy: the environments are read only when `target` is set
+    from datum_dot.config.environments import load_environments
+
+    envs = load_environments(project_dir)
+    targets = {name: envs.resolve(name).flags.get("target") for name in envs.names}
+    if not targets or any(target is None for target in targets.values()):
+        return None
+    return {name: str(target) for name, target in targets.items()}
+
+
 def _registered(
     config: UserConfig, project_dir: Path | None, home: Path
 ) -> tuple[str, ProjectEntry]:
@@ -121,7 +141,7 @@ def _registered(
     if found is None:
         raise ConfigError(
             f"{project_dir} is not registered in {userconfig.config_path(home)}",
-            f"register it first: dot init --repo-path {project_dir}",
+            f"register it first: dot init --project-dir {project_dir}",
         )
     return found
 

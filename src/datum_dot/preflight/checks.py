@@ -86,7 +86,7 @@ def run_preflight(
         project.check_isolated_profiles(project_dir),
         registration,
         setup.check_key(home, project_id),
-        setup.check_token(home),
+        setup.check_token(home, registered=project_id is not None),
         setup.check_crontab(project_id, entry, environ),
         dbt.check_dbt(runtime or DEFAULT_RUNTIME),
         dbt.check_adapter(adapter_type),

@@ -29,12 +29,14 @@ def check_registration(
     found = find_project_by_path(loaded.config, project_dir)
     path = config_path(home)
     if found is None:
+        # Runs need no registration; schedules, the webhook and the key pair do.
         return (
             Check(
                 name,
-                Status.FAIL,
-                f"{project_dir} is not registered in {path}",
-                f"dot init --repo-path {project_dir}",
+                Status.SKIP,
+                f"not registered in {path}: runs work without it; `dot init` adds a key pair, "
+                "schedules, webhook triggers and a default target",
+                f"dot init --project-dir {project_dir}",
             ),
             None,
             None,
@@ -91,11 +93,19 @@ def check_key(home: Path, project_id: str | None) -> Check:
     return Check(name, Status.OK, f"{files.private} ({state.key_type}), mode 0600")
 
 
-def check_token(home: Path) -> Check:
-    """The webhook token file exists, is not empty and has mode 0600."""
+def check_token(home: Path, *, registered: bool = True) -> Check:
+    """The webhook token file exists, is not empty and has mode 0600.
+
+    Args:
+        home: `$DATUM_HOME`.
+        registered: Whether the project is registered; only a registered project can be run
+            through the webhook, so a missing token is no warning for one that is not.
+    """
     name = "webhook token"
     path = tokens.token_path(home)
     create = AutoFix(FixKind.CREATE_TOKEN, f"create a new webhook token in {path}", (path,))
+    if not path.exists() and not registered:
+        return Check(name, Status.SKIP, _NEEDS_INIT)
     if not path.exists():
         detail = f"{path} does not exist: the webhook cannot authenticate requests"
         return Check(name, Status.WARN, detail, "dot init (or dot validate --auto-fix)", (create,))

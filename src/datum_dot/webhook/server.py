@@ -173,7 +173,8 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
         store=store,
         tokens=tokens,
         max_body=options.max_body,
-        warm=pool.is_warm,
+        # "warm" means --warm's fork servers are ready; every pool's workers get ready, warm or not.
+        warm=pool.is_warm if options.warm else (lambda: False),
         committer=committer,
     )
     config = uvicorn.Config(
