@@ -85,6 +85,14 @@ def test_dbt_flags_several_words_end_at_the_next_option_as_dbt_reads_them() -> N
     assert dbt == ["-s", "a", "b", "--threads", "4", "--full-refresh"]
 
 
+def test_dbt_flags_without_their_value_are_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["build", "prod", "-s"], ["build", "prod", "--threads", "--dry-run"]):
+        assert main(args) == 20
+        err = capsys.readouterr().err
+        assert f"error: dbt's {args[2]} needs a value" in err
+        assert "Traceback" not in err
+
+
 def test_dbt_flags_are_not_read_from_dbt_when_every_word_is_ours() -> None:
     def no_dbt(key: tuple[str, ...]) -> Mapping[str, str]:
         raise AssertionError(f"dbt's options were read for {key}")

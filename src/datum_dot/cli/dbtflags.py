@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 
+from datum_dot.errors import UsageError
+
 Arities = Callable[[tuple[str, ...]], Mapping[str, str]]
 """Option string -> `flag`, `value`, `values` or `rest`, for a dbt command (see dbtcore)."""
 
@@ -36,6 +38,9 @@ def split_dbt_flags(
 
     Returns:
         The words for the tool's parser, and those for dbt (in the order given).
+
+    Raises:
+        UsageError: A dbt option that takes a value was given none.
     """
     ours_arity = _our_arities(command)
     kept: list[str] = []
@@ -61,6 +66,10 @@ def split_dbt_flags(
             kept.append(word)  # neither ours nor dbt's: argparse says so, with a suggestion
             i += 1
             continue
+        if arity in ("value", "values") and not has_value and not _has_value_after(words, i):
+            raise UsageError(
+                f"dbt's {word} needs a value", f"give it one, as dbt would: {word} <value>"
+            )
         end = _value_end(words, i, arity, has_value=has_value)
         moved.extend(words[i:end])
         i = end
@@ -70,6 +79,10 @@ def split_dbt_flags(
 def dbt_option_names(key: tuple[str, ...]) -> list[str]:
     """Every option string of a dbt command (imports dbt): for "did you mean" suggestions."""
     return sorted(_dbt_arities(key))
+
+
+def _has_value_after(words: Sequence[str], at: int) -> bool:
+    return at + 1 < len(words) and not words[at + 1].startswith("-")
 
 
 def _value_end(words: Sequence[str], at: int, arity: str, *, has_value: bool) -> int:
