@@ -176,6 +176,31 @@ def test_webhook_pins_the_commit_the_ref_had_when_accepted(served: Served, gate:
     assert accepted["commit"] == record["commit"] == before != moved
 
 
+def test_webhook_checks_a_request_at_a_ref_against_that_commits_settings(
+    served: Served, tmp_path: Path
+) -> None:
+    repo = served.example.repo
+    other = tmp_path / "other"
+    repo.git("worktree", "add", "-q", "-b", "envs-at-ref", str(other), "main")
+    environments = (served.example.path / "dot_environments.yml").read_text()
+    (other / "dot_environments.yml").write_text(
+        environments + "  staging:\n    target: prod\n    vars:\n      sample_rate: 7\n"
+    )
+    repo.git("commit", "-q", "-am", "a staging environment on a branch", cwd=other)
+    # only that commit has `staging`: accepted there, refused at main and in the checkout
+    accepted = served.accept({"spec": "staging@envs-at-ref"})
+    assert accepted["commit"] == repo.git("rev-parse", "envs-at-ref").strip()
+    for spec in ("staging@main", "staging"):
+        refused = served.post({"spec": spec})
+        assert refused.status_code == 422, refused.text
+        assert "staging" in refused.text
+    # vars are checked against the commit's declarations too
+    bad = served.post({"spec": "staging@envs-at-ref", "vars": {"sample_rate": "all"}})
+    assert bad.status_code == 422, bad.text
+    assert "sample_rate" in bad.text
+    assert served.server.wait_for(accepted["run_id"])["env"] == "staging"
+
+
 def test_webhook_same_idempotency_key_same_run(served: Served) -> None:
     body = {"spec": "dev", "idempotency_key": "deploy-42"}
     first = served.accept(body)

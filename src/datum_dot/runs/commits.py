@@ -11,6 +11,9 @@ from pathlib import Path
 
 from datum_dot.vcs import git
 
+Sha = git.Sha
+"""A full commit hash, as git's adapter types it."""
+
 
 def find_repo_root(project_dir: Path) -> Path | None:
     """The top folder of the git work tree holding `project_dir`, or None outside one.

@@ -39,6 +39,7 @@ from datum_dot.errors import SpecError, UsageError
 from datum_dot.home.settings import CONFIG_FILE
 from datum_dot.home.userconfig import UserConfig, load_user_config
 from datum_dot.runs import commands, commits
+from datum_dot.runs.commitfiles import ProjectFiles, commit_files
 from datum_dot.runs.planner import PROJECT_FILE, project_name
 from datum_dot.runs.spec import parse_spec
 from datum_dot.webhook.errors import UnknownProjectError
@@ -126,6 +127,10 @@ class Project:
     name: str
 
 
+# Entries of the intake's cache before it starts again (each is a project's settings).
+_CACHE_LIMIT = 4096
+
+
 class Intake:
     """Turns what a client asked for into a queued request, or says what is wrong with it.
 
@@ -181,32 +186,45 @@ class Intake:
         check_args(ask.args)
         check_timeout(ask.timeout)
         spec = parse_spec(ask.spec)
-        envs = self._cached(
-            "envs",
-            project.path,
-            (project.path / ENVIRONMENTS_FILE, project.path / USER_ENVIRONMENTS_FILE),
-            lambda: load_environments(project.path),
-        )
+        commit = files = None
+        if spec.ref is not None:
+            # A build at a ref uses the settings committed there (ADR 0013): check the request
+            # against those, so an environment that exists only at its ref is accepted.
+            commit = commits.resolve_commit(self._repo_root(project), ask.commit or spec.ref)
+            files = self._commit_files(project, commit)
+            envs = self._cached(
+                "envs@" + commit,
+                project.path,
+                (project.path / USER_ENVIRONMENTS_FILE,),
+                lambda: load_environments(project.path, project_file=files.environments),
+            )
+        else:
+            envs = self._cached(
+                "envs",
+                project.path,
+                (project.path / ENVIRONMENTS_FILE, project.path / USER_ENVIRONMENTS_FILE),
+                lambda: load_environments(project.path),
+            )
         env = envs.resolve(spec.env)
         # `--vars` in args is read when the run is planned; read it now, so a bad one is this
         # request's 422 rather than a failed run later. Merged as the plan merges them.
         args_vars = [parse_cli_vars(text) for text in split_vars_args(ask.args)[1]]
         if ask.vars or args_vars:
-            declarations = self._cached(
-                "vars",
-                project.path,
-                (project.path / VARS_FILE,),
-                lambda: load_var_declarations(project.path),
-            )
+            if files is not None:
+                declarations = load_var_declarations(project.path, project_file=files.variables)
+            else:
+                declarations = self._cached(
+                    "vars",
+                    project.path,
+                    (project.path / VARS_FILE,),
+                    lambda: load_var_declarations(project.path),
+                )
             merged = deep_merge(env.vars, ask.vars)
             sources = {**env.var_sources, **dict.fromkeys(ask.vars, "the request's vars")}
             for extra in args_vars:
                 merged = deep_merge(merged, extra)
                 sources.update(dict.fromkeys(extra, "--vars in the request's args"))
             raise_for_problems(check_vars(merged, declarations, sources=sources, env_name=env.name))
-        commit = None
-        if spec.ref is not None:
-            commit = commits.resolve_commit(self._repo_root(project), ask.commit or spec.ref)
         return JobRequest(
             project=project.id,
             project_dir=str(project.path),
@@ -221,6 +239,20 @@ class Intake:
             timeout=ask.timeout,
             source=ask.source,
         )
+
+    def _commit_files(self, project: Project, commit: commits.Sha) -> ProjectFiles:
+        # A commit's files never change: read once per commit and project (one git process).
+        key = ("files@" + commit, project.path)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None:
+            return hit[1]  # type: ignore[return-value]
+        files = commit_files(project.path, self._repo_root(project), commit)
+        with self._lock:
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()  # rare: a long-lived server that saw many commits
+            self._cache[key] = ((), files)
+        return files
 
     def _repo_root(self, project: Project) -> Path:
         def find() -> Path:
