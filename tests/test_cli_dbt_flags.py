@@ -207,3 +207,27 @@ def test_warn_exit_zero_values() -> None:
     assert warn_exit_zero_env({}) is False
     with pytest.raises(UsageError):
         warn_exit_zero_env({"DOT_WARN_EXIT_ZERO": "2"})
+
+
+def test_dbts_option_table_is_kept_per_dbt_version_and_read_without_dbt(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib import metadata
+
+    from datum_dot.cli import dbtflags
+    from datum_dot.home.settings import datum_home
+
+    cache = datum_home() / "cache" / f"dbt-options-{metadata.version('dbt-core')}.json"
+    cache.unlink(missing_ok=True)
+    dry_argv(capsys, "build", "prod", "-s", "orders+")
+    kept = json.loads(cache.read_text())
+    assert kept["build"]["--select"] == "values"
+    assert kept["build"]["--full-refresh"] == "flag"
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
+    # what is kept is what is read: a table that says otherwise is believed (dbt is not asked)
+    cache.write_text(json.dumps({"build": {"--select": "flag"}}))
+    assert dbtflags._dbt_arities(("build",)) == {"--select": "flag"}
+    # an unreadable cache is asked of dbt again and written again
+    cache.write_text("not json")
+    assert dbtflags._dbt_arities(("build",))["--select"] == "values"
+    assert json.loads(cache.read_text())["build"]["--select"] == "values"

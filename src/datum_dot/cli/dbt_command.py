@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from datum_dot.cli import terminal
 from datum_dot.cli.progress import ProgressView
-
-if TYPE_CHECKING:
-    from datum_dot.cli.runobserver import CliObserver
 
 
 def run_dbt_command(args: argparse.Namespace, passthrough: list[str], *, prog: str) -> int:
@@ -86,11 +82,3 @@ def _run(
         render.print_outcome(record)
     return int(record.exit_code)
 
-
-def __getattr__(name: str) -> type[CliObserver]:
-    # `CliObserver` moved to `cli.runobserver`; importing it from here still works, lazily.
-    if name == "CliObserver":
-        from datum_dot.cli.runobserver import CliObserver
-
-        return CliObserver
-    raise AttributeError(name)
