@@ -82,3 +82,21 @@ def test_project_cwd_restores_the_folder_and_lets_one_project_share_it(tmp_path:
     waiter.join(10)
     assert seen == [project.resolve(), other.resolve()]
     assert Path.cwd() == start
+
+
+@pytest.mark.slow
+def test_project_cwd_clean_drops_the_schema_in_the_projects_duckdb_from_a_subfolder(
+    example: ExampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOT_EXAMPLE_DUCKDB")  # the profile's own relative default applies
+    models = example.path / "models"
+    database = example.path / "jaffle.duckdb"
+    built = example.dot("seed", "dev@HEAD", "--disable-prompts", "--", "-s", "raw_orders")
+    assert built.returncode == 0, built.stdout + built.stderr
+    short = example.repo.head()[:8]
+    assert _tables(database, f"dev_{short}") == {"raw_orders"}
+    before = sorted(p.name for p in models.rglob("*"))
+    cleaned = example.dot("clean", "--all", "--drop-schemas", "--yes", cwd=models)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert _tables(database, f"dev_{short}") == set()  # dropped where it was built
+    assert sorted(p.name for p in models.rglob("*")) == before  # no models/jaffle.duckdb

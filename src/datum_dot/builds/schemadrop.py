@@ -18,6 +18,7 @@ from typing import Any
 from datum_dot.builds.survey import Build, Project
 from datum_dot.config.environments import EnvironmentsConfig, load_environments
 from datum_dot.dbtcore import SchemaDrop, drop_target_schema
+from datum_dot.runs.workdir import project_cwd
 
 _TOKEN = re.compile(r"(\{\{.*?\}\}|\{[A-Za-z_]+\})", re.DOTALL)
 
@@ -150,10 +151,12 @@ def drop_schema(
             f"template '{planned.template}' for {build.short_hash}"
         )
 
-    drop = drop_target_schema(
-        dbt_project,
-        planned.profiles_dir,
-        variables=settings.vars_for(planned.env),
-        check=check,
-    )
+    # from the user's project folder, as the build ran: a relative DuckDB path names its file
+    with project_cwd(project.path):
+        drop = drop_target_schema(
+            dbt_project,
+            planned.profiles_dir,
+            variables=settings.vars_for(planned.env),
+            check=check,
+        )
     return SchemaOutcome(build.short_hash, planned, drop)
