@@ -81,4 +81,3 @@ def _run(
     with reader_may_be_gone():
         render.print_outcome(record)
     return int(record.exit_code)
-
