@@ -391,3 +391,18 @@ def test_validate_outside_a_project_is_bad_input(tmp_path: Path, example: Exampl
     result = example.dot("validate", cwd=tmp_path)
     assert result.returncode == 20
     assert result.stderr.startswith("error: no dbt_project.yml")
+
+
+@pytest.mark.parametrize(
+    ("warnings", "words"), [(0, "0 warnings,"), (1, "1 warning,"), (2, "2 warnings,")]
+)
+def test_validate_summary_counts_warnings_in_good_english(
+    warnings: int, words: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from datum_dot.cli.setup_render import print_report
+    from datum_dot.preflight.model import Check
+
+    warned = [Check(f"w{n}", Status.WARN, "not quite") for n in range(warnings)]
+    checks = (Check("a", Status.OK, "fine"), *warned)
+    print_report(Report(tmp_path, checks))
+    assert f"1 passed, 0 failed, {words} 0 skipped" in capsys.readouterr().out

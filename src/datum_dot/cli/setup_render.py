@@ -58,9 +58,14 @@ def print_report(report: Report) -> None:
     out.print(
         Text(
             f"\n{counts[Status.OK]} passed, {counts[Status.FAIL]} failed, "
-            f"{counts[Status.WARN]} warnings, {counts[Status.SKIP]} skipped"
+            f"{plural(counts[Status.WARN], 'warning')}, {counts[Status.SKIP]} skipped"
         )
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 warning`, `2 warnings`, `0 warnings`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def print_fixes(fixes: Sequence[AutoFix], *, heading: str) -> None:
