@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from datum_dot.runs.planner import find_project_dir
 from datum_dot.runs.run import Trigger
 
 if TYPE_CHECKING:
+    from datum_dot.scheduling.export.exports import Options
     from datum_dot.scheduling.report import ScheduleView
+    from datum_dot.scheduling.schedules import Located
 
 
 def run_schedule(args: argparse.Namespace, passthrough: list[str], *, prog: str) -> int:
@@ -48,6 +51,7 @@ def run_schedule(args: argparse.Namespace, passthrough: list[str], *, prog: str)
         "remove": _change,
         "run": _run,
         "pin": _pin,
+        "export": _export,
     }[verb]
     return handler(args, passthrough, prog)
 
@@ -182,10 +186,16 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     from datum_dot.scheduling.schedules import find_schedule
 
     home = datum_home()
-    located = find_schedule(home, args.name, _project(args))
-    trigger = Trigger.CRON if args.from_cron else Trigger.MANUAL
+    embedded = _embedded(args)
+    if embedded is None:
+        located, runtime = find_schedule(home, args.name, _project(args)), None
+    else:
+        located, runtime = embedded
+    # An embedded definition is what an exported CronJob, timer or workflow fires with.
+    scheduled = args.from_cron or embedded is not None
+    trigger = Trigger.CRON if scheduled else Trigger.MANUAL
     label = f"{located.project_id}/{located.schedule.name}"
-    if not located.schedule.enabled and args.from_cron and not args.dry_run:
+    if not located.schedule.enabled and scheduled and not args.dry_run:
         sessionlog.write_event("info", f"schedule {label} is paused: cron firing ignored")
         print(f"{_now()} {label}: PAUSED, not run")
         return int(ExitCode.OK)
@@ -193,7 +203,8 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
         _trim_cron_log(home)
     observer = Observer() if args.from_cron or args.json else _steps(prog)
     with _silenced(args.from_cron and not args.dry_run):
-        firing = fire(located, home=home, trigger=trigger, dry_run=args.dry_run, observer=observer)
+        firing = fire(located, home=home, trigger=trigger, dry_run=args.dry_run, observer=observer,
+                      runtime=runtime)  # fmt: skip
     record = firing.record
     if args.json:
         print(json.dumps({
@@ -220,6 +231,34 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     return int(firing.exit_code)
 
 
+def _embedded(args: argparse.Namespace) -> tuple[Located, str | None] | None:
+    """The schedule `DOT_SCHEDULE_DEFINITION` defines, with its runtime; None without one.
+
+    Its project is the dbt project found from the current folder (the exported file sets it).
+    The registration's target goes to `DBT_TARGET`, which dbt reads below any other choice.
+    """
+    # lazy: each verb loads only its own scheduling modules
+    from datum_dot.scheduling.export.definition import (
+        DEFINITION_ENV,
+        decode_definition,
+        located_from_definition,
+    )
+
+    text = os.environ.get(DEFINITION_ENV, "").strip()
+    if not text:
+        return None
+    definition = decode_definition(text, name=args.name)
+    if args.project and args.project != definition.project:
+        raise UsageError(
+            f"--project {args.project} differs from the project of {DEFINITION_ENV}: "
+            f"{definition.project}",
+            f"drop --project, or unset {DEFINITION_ENV} to run a schedule of config.yaml",
+        )
+    located = located_from_definition(definition, find_project_dir(Path.cwd()))
+    os.environ.setdefault("DBT_TARGET", definition.target)
+    return located, (definition.runtime if definition.runtime != "local" else None)
+
+
 def _pin(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.changes import apply_pin, plan_pin
@@ -240,6 +279,85 @@ def _pin(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     run_id = apply_pin(pin, home=home)
     print(f"pinned; recorded as {run_id} (the crontab is unchanged)")
     return int(ExitCode.OK)
+
+
+# Options of one target only: given with another, they would be silently ignored.
+_TARGET_OPTIONS = {
+    "kubernetes": ("image", "git_url", "repo_dir", "secret", "namespace", "starting_deadline"),
+    "systemd": ("user_units", "persistent", "env_file"),
+    "github-actions": ("utc_ok", "install", "python"),
+}
+
+
+def _export(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
+    # lazy: each verb loads only its own scheduling modules
+    from datum_dot.scheduling.export.exports import render, select_schedules, write_files
+
+    if (args.name is None) == (not args.all_schedules):
+        raise UsageError(
+            "name one schedule or pass --all",
+            f"for example: {prog} schedule export nightly --to {args.to}",
+        )
+    options = _export_options(args)
+    home = datum_home()
+    chosen = select_schedules(home, name=args.name, project_id=_project(args))
+    renderings = [render(located, options, zone=args.time_zone) for located in chosen]
+    files = [f for r in renderings for f in r.files]
+    if args.output == "-":
+        for file in files:
+            # One stream: `kubectl apply -f -` reads the documents apart at `---`.
+            print("---" if args.to == "kubernetes" else f"# file: {file.name}")
+            print(file.text, end="")
+        shown = "<the folder you saved them in>"
+    else:
+        for path in write_files(files, Path(args.output)):
+            print(f"wrote {path}", file=sys.stderr)
+        shown = args.output.rstrip("/") or "/"
+    for rendering in renderings:
+        for note in rendering.notes:
+            print(note.replace("{dir}", shown), file=sys.stderr)
+    return int(ExitCode.OK)
+
+
+def _export_options(args: argparse.Namespace) -> Options:
+    # lazy: each verb loads only its own scheduling modules
+    from datum_dot.scheduling.cronenv import entry_point
+    from datum_dot.scheduling.export.github import GithubOptions
+    from datum_dot.scheduling.export.kubernetes import KubernetesOptions
+    from datum_dot.scheduling.export.systemd import SystemdOptions
+
+    for target, names in _TARGET_OPTIONS.items():
+        given = [n for n in names if getattr(args, n) not in (None, False)]
+        if target != args.to and given:
+            flag = "--" + given[0].replace("_", "-").replace("user-units", "user")
+            raise UsageError(f"{flag} is an option of --to {target}, not of --to {args.to}",
+                             f"drop {flag}, or export --to {target}")  # fmt: skip
+    if args.profiles_in_repo and args.to == "systemd":
+        raise UsageError(
+            "--profiles-in-repo is for --to kubernetes and github-actions",
+            "systemd units use the profiles.yml of this machine's project folder: drop it",
+        )
+    if args.to == "kubernetes":
+        if not args.image:
+            raise UsageError(
+                "--to kubernetes needs --image: the image the CronJob's pod runs",
+                "build the repository's Containerfile and pass it: --image <registry>/dot:<tag>",
+            )
+        return KubernetesOptions(image=args.image, git_url=args.git_url, repo_dir=args.repo_dir,
+                                 secret=args.secret, namespace=args.namespace,
+                                 profiles_in_repo=args.profiles_in_repo,
+                                 starting_deadline=None if args.starting_deadline is None
+                                 else math.ceil(args.starting_deadline))  # fmt: skip
+    if args.to == "systemd":
+        # User units read ~/.datum as the user's own runs do, unless DATUM_HOME names another.
+        home = datum_home()
+        other = str(home) if args.user_units and home != Path.home() / ".datum" else None
+        return SystemdOptions(program=entry_point(), user=args.user_units,
+                              persistent=args.persistent, env_file=args.env_file,
+                              datum_home=other)  # fmt: skip
+    return GithubOptions(install=args.install or GithubOptions.install,
+                         python=args.python or GithubOptions.python, utc_ok=args.utc_ok,
+                         profiles_in_repo=args.profiles_in_repo)  # fmt: skip
 
 
 def _command_words(text: str, prog: str) -> tuple[str, ...]:

@@ -15,9 +15,9 @@ from typing import TypeVar
 from datum_dot.cli.durations import seconds_type
 
 SCHEDULE_COMMANDS = {
-    "schedule": "cron schedules: add, list, status, pause, resume, remove, run, pin"
+    "schedule": "cron schedules: add, list, status, pause, resume, remove, run, pin, export"
 }
-VERBS = ("add", "list", "status", "pause", "resume", "remove", "run", "pin")
+VERBS = ("add", "list", "status", "pause", "resume", "remove", "run", "pin", "export")
 SHORTHAND = "--shorthand"
 _VALUED = frozenset(
     {"--cron", "--command", "--overlap", "--timeout", "--project-dir", "--log-format"}
@@ -110,6 +110,7 @@ def add_schedule_parser(sub: argparse._SubParsersAction[P], *, common: AddOption
         common(one)
     _add_run(verbs, common)
     _add_pin(verbs, common)
+    _add_export(verbs, common)
 
 
 def run_schedule_command(args: argparse.Namespace, passthrough: list[str], *, prog: str) -> int:
@@ -187,7 +188,10 @@ def _add_run(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
         "previous run still runs), fetch if it says so, build its spec (or pinned commit) and "
         "record the run, with the schedule's name, in the history. The steps and dbt's output "
         "are shown as for any run, then a summary line; with --from-cron (what the crontab line "
-        "passes) only the summary line is printed.",
+        "passes) only the summary line is printed. With DOT_SCHEDULE_DEFINITION set (an exported "
+        "CronJob, systemd unit or GitHub workflow sets it), the schedule is read from it instead "
+        "of config.yaml, the dbt project is the one found from the current folder, and the run "
+        "is recorded with trigger cron.",
     )
     cmd.add_argument("name", help="the schedule")
     cmd.add_argument("--project", metavar="ID", help="the schedule's project (default: found)")
@@ -211,6 +215,66 @@ def _add_pin(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
     cmd.add_argument("ref", help="the git ref to pin to (a tag, branch or hash)")
     cmd.add_argument("--project", metavar="ID", help="the schedule's project (default: found)")
     cmd.add_argument("--dry-run", action="store_true", help="show the change; change nothing")
+    common(cmd)
+
+
+def _add_export(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
+    cmd = verbs.add_parser(
+        "export",
+        help="write a schedule as a Kubernetes CronJob, systemd timer or GitHub Actions workflow",
+        description="Write the schedule (or every schedule, --all) as files another scheduler "
+        "runs: each calls `dot schedule run NAME` with the schedule's definition in "
+        "DOT_SCHEDULE_DEFINITION, so it needs no `dot schedule add` where it runs. The cron "
+        "expression is read in --time-zone (default: this machine's, as cron reads it). "
+        "Secrets are named, never written: a Kubernetes Secret, GitHub secrets, a systemd "
+        "EnvironmentFile. A schedule that the scheduler cannot run exactly is refused (exit 20) "
+        "and nothing is written. The same schedule gives the same bytes.",
+        epilog="examples: %(prog)s nightly --to kubernetes --image registry.example/dot:0.1 "
+        "--git-url https://git.example/shop.git | %(prog)s --all --to systemd -o units/ | "
+        "%(prog)s nightly --to github-actions --time-zone UTC -o .github/workflows",
+    )
+    cmd.add_argument("name", nargs="?", help="the schedule (or --all)")
+    cmd.add_argument("--all", dest="all_schedules", action="store_true",
+                     help="every schedule (of --project, else of the project here, else all)")  # fmt: skip
+    cmd.add_argument("--to", required=True, choices=("kubernetes", "systemd", "github-actions"),
+                     help="the scheduler")  # fmt: skip
+    cmd.add_argument("-o", "--output", default="-", metavar="DIR",
+                     help="the folder to write the files into; - (default) prints them")  # fmt: skip
+    cmd.add_argument("--project", metavar="ID", help="the schedule's project (default: found)")
+    cmd.add_argument("--time-zone", metavar="ZONE",
+                     help="the IANA zone the cron expression is read in (default: this machine's)")  # fmt: skip
+    cmd.add_argument("--profiles-in-repo", action="store_true",
+                     help="kubernetes, github-actions: profiles.yml is tracked in the project "
+                     "folder, so no secret holds it")  # fmt: skip
+    k8s = cmd.add_argument_group("kubernetes")
+    k8s.add_argument("--image", help="the image with dot, git and the adapter (required)")
+    k8s.add_argument("--git-url", metavar="URL",
+                     help="clone the repository from here in an init container")  # fmt: skip
+    k8s.add_argument("--repo-dir", metavar="PATH",
+                     help="or: the repository's folder inside the image")  # fmt: skip
+    k8s.add_argument("--secret", metavar="NAME",
+                     help="the Secret with profiles.yml and the profile's variables "
+                     "(default: <project>-<schedule>-dbt)")  # fmt: skip
+    k8s.add_argument("--namespace", help="the CronJob's namespace (default: kubectl's)")
+    k8s.add_argument("--starting-deadline", type=seconds_type("--starting-deadline", zero=False),
+                     metavar="DURATION",
+                     help="startingDeadlineSeconds (default: 5m for skip, the queue's wait for "
+                     "queue)")  # fmt: skip
+    unit = cmd.add_argument_group("systemd")
+    unit.add_argument("--user", dest="user_units", action="store_true",
+                      help="user units (systemctl --user) instead of system units")  # fmt: skip
+    unit.add_argument("--persistent", action="store_true",
+                      help="Persistent=true: a firing missed while off runs at the next boot")  # fmt: skip
+    unit.add_argument("--env-file", metavar="PATH",
+                      help="the EnvironmentFile= with the profile's variables (default: "
+                      "/etc/datum-dot/<project>.env, ~/.config/datum-dot/ for --user)")  # fmt: skip
+    gha = cmd.add_argument_group("github-actions")
+    gha.add_argument("--utc-ok", action="store_true",
+                     help="a zone with daylight-saving time: accept an hour's drift in summer")  # fmt: skip
+    gha.add_argument("--install", metavar="REQUIREMENT", default=None,
+                     help="what the runner pip-installs (default: 'datum-dot[duckdb]')")  # fmt: skip
+    gha.add_argument("--python", metavar="VERSION", default=None,
+                     help="the runner's Python (default: 3.12)")  # fmt: skip
     common(cmd)
 
 

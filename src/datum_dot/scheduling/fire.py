@@ -54,6 +54,7 @@ def fire(
     trigger: Trigger,
     dry_run: bool = False,
     observer: Observer | None = None,
+    runtime: str | None = None,
 ) -> Firing:
     """Run a schedule once, as its settings say.
 
@@ -63,6 +64,8 @@ def fire(
         trigger: CRON when cron fired it, MANUAL by hand.
         dry_run: Plan only: no lock, no fetch, no record.
         observer: Progress hooks for `execute()`.
+        runtime: The runtime to run dbt with, where no registration names it (an embedded
+            definition's); None: the environment's, the registration's, or local.
 
     Returns:
         How it ended.
@@ -75,7 +78,9 @@ def fire(
     project_dir = Path(located.project.path)
     store = RunStore(home)
     if dry_run:
-        record = execute(_request(located, home, trigger, dry_run=True), observer=observer)
+        record = execute(
+            _request(located, home, trigger, dry_run=True, runtime=runtime), observer=observer
+        )
         return Firing(record.status, record.exit_code, record=record)
     wait = 0.0 if schedule.overlap is Overlap.SKIP else (schedule.timeout or QUEUE_WAIT)
     lock = home / LOCK_FOLDER / f"{located.project_id}.{schedule.name}.lock"
@@ -92,7 +97,9 @@ def fire(
                 if not schedule.fetch_optional:
                     return _failed_fetch(store, located, trigger, project_dir, e)
                 notes = (f"warning: {e.message}; building the refs as they are (--fetch-optional)",)
-        record = execute(_request(located, home, trigger, notes=notes), observer=observer)
+        record = execute(
+            _request(located, home, trigger, notes=notes, runtime=runtime), observer=observer
+        )
         return Firing(record.status, record.exit_code, run_id=record.run_id, record=record)
     raise AssertionError("unreachable")  # pragma: no cover - the with block always returns
 
@@ -112,6 +119,7 @@ def _request(
     *,
     dry_run: bool = False,
     notes: tuple[str, ...] = (),
+    runtime: str | None = None,
 ) -> RunRequest:
     schedule = located.schedule
     project_dir = Path(located.project.path)
@@ -125,7 +133,7 @@ def _request(
         dry_run=dry_run,
         timeout=schedule.timeout,
         trigger=trigger,
-        runtime=None,
+        runtime=runtime,
         schedule=schedule.name,
         notes=notes,
     )
