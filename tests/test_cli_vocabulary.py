@@ -27,7 +27,9 @@ from datum_dot.runs.plan import WRITING_COMMANDS
 from tests.helpers.example import ExampleProject
 
 # Option names (dest) that hold a length of time.
-TIME_WORDS = ("timeout", "delay", "grace", "older_than", "since", "interval", "wait")
+TIME_WORDS = (
+    "timeout", "delay", "grace", "older_than", "since", "interval", "wait", "state_age",
+)  # fmt: skip
 # Each meaning has one visible spelling; the others are hidden aliases, if they exist at all.
 SPELLINGS = {
     "the dbt project's folder": ("--project-dir", ("--repo-path", "--project-path")),
@@ -149,6 +151,23 @@ def test_vocabulary_no_option_where_it_does_nothing() -> None:
     # dot's --defer is passed as dbt's --defer/--state: every command offering it must take them.
     for name in DEFER_COMMANDS:
         assert "--state" in dbtcore.command_options((name,)), name
+
+
+def test_vocabulary_state_options_go_where_defer_goes() -> None:
+    table = inventory()
+    for name in DBT_COMMANDS:
+        for option in ("--state-source", "--state-from", "--max-state-age"):
+            assert (option in table[(name,)]) == (name in DEFER_COMMANDS), (name, option)
+    build = table[("build",)]
+    assert build["--max-state-age"][0] == "duration (s)"
+    assert build["--state-source"][1].choices == ("history", "cloud")
+    assert build["--defer"][1].metavar == "ENV[@REF]"
+    assert build["--state-from"][1].metavar == "ENV@REF"
+    # dot's --state-from is passed as dbt's --state (and --defer-state beside --defer).
+    for name in DEFER_COMMANDS:
+        assert "--defer-state" in dbtcore.command_options((name,)), name
+    assert table[("logs",)]["--artifacts"][0] == "flag"
+    assert {"--json", "--project"} <= set(table[("which",)])
 
 
 def test_vocabulary_dbt_flags_are_not_shadowed_by_accident() -> None:

@@ -118,13 +118,15 @@ def test_clone_into_isolated_schema_from_baseline(deferred: Deferred) -> None:
 @pytest.mark.parametrize(
     ("defer", "message"),
     [
-        ("prod", "must include a git ref"),
+        ("prod", "no successful run of prod is in the run history"),
         ("prod@", "empty git ref"),
         ("@", "names neither an environment nor a git ref"),
     ],
-    ids=["no_ref", "empty_ref", "bare_at"],
+    ids=["live_never_run", "empty_ref", "bare_at"],
 )
-def test_defer_spec_without_ref_is_bad_input(deferred: Deferred, defer: str, message: str) -> None:
+def test_defer_spec_without_build_or_run_is_bad_input(
+    deferred: Deferred, defer: str, message: str
+) -> None:
     h = deferred.history
     result = run_dot("build", "dev@HEAD", "--defer", defer, cwd=h.example.path, env=h.environ)
     assert_bad_input(result, message)

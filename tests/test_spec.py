@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datum_dot.errors import ExitCode, SpecError
-from datum_dot.runs.spec import Spec, check_ref, parse_defer_spec, parse_spec
+from datum_dot.runs.spec import (
+    Spec,
+    check_ref,
+    parse_defer_spec,
+    parse_spec,
+    parse_state_from_spec,
+)
 
 ENV_NAMES = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", fullmatch=True)
 # Any text without control characters (C0, DEL, C1) or lone surrogates that git would not read
@@ -143,11 +149,17 @@ def test_spec_str_of_constructed_specs() -> None:
 # --- parse_defer_spec ----------------------------------------------------------------------
 
 
-def test_parse_defer_spec_without_ref_must_include_git_ref() -> None:
-    error = _spec_error("prod", parse_defer_spec)
-    assert "git ref" in error.message
-    assert "prod" in error.message
-    assert "prod@" in error.hint
+def test_parse_defer_spec_without_ref_is_the_live_environment() -> None:
+    spec = parse_defer_spec("prod")
+    assert spec == Spec(env="prod")
+    assert not spec.is_isolated
+
+
+def test_parse_state_from_spec_without_ref_is_refused() -> None:
+    error = _spec_error("prod", parse_state_from_spec)
+    assert "must name a git ref" in error.message
+    assert "--state-from prod@main" in error.hint
+    assert "--defer prod" in error.hint
 
 
 def test_parse_defer_spec_empty_ref_is_refused() -> None:
@@ -160,9 +172,9 @@ def test_parse_defer_spec_bare_at_is_missing_env_and_ref() -> None:
     assert "neither an environment nor a git ref" in error.message
 
 
-def test_parse_defer_spec_empty_text_must_include_git_ref() -> None:
+def test_parse_defer_spec_empty_text_names_nothing() -> None:
     error = _spec_error("", parse_defer_spec)
-    assert "git ref" in error.message
+    assert "neither an environment nor a git ref" in error.message
 
 
 @pytest.mark.parametrize(
@@ -196,7 +208,8 @@ def test_parse_defer_spec_applies_spec_checks(text: str) -> None:
         (parse_spec, "@a\x00"),
         (parse_spec, "bad name"),
         (parse_spec, "dev\n"),
-        (parse_defer_spec, "prod"),
+        (parse_state_from_spec, "prod"),
+        (parse_state_from_spec, "prod@"),
         (parse_defer_spec, "prod@"),
         (parse_defer_spec, "@"),
         (parse_defer_spec, "@-x"),

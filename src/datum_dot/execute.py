@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from datum_dot import dbtcore
-from datum_dot.builds import workspace
-from datum_dot.errors import DbtError, DotError, ExitCode
+from datum_dot.builds import state, workspace
+from datum_dot.errors import DbtError, DotError, ExitCode, UsageError
 from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
+from datum_dot.history.states import HistoryStates
 from datum_dot.home.settings import datum_home
 from datum_dot.runs import isolation, parents, warehouse
 from datum_dot.runs.plan import BuildPlan
@@ -76,7 +77,8 @@ def execute(
     observer = observer or Observer()
     started = datetime.now(UTC)
     try:
-        plan = make_plan(request, options_for=dbtcore.command_options)
+        states = HistoryStates(store or RunStore(datum_home(request.environ)))
+        plan = make_plan(request, options_for=dbtcore.command_options, states=states)
         runtime = runtime or runtime_for(request, plan)  # bad runtime settings fail a dry run too
     except DotError as e:
         if request.trigger is not Trigger.MANUAL and not request.dry_run:
@@ -195,6 +197,8 @@ def _run(
         out.line("stderr", f"dot: {message}")
 
     environ = os.environ if request.environ is None else request.environ
+    if plan.state_from is not None or plan.baseline is not None:
+        _prepare_state(request, plan, runtime, runner, out, note, run_deps, wait, environ)
     # dbt resolves a profile's relative paths (a DuckDB file) from the project folder
     with (
         project_cwd(plan.source_project_dir),
@@ -217,6 +221,40 @@ def _run(
             on_event=observer.event,
             output=out,
             timeout=timeout,
+        )
+
+
+def _prepare_state(
+    request: RunRequest,
+    plan: BuildPlan,
+    runtime: Runtime,
+    runner: Runner,
+    out: OutputSink,
+    note: Callable[[str], None],
+    run_deps: Callable[[Sequence[str]], None],
+    wait: Callable[[str], None],
+    environ: Mapping[str, str],
+) -> None:
+    """Parse the `--state-from` commit and fetch dbt Cloud state before dbt runs."""
+    if plan.state_from is not None and runtime.name not in _LOCAL_DBT_RUNTIMES:
+        raise UsageError(
+            f"--state-from parses {plan.state_from.spec} with dbt-core here; runtime "
+            f"{runtime.name} runs dbt elsewhere",
+            "run with --runtime local (or subprocess), or drop --state-from",
+        )
+
+    def invoke(args: Sequence[str], env: Mapping[str, str]) -> InvocationResult:
+        return runner.invoke(args, env=env, on_event=None, output=out)
+
+    with project_cwd(plan.source_project_dir):
+        state.prepare_state(
+            plan,
+            invoke=invoke,
+            run_deps=run_deps,
+            note=note,
+            on_wait=wait,
+            environ=environ,
+            use_cache=request.cache,
         )
 
 
@@ -261,6 +299,7 @@ def _run_start(
         trigger=request.trigger.value,
         started_at=started,
         schedule=request.schedule,
+        state=plan.state_json(),
     )
 
 

@@ -44,7 +44,7 @@ def _run(
     from datum_dot.execute import execute
     from datum_dot.runs.planner import find_project_dir
     from datum_dot.runs.run import RunRequest
-    from datum_dot.runs.spec import parse_defer_spec, parse_spec
+    from datum_dot.runs.spec import parse_defer_spec, parse_spec, parse_state_from_spec
 
     spec = parse_spec(args.spec)
     defer = parse_defer_spec(args.defer) if args.defer is not None else None
@@ -56,6 +56,9 @@ def _run(
         dbt_args=tuple(passthrough),
         cli_vars=parse_cli_vars(args.vars) if args.vars is not None else {},
         defer=defer,
+        state_source=args.state_source,
+        state_from=parse_state_from_spec(args.state_from) if args.state_from else None,
+        max_state_age=args.max_state_age,
         dry_run=args.dry_run,
         deps=not args.no_deps,
         allow_unisolated=args.allow_unisolated,

@@ -3,6 +3,7 @@
 ```
 dot logs [--last N] [--status S[,S]] [--env E] [--project P] [--since AGE|DATE] [--json]
 dot logs RUN_ID [--raw] [--json]       RUN_ID may be any unique prefix or suffix of the id
+dot logs RUN_ID --artifacts [--json]   the dbt artifacts kept with the run, with their sha256
 dot logs last [--status S] [--env E] [--project P] [--since AGE|DATE] [--raw] [--json]
 dot logs [RUN_ID|last] --follow [--raw] [--json]
 dot logs prune [--keep N] [--older-than AGE] [--json]
@@ -75,6 +76,8 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
         # `get` checks the id's form before any file is read
         run = _newest(store, filters, prog) if args.run_id == LAST else store.get(args.run_id)
         run = run.with_failed_node()
+        if args.artifacts:
+            return _show_artifacts(run, as_json=args.json)
         if args.follow:
             # lazy: rich and the run views load only for what is shown
             from datum_dot.cli.follow import follow_run
@@ -127,6 +130,17 @@ def _newest(store: RunStore, filters: Filters, prog: str) -> StoredRun:
     )
 
 
+def _show_artifacts(run: StoredRun, *, as_json: bool) -> int:
+    # lazy: rich and the run views load only for what is shown
+    from datum_dot.cli import render, runview
+
+    if as_json:
+        render.print_json(runview.artifacts_json(run))
+    else:
+        runview.print_artifacts(run)
+    return 0
+
+
 def _show(run: StoredRun, *, raw: bool, as_json: bool, prog: str) -> int:
     # lazy: rich and the run views load only for what is shown
     from datum_dot.cli import render, runview
@@ -170,7 +184,15 @@ def _check_combinations(args: argparse.Namespace, prog: str) -> None:
     flags = {name: "--" + name.replace("_", "-") for name in given}
     if args.run_id == PRUNE:
         wrong = sorted(flags[n] for n in given - set(_PRUNE_ONLY))
-        wrong += [f for f, on in (("--follow", args.follow), ("--raw", args.raw)) if on]
+        wrong += [
+            f
+            for f, on in (
+                ("--follow", args.follow),
+                ("--raw", args.raw),
+                ("--artifacts", args.artifacts),
+            )
+            if on
+        ]
         wrong += [f for f, v in (("--env", args.env), ("--project", args.project)) if v]
         if wrong:
             raise UsageError(
@@ -202,6 +224,12 @@ def _check_combinations(args: argparse.Namespace, prog: str) -> None:
         raise UsageError(
             f"{', '.join(selected)} cannot be used with --follow, which shows new runs only",
             f"follow new runs with `{prog} logs --follow [--env ENV]`",
+        )
+    if args.artifacts and (args.run_id is None or args.follow or args.raw):
+        raise UsageError(
+            "--artifacts lists one run's kept dbt artifacts and needs a run id (not --follow "
+            "or --raw)",
+            f"name the run: {prog} logs <run-id> --artifacts (`{prog} logs` lists recent ids)",
         )
     if args.raw and args.run_id is None:
         raise UsageError(

@@ -232,6 +232,11 @@ def _dispatch(
         from datum_dot.cli.logs import run_logs
 
         return run_logs(args, prog=prog)
+    if args.command == "which":
+        # lazy: each command loads its own modules; `dot --help` loads none
+        from datum_dot.cli.which import run_which
+
+        return run_which(args, prog=prog)
     if args.command == "runtimes":
         # lazy: each command loads its own modules; `dot --help` loads none
         from datum_dot.cli.runtimes import run_runtimes

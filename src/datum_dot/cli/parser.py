@@ -62,7 +62,7 @@ RUN_EXAMPLES = {
     "deps": "--upgrade",
 }
 DBT_FLAGS_NOTE = (
-    "Options dot and dbt both have are dot's here: --defer ENV@REF, --vars (merged over the\n"
+    "Options dot and dbt both have are dot's here: --defer ENV[@REF], --vars (merged over the\n"
     "environment's), --project-dir, --debug (tracebacks), --log-format, --version, -h. To give\n"
     "dbt's own, put them after `--` (dbt's --debug is also -d)."
 )
@@ -71,6 +71,7 @@ WARN_EXIT_ZERO_ENV = "DOT_WARN_EXIT_ZERO"
 TOOL_COMMANDS = {
     "logs": "run history: list runs, show one, follow new ones, prune old ones",
     "runtimes": "installed runtimes, their versions, and which one is the default",
+    "which": "which run, commit, environment and command last built a relation",
 }
 
 
@@ -278,6 +279,7 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
         parser.partial = True
         return parser
     _add_logs_parser(sub)
+    _add_which_parser(sub)
     runtimes = sub.add_parser(
         "runtimes", help=TOOL_COMMANDS["runtimes"], description=TOOL_COMMANDS["runtimes"] + "."
     )
@@ -320,6 +322,11 @@ def _add_logs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     cmd.add_argument("-f", "--follow", action="store_true", help="print new runs and live output")
     cmd.add_argument("--raw", action="store_true", help="a run's output as dbt printed it")
+    cmd.add_argument(
+        "--artifacts",
+        action="store_true",
+        help="a run's kept dbt artifacts (manifest.json, ...) with sizes, sha256 and paths",
+    )
     cmd.add_argument("--json", action="store_true", help="print JSON (JSON lines with --follow)")
     cmd.add_argument("--keep", type=int, metavar="N", help="prune: keep the newest N records")
     cmd.add_argument(
@@ -328,6 +335,24 @@ def _add_logs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="AGE",
         help="prune: only records older than AGE (30d, 12h)",
     )
+    _add_common_options(cmd)
+
+
+def _add_which_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    cmd = sub.add_parser(
+        "which",
+        help=TOOL_COMMANDS["which"],
+        description="Say which run last built a relation: its id, commit, environment, "
+        "command, when, and with what status, from the dbt artifacts kept with each run.",
+        epilog="examples: %(prog)s analytics.customer_orders | %(prog)s customer_orders prod | "
+        "%(prog)s analytics.orders --json",
+    )
+    cmd.add_argument(
+        "relation", metavar="RELATION", help="schema.relation, database.schema.relation or a model"
+    )
+    cmd.add_argument("env", nargs="?", metavar="ENV", help="only runs of this environment")
+    cmd.add_argument("--project", help="only runs of this project")
+    cmd.add_argument("--json", action="store_true", help="print the answer as JSON")
     _add_common_options(cmd)
 
 
@@ -355,11 +380,16 @@ def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
     )
     cmd.add_argument("--json", action="store_true", help="with --dry-run, print the plan as JSON")
     # Options a command does not list still have their value, so a run reads one shape.
-    cmd.set_defaults(defer=None, no_deps=False, allow_unisolated=False)
+    cmd.set_defaults(
+        defer=None,
+        no_deps=False,
+        allow_unisolated=False,
+        state_source="history",
+        state_from=None,
+        max_state_age=None,
+    )
     if name in DEFER_COMMANDS:
-        cmd.add_argument(
-            "--defer", metavar="ENV@REF", help="defer to an isolated build (env@ref or @ref)"
-        )
+        _add_state_options(cmd)
     cmd.add_argument(
         "--vars", metavar="YAML", help="vars merged over the environment's (YAML/JSON)"
     )
@@ -384,6 +414,31 @@ def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
     )
     _add_runtime_options(cmd)
     _add_common_options(cmd)
+
+
+def _add_state_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--defer",
+        metavar="ENV[@REF]",
+        help="defer to the live environment (prod: its last successful run) or a build (prod@main)",
+    )
+    cmd.add_argument(
+        "--state-source",
+        choices=("history", "cloud"),
+        default="history",
+        help="where --defer ENV reads the live state: the run history, or its dbt Cloud job",
+    )
+    cmd.add_argument(
+        "--state-from",
+        metavar="ENV@REF",
+        help="compare against a ref's parse (state:modified) without building it",
+    )
+    cmd.add_argument(
+        "--max-state-age",
+        type=seconds_type("--max-state-age", zero=False),
+        metavar="DURATION",
+        help="refuse deferred state older than this (12h, 2d)",
+    )
 
 
 def _add_runtime_options(cmd: argparse.ArgumentParser) -> None:

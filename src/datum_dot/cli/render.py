@@ -86,11 +86,24 @@ def print_plan(plan: BuildPlan, *, debug: bool) -> None:
         ]
     base = plan.baseline
     if base is not None:
-        rows.append(("defer to", f"{base.spec} ({base.state_dir})"))
+        # lazy: only a plan that defers describes its state
+        from datum_dot.runs.deferplan import describe
+
+        rows.append(("defer to", f"{describe(base)} ({base.state_dir})"))
+        rows += [("passed over", line) for line in base.skipped]
         if base.settings_file is not None:
             env_name = base.env_name or "(none)"
             found = base.settings_file.describe()
             rows.append(("defer settings", f"environment {env_name}, settings from {found}"))
+    if plan.state_from is not None:
+        cached = "parsed earlier" if plan.state_from.cached else "parsed before the run"
+        rows.append(
+            (
+                "compare to",
+                f"{plan.state_from.spec} at {plan.state_from.commit[:8]}, {cached}"
+                f" ({plan.state_from.state_dir})",
+            )
+        )
     rows.append(("runtime", plan.runtime))
     rows.append(("vars", format_cli_vars(plan.vars) if plan.vars else "(none)"))
     width = max(len(key) for key, _ in rows)

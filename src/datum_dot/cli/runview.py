@@ -176,3 +176,63 @@ def print_pruned(removed: list[str]) -> None:
 
     noun = "run" if len(removed) == 1 else "runs"
     console().print(Text(f"removed {len(removed)} {noun} and their folders"))
+
+
+def artifacts_json(run: StoredRun) -> dict[str, Any]:
+    """The artifacts kept with a run, for machines: name, size, sha256, path, present."""
+    return {
+        "run_id": run.run_id,
+        "artifacts": [
+            {
+                "name": name,
+                "bytes": artifact.size,
+                "sha256": artifact.sha256,
+                "path": str(run.run_dir / name),
+                "present": (run.run_dir / name).is_file(),
+            }
+            for name, artifact in sorted(run.artifacts.items())
+        ],
+    }
+
+
+def print_artifacts(run: StoredRun) -> None:
+    """The artifacts kept with a run, one per line: name, size, sha256, path."""
+    from rich.text import Text
+
+    out = console()
+    if not run.artifacts:
+        out.print(Text(f"run {run.run_id} kept no dbt artifacts"))
+        return
+    width = max(len(name) for name in run.artifacts)
+    for item in artifacts_json(run)["artifacts"]:
+        gone = "" if item["present"] else "  (file missing)"
+        size = f"{item['bytes'] / 1024:.1f} KiB"
+        out.print(
+            Text(f"{item['name']:<{width}}  {size:>10}  sha256:{item['sha256'][:16]}  ")
+            + Text(item["path"] + gone)
+        )
+
+
+def print_which(answer: dict[str, Any], *, short_id: str, prog: str) -> None:
+    """`dot which`'s answer for people: the relation, then the run that last built it."""
+    from rich.text import Text
+
+    out = console()
+    commit = str(answer["commit"] or "")[:8] or "-"
+    env = answer["environment"] or "(no environment)"
+    rows = [
+        ("relation", f"{answer['relation']} ({answer['unique_id']})"),
+        ("built by", f"run {short_id}: {prog} {' '.join(answer['command'])} {answer['spec']}"),
+        ("environment", env),
+        ("commit", commit + (f" (ref {answer['ref']})" if answer["ref"] else " (working tree)")),
+        (
+            "when",
+            f"{str(answer['finished_at'] or answer['started_at'])[:19].replace('T', ' ')} UTC",
+        ),
+        ("status", f"node {answer['node_status']}, run {answer['run_status']}"),
+        ("trigger", answer["trigger"]),
+    ]
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        out.print(Text(f"{key:<{width}}  ", style="bold") + Text(str(value)))
+    out.print(Text(f"details: {prog} logs {short_id}", style="dim"))

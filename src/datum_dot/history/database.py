@@ -18,8 +18,10 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from datum_dot.errors import DotError, HistoryError, LockTimeoutError
+from datum_dot.history.artifacts import artifacts_from_json
 from datum_dot.history.files import NodeCounts
 from datum_dot.history.records import RunStart, StoredRun, iso
 from datum_dot.home import sqlitefile
@@ -108,6 +110,25 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN error_node TEXT;
     """,
+    # 4: the artifacts kept with a run (name -> sha256 and size, JSON), the state a run deferred
+    # to or compared against (JSON), and the relations each run built, indexed the first time
+    # `dot which` reads the run's artifacts (`relations_indexed`).
+    """
+    ALTER TABLE runs ADD COLUMN artifacts TEXT;
+    ALTER TABLE runs ADD COLUMN state TEXT;
+    ALTER TABLE runs ADD COLUMN relations_indexed INTEGER;
+    CREATE TABLE built_relations (
+        run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        unique_id TEXT NOT NULL,
+        relation TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (run_id, unique_id)
+    );
+    CREATE INDEX built_by_relation ON built_relations (relation);
+    CREATE INDEX built_by_name ON built_relations (name);
+    CREATE INDEX runs_by_env_finished ON runs (project, env, status, finished_at);
+    """,
 )
 SCHEMA = sqlitefile.Schema(APPLICATION_ID, MIGRATIONS, lock=".history.lock")
 COUNT_COLUMNS = tuple(f.name for f in dataclasses.fields(NodeCounts))
@@ -191,7 +212,7 @@ class Database:
 
 START_COLUMNS = (
     "run_id", "project", "spec", "env", "ref", "commit_sha", "command", "argv", "runtime",
-    "trigger", "hostname", "pid", "boot_id", "start_ticks", "started_at", "schedule",
+    "trigger", "hostname", "pid", "boot_id", "start_ticks", "started_at", "schedule", "state",
 )  # fmt: skip
 INSERT = (
     f"INSERT INTO runs ({', '.join(START_COLUMNS)}, status) "  # noqa: S608 - constant text
@@ -199,7 +220,7 @@ INSERT = (
 )
 END_COLUMNS = (
     "status", "finished_at", "duration_seconds", "exit_code", "dbt_exit_code", "error_class",
-    "error_message", "suggestion", "error_node", *COUNT_COLUMNS,
+    "error_message", "suggestion", "error_node", "artifacts", *COUNT_COLUMNS,
 )  # fmt: skip
 FINISH = (
     f"UPDATE runs SET {', '.join(f'{c} = :{c}' for c in END_COLUMNS)} "  # noqa: S608 - constant text
@@ -233,6 +254,9 @@ def start_row(run_id: str, start: RunStart) -> dict[str, object]:
         "start_ticks": start.start_ticks,
         "started_at": iso(start.started_at),
         "schedule": start.schedule,
+        "state": json.dumps(dict(start.state), sort_keys=True, default=str)
+        if start.state
+        else None,
     }
 
 
@@ -265,6 +289,7 @@ def to_run(row: sqlite3.Row, runs_dir: Path) -> StoredRun:
         start_ticks=row["start_ticks"],
         started_at=when(row["started_at"]),
         schedule=row["schedule"],
+        state=_json_object(row["state"]),
     )
     counted = row["models"] is not None
     return StoredRun(
@@ -280,5 +305,17 @@ def to_run(row: sqlite3.Row, runs_dir: Path) -> StoredRun:
         error_message=row["error_message"],
         suggestion=row["suggestion"],
         error_node=row["error_node"],
+        artifacts=artifacts_from_json(row["artifacts"]),
         counts=NodeCounts(**{c: row[c] or 0 for c in COUNT_COLUMNS}) if counted else None,
     )
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    """A JSON object column's value (None when empty or not an object)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from datum_dot.errors import HistoryError
+from datum_dot.history.artifacts import ArtifactFile
 from datum_dot.history.files import (
     LOG_FILES,
     METADATA,
@@ -103,6 +105,8 @@ class RunStart:
         start_ticks: The writer's start time in clock ticks since boot, where known.
         started_at: When the run started (UTC); None means now, by the store's clock.
         schedule: The schedule that started the run (`nightly`), or None.
+        state: Where the state the run deferred to or compared against came from (the
+            plan's `defer` and `state_from`, as JSON), or None.
     """
 
     project: str
@@ -120,6 +124,7 @@ class RunStart:
     start_ticks: int | None = field(default_factory=lambda: process_start_ticks(os.getpid()))
     started_at: datetime | None = None
     schedule: str | None = None
+    state: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,8 @@ class RunEnd:
             `run_results` (a failed dbt node is reported there, not as an exception).
         suggestion: What to do about it, from the runner.
         counts: Node counts; None to count them from `run_results`.
-        run_results: dbt's run_results.json, copied into the run's folder when it exists.
+        run_results: dbt's run_results.json in dbt's target folder: the artifacts of that
+            folder written during the run are copied into the run's folder.
         finished_at: When the run ended (UTC); None means now, by the store's clock.
         error_node: The dbt node that failed (`model.shop.orders`); None to take the first
             failed node of `run_results`, if any.
@@ -171,6 +177,7 @@ class StoredRun:
         counts: Node counts from run_results.json, where there was one.
         run_dir: The run's folder (`$DATUM_HOME/runs/<run_id>`).
         error_node: The first dbt node that failed (`model.shop.orders`), where one did.
+        artifacts: dbt's artifacts kept in the run's folder, by name, with their sha256.
     """
 
     run_id: str
@@ -186,6 +193,7 @@ class StoredRun:
     suggestion: str | None = None
     counts: NodeCounts | None = None
     error_node: str | None = None
+    artifacts: Mapping[str, ArtifactFile] = field(default_factory=dict)
 
     @property
     def started_at(self) -> datetime:
@@ -254,6 +262,8 @@ class StoredRun:
             "counts": None if self.counts is None else asdict(self.counts),
             "run_dir": str(self.run_dir),
             "files": {role: path.name for role, path in self.files().items()},
+            "state": None if s.state is None else dict(s.state),
+            "artifacts": {name: a.to_json() for name, a in sorted(self.artifacts.items())},
         }
 
 

@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from datum_dot.errors import HistoryError
+from datum_dot.history import relations
+from datum_dot.history.artifacts import (
+    ArtifactFile,
+    artifacts_to_json,
+    keep_artifacts,
+)
 from datum_dot.history.database import (
     ABORT,
     FINISH,
@@ -34,8 +40,6 @@ from datum_dot.history.files import (
     METADATA,
     OUTPUT_LOG,
     RESERVE,
-    RUN_RESULTS,
-    copy_atomic,
     first_failed_node,
     last_change,
     node_counts,
@@ -182,12 +186,10 @@ class RunStore:
         counts = end.counts
         since = run_time_of(run_id)
         failed = None
-        if end.run_results and since and written_since(end.run_results, since) and run_dir.is_dir():
-            try:
-                copy_atomic(end.run_results, run_dir / RUN_RESULTS)
-            except OSError as e:
-                # The copy is a convenience; the record (counted from dbt's own file) is not.
-                self._log("warning", f"run_results.json not copied: {e}", run_id=run_id)
+        kept: dict[str, ArtifactFile] = {}
+        if end.run_results and since and run_dir.is_dir():
+            kept = self._keep_artifacts(run_id, end.run_results.parent, run_dir, since)
+        if end.run_results and since and written_since(end.run_results, since):
             counts = counts or node_counts(end.run_results)
             if end.status is not RunStatus.SUCCESS:
                 failed = first_failed_node(end.run_results)
@@ -207,6 +209,7 @@ class RunStore:
                     "error_message": end.error_message or (failed.message if failed else None),
                     "error_node": end.error_node or (failed.unique_id if failed else None),
                     "suggestion": end.suggestion,
+                    "artifacts": artifacts_to_json(kept),
                     **counts_row(counts),
                 },
             )
@@ -359,6 +362,74 @@ class RunStore:
                     found.setdefault(row["commit_sha"], to_run(row, self.runs_dir))
         return found
 
+    def plain_successes(self, *, project: str, env: str, limit: int = 50) -> list[StoredRun]:
+        """Successful runs of an environment without a ref (plain, or cron and webhook runs of
+        the working tree), newest finished first: the runs that wrote its live schema(s).
+
+        Raises:
+            HistoryError: The history file is unusable.
+        """
+        if not self.path.exists():
+            return []
+        sql = (
+            "SELECT * FROM runs WHERE project = ? AND env = ? AND status = 'SUCCESS'"
+            " AND ref IS NULL ORDER BY finished_at DESC, run_id DESC LIMIT ?"
+        )
+        with self._db.connect(create=False) as conn:
+            rows = conn.execute(sql, (project, env, limit)).fetchall()
+        return [to_run(row, self.runs_dir) for row in rows]
+
+    def last_built(
+        self, relation: str, *, env: str | None = None, project: str | None = None
+    ) -> tuple[StoredRun, relations.BuiltNode] | None:
+        """The newest finished run that built `relation` (`analytics.orders`, a full name, or a
+        model's name), and the node's result; None when no kept artifacts name it.
+
+        Runs not yet in the relation index are read first (newest first, stopping at the first
+        that built it): each run's artifacts are read once.
+
+        Raises:
+            HistoryError: The history file is unusable.
+        """
+        if not self.path.exists():
+            return None
+        clause, params = relations.match_clause(relation)
+        scope, scope_params = "", []
+        for column, value in (("env", env), ("project", project)):
+            if value is not None:
+                scope += f" AND r.{column} = ?"
+                scope_params.append(value)
+        sql = (
+            "SELECT r.*, b.unique_id AS b_id, b.relation AS b_relation, b.name AS b_name,"  # noqa: S608
+            f" b.status AS b_status FROM built_relations b JOIN runs r ON r.run_id = b.run_id"
+            f" WHERE {clause}{scope} {{extra}} ORDER BY r.finished_at DESC, r.run_id DESC LIMIT 1"
+        )
+        with self._db.connect(create=False) as conn:
+            row = conn.execute(sql.format(extra=""), [*params, *scope_params]).fetchone()
+            after = row["finished_at"] if row is not None else ""
+            pending = conn.execute(
+                "SELECT * FROM runs r WHERE relations_indexed IS NULL AND status != 'RUNNING'"  # noqa: S608
+                f" AND artifacts IS NOT NULL AND finished_at > ?{scope}"
+                " ORDER BY finished_at DESC, run_id DESC",
+                [after, *scope_params],
+            ).fetchall()
+            for candidate in pending:
+                run = to_run(candidate, self.runs_dir)
+                nodes = relations.read_built(run.run_dir, run.start.command)
+                with write(conn):
+                    relations.index_run(conn, run.run_id, nodes)
+                found = conn.execute(
+                    sql.format(extra="AND r.run_id = ?"),
+                    [*params, *scope_params, run.run_id],
+                ).fetchone()
+                if found is not None:
+                    row = found
+                    break
+        if row is None:
+            return None
+        node = relations.BuiltNode(row["b_id"], row["b_relation"], row["b_name"], row["b_status"])
+        return to_run(row, self.runs_dir), node
+
     def mark_aborted_stale(self) -> list[str]:
         """Mark RUNNING records whose process is gone (dead pid, another boot) as ABORTED.
 
@@ -425,6 +496,16 @@ class RunStore:
         return ids
 
     # --- private --------------------------------------------------------------------------------
+
+    def _keep_artifacts(
+        self, run_id: str, target: Path, run_dir: Path, since: datetime
+    ) -> dict[str, ArtifactFile]:
+        """Copy the run's artifacts into its folder; a failed copy is logged, never raised."""
+        kept, failed = keep_artifacts(target, run_dir, since)
+        for line in failed:
+            # The copies are a convenience; the record (counted from dbt's own file) is not.
+            self._log("warning", line, run_id=run_id)
+        return kept
 
     def _abort_stale(self, conn: sqlite3.Connection) -> list[str]:
         rows = conn.execute(

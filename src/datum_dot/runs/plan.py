@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +56,86 @@ class IsolatedBuild:
 
 @dataclass(frozen=True)
 class Baseline:
-    """An earlier isolated build used as `--defer` state.
+    """The state a run defers to: an isolated build, the live environment's last run, or the
+    latest run of its dbt Cloud job.
 
     Attributes:
-        spec: The baseline's spec as given to `--defer`.
-        commit: The full hash its ref resolved to.
-        state_dir: Its target folder, given to dbt as `--state`.
-        env_name: Its environment, as the baseline's commit defines it (None: no environment).
+        spec: The spec as given to `--defer` (`prod@main`; `prod` for the live environment).
+        commit: The full hash of the commit the state was built from (None when unknown).
+        state_dir: The folder holding its manifest.json, given to dbt as `--state` (for a
+            dbt Cloud run, the cache folder its manifest is fetched into before dbt runs).
+        env_name: Its environment (None: no environment).
         settings_file: Where that commit's `dot_environments.yml` was read, if recorded.
+        source: `build` (an isolated build), `history` (the live environment's newest
+            successful plain run) or `cloud` (its dbt Cloud job's latest successful run).
+        run_id: The run the state came from (a history run id, or a dbt Cloud run id).
+        finished_at: When that run finished (UTC), where known.
+        age_seconds: How old the state was when planned.
+        skipped: Newer runs passed over, and why (deleted folder, manifest not JSON).
+        cloud: The dbt Cloud provenance: account, job, run id, finished at.
+    """
+
+    spec: Spec
+    commit: str | None
+    state_dir: Path
+    env_name: str | None = None
+    settings_file: FileSource | None = None
+    source: str = "build"
+    run_id: str | None = None
+    finished_at: datetime | None = None
+    age_seconds: float | None = None
+    skipped: tuple[str, ...] = ()
+    cloud: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The provenance as JSON-ready data (the plan's `defer`, and the run's record)."""
+        return {
+            "spec": str(self.spec),
+            "source": self.source,
+            "commit": self.commit,
+            "state": str(self.state_dir),
+            "environment": self.env_name,
+            "run_id": self.run_id,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "age_seconds": None if self.age_seconds is None else round(self.age_seconds, 3),
+            "skipped": list(self.skipped),
+            "cloud": None if self.cloud is None else dict(self.cloud),
+            "settings_file": None if self.settings_file is None else self.settings_file.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class StateFrom:
+    """`--state-from env@ref`: a commit parsed (not built) to compare against.
+
+    Attributes:
+        spec: The spec as given.
+        commit: The full hash its ref resolved to.
+        state_dir: Where its parse writes manifest.json (`.dot/build/<hash>/env/<env>/state`):
+            dbt's `--state`.
+        key: What the cached parse must have been made with (digest of its argv).
+        cached: Whether a parse with this key is already there (no parse needed).
+        parse: The plan of its `dbt parse` (worktree, isolated profile, packages).
     """
 
     spec: Spec
     commit: str
     state_dir: Path
-    env_name: str | None = None
-    settings_file: FileSource | None = None
+    key: str
+    cached: bool
+    parse: BuildPlan
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data for the plan and the run's record."""
+        return {
+            "spec": str(self.spec),
+            "source": "parse",
+            "commit": self.commit,
+            "state": str(self.state_dir),
+            "environment": self.parse.env.name,
+            "cached": self.cached,
+            "parse_argv": ["dbt", *self.parse.dbt_args],
+        }
 
 
 @dataclass(frozen=True)
@@ -120,6 +186,16 @@ class BuildPlan:
     warnings: tuple[str, ...] = ()
     runtime: str = DEFAULT_RUNTIME
     settings: PlanSettings = field(default_factory=PlanSettings)
+    state_from: StateFrom | None = None
+
+    def state_json(self) -> dict[str, Any] | None:
+        """Where the run's deferred and compared state came from (None when it has none)."""
+        if self.baseline is None and self.state_from is None:
+            return None
+        return {
+            "defer": None if self.baseline is None else self.baseline.to_json(),
+            "state_from": None if self.state_from is None else self.state_from.to_json(),
+        }
 
     def to_json(self) -> dict[str, Any]:
         """Return the plan as plain JSON-ready data (what `--dry-run --json` prints)."""
@@ -156,17 +232,8 @@ class BuildPlan:
                     "schema_after": iso.profile.schema_after,
                 },
             },
-            "defer": None
-            if self.baseline is None
-            else {
-                "spec": str(self.baseline.spec),
-                "commit": self.baseline.commit,
-                "state": str(self.baseline.state_dir),
-                "environment": self.baseline.env_name,
-                "settings_file": None
-                if self.baseline.settings_file is None
-                else self.baseline.settings_file.to_json(),
-            },
+            "defer": None if self.baseline is None else self.baseline.to_json(),
+            "state_from": None if self.state_from is None else self.state_from.to_json(),
             "deps": bool(self.deps_args),
             "deps_argv": ["dbt", *self.deps_args] if self.deps_args else None,
             "isolation_check": self.check_isolation,
@@ -229,22 +296,41 @@ def environment_flags(
 
 
 def defer_args(
-    baseline: Baseline | None, accepted: frozenset[str], command: Sequence[str]
+    baseline: Baseline | None,
+    accepted: frozenset[str],
+    command: Sequence[str],
+    state_from: StateFrom | None = None,
 ) -> list[str]:
-    """`--defer --favor-state --state <dir>` for a baseline, as far as the command accepts them.
+    """dbt's state options: `--defer --favor-state --state <dir>` for a baseline, `--state <dir>`
+    for `--state-from`, and with both, `--defer-state <baseline>` beside `--state <parse>`.
 
     Raises:
-        UsageError: The command takes no `--state` at all.
+        UsageError: The command takes no `--state` (or no `--defer-state`, with both).
     """
-    if baseline is None:
+    if baseline is None and state_from is None:
         return []
+    option = "--defer" if baseline is not None else "--state-from"
     if "--state" not in accepted:
         raise UsageError(
-            f"dbt {' '.join(command)} does not take --defer",
-            "use --defer with build, run, test, compile, clone, ls, show or seed",
+            f"dbt {' '.join(command)} does not take {option}",
+            f"use {option} with build, run, test, compile, clone, ls, show or seed",
         )
-    args = [flag for flag in ("--defer", "--favor-state") if flag in accepted]
-    return [*args, "--state", str(baseline.state_dir)]
+    args = (
+        [flag for flag in ("--defer", "--favor-state") if flag in accepted]
+        if baseline is not None
+        else []
+    )
+    if state_from is None:
+        assert baseline is not None  # noqa: S101 - one of them is set
+        return [*args, "--state", str(baseline.state_dir)]
+    if baseline is not None:
+        if "--defer-state" not in accepted:
+            raise UsageError(
+                f"dbt {' '.join(command)} cannot defer to one state and compare against another",
+                "drop --defer or --state-from",
+            )
+        args += ["--defer-state", str(baseline.state_dir)]
+    return [*args, "--state", str(state_from.state_dir)]
 
 
 @dataclass(frozen=True)
@@ -264,9 +350,18 @@ class RunFolders:
 
 
 def place_run(
-    project_dir: Path, profiles_dir: Path, isolated: IsolatedBuild | None, repo_root: Path | None
+    project_dir: Path,
+    profiles_dir: Path,
+    isolated: IsolatedBuild | None,
+    repo_root: Path | None,
+    *,
+    target_folder: str = "target",
 ) -> RunFolders:
-    """Where dbt runs: the user's project and profiles, or for an isolated build its own folders."""
+    """Where dbt runs: the user's project and profiles, or for an isolated build its own folders.
+
+    `target_folder` names an isolated build's target folder: `state` for a `--state-from`
+    parse, which must never pass for a build of the commit (a `--defer env@ref` baseline).
+    """
     if isolated is None:
         return RunFolders(
             project_dir=project_dir,
@@ -278,7 +373,7 @@ def place_run(
         )
     rel = project_dir.relative_to(repo_root) if repo_root else Path()
     dbt_project_dir = isolated.worktree / rel
-    target_path = isolated.env_dir / "target"
+    target_path = isolated.env_dir / target_folder
     log_path = isolated.env_dir / "logs"
     return RunFolders(
         project_dir=dbt_project_dir,

@@ -41,14 +41,16 @@ from datum_dot.errors import (
     UsageError,
 )
 from datum_dot.home.settings import CONFIG_FILE, DEFAULT_RUNTIME, datum_home
-from datum_dot.runs import commitfiles, isolatedplan
+from datum_dot.runs import commitfiles, deferplan, isolatedplan, stateparse
 from datum_dot.runs.isolatedplan import DOT_DIR as DOT_DIR
 from datum_dot.runs.isolatedplan import PROJECT_FILE as PROJECT_FILE
 from datum_dot.runs.plan import (
     WRITING_COMMANDS,
+    Baseline,
     BuildPlan,
     IsolatedBuild,
     OptionsLookup,
+    StateFrom,
     defer_args,
     environment_flags,
     parse_arguments,
@@ -64,6 +66,7 @@ from datum_dot.runs.provenance import (
     var_settings,
 )
 from datum_dot.runs.run import RunRequest
+from datum_dot.runs.state import StateHistory
 from datum_dot.vcs import git, githead
 
 if TYPE_CHECKING:
@@ -117,12 +120,21 @@ def all_options(options_for: OptionsLookup) -> frozenset[str]:
     return frozenset().union(*(options_for(key) for key in keys))
 
 
-def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
+def make_plan(
+    request: RunRequest,
+    *,
+    options_for: OptionsLookup,
+    states: StateHistory | None = None,
+    target_folder: str = "target",
+) -> BuildPlan:
     """Plan a run: resolve config, vars, profiles and git refs, and assemble dbt's argv.
 
     Args:
         request: What to run.
         options_for: Which option strings a dbt command accepts (from dbt's own definitions).
+        states: The run history, where `--defer ENV` (no ref) finds the live state.
+        target_folder: An isolated build's target folder name (`state` for a `--state-from`
+            parse).
 
     Returns:
         The plan; nothing on disk was changed.
@@ -133,7 +145,9 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
     project_dir = _checked_project_dir(request.project_dir)
     environ = request.environ if request.environ is not None else os.environ
     repo_root = (
-        git.find_repo_root(project_dir) if request.spec.is_isolated or request.defer else None
+        git.find_repo_root(project_dir)
+        if request.spec.is_isolated or request.defer or request.state_from
+        else None
     )
     built = None
     if request.spec.ref is not None:
@@ -160,15 +174,30 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
             found.profiles_dir / "profiles.yml",
             found.target or environ.get("DBT_TARGET") or None,
         )
-    baseline = isolatedplan.plan_baseline(request.defer, project_dir, repo_root)
+    baseline = deferplan.plan_defer(
+        request,
+        # the live environment is what a plain `dot build ENV` runs: the checkout's settings
+        load_environments(project_dir)
+        if built is not None and request.defer is not None and request.defer.ref is None
+        else envs,
+        project_dir,
+        repo_root,
+        project=project_name(project_dir),
+        states=states,
+        environ=environ,
+    )
     isolatedplan.refuse_self_defer(request, env, isolated, baseline)
+    _refuse_two_states(request, extra)
+    state_from = _plan_state_from(request, project_dir, options_for)
 
     # Only now ask dbt which flags the command takes: that imports dbt (about 1.5 s), and bad
     # refs, profiles and baselines above should be answered at once.
     key = command_key(request.command)
     accepted = options_for(key)
     envs.check_flag_names(all_options(options_for))
-    where = place_run(project_dir, found.profiles_dir, isolated, repo_root)
+    where = place_run(
+        project_dir, found.profiles_dir, isolated, repo_root, target_folder=target_folder
+    )
     deps: tuple[str, ...] = ()
     if isolated is not None and request.deps and key != ("deps",):
         deps = ("deps", "--project-dir", str(where.project_dir),
@@ -192,7 +221,7 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         *where.option_args(accepted),
         *flag_args,
         *var_args,
-        *defer_args(baseline, accepted, request.command),
+        *defer_args(baseline, accepted, request.command, state_from),
         *extra,
     )
     return BuildPlan(
@@ -210,6 +239,7 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         deps_args=deps,
         isolated=isolated,
         baseline=baseline,
+        state_from=state_from,
         parse_args=parse_args,
         check_isolation=check,
         notes=tuple(notes),
@@ -217,7 +247,11 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
         or env.runtime
         or (registered.runtime if registered else None)
         or DEFAULT_RUNTIME,
-        warnings=(*files.warnings(project_dir), *run_vars.warnings),
+        warnings=(
+            *files.warnings(project_dir),
+            *run_vars.warnings,
+            *(f"--defer {request.defer}: passed over {line}" for line in _skipped(baseline)),
+        ),
         settings=PlanSettings(
             files=(*files.sources(project_dir), profile_file),
             flags=flag_settings(
@@ -227,6 +261,66 @@ def make_plan(request: RunRequest, *, options_for: OptionsLookup) -> BuildPlan:
             ),
             vars=var_settings(env, run_vars.merged, run_vars.given),
         ),
+    )
+
+
+def _skipped(baseline: Baseline | None) -> tuple[str, ...]:
+    return () if baseline is None else baseline.skipped
+
+
+def _refuse_two_states(request: RunRequest, extra: Sequence[str]) -> None:
+    """`--state-from` and dbt's own `--state` after `--` name the same thing: keep one.
+
+    Raises:
+        UsageError: Both are given.
+    """
+    if request.state_from is None:
+        return
+    given = next((a for a in extra if a.partition("=")[0] in ("--state", "--defer-state")), None)
+    if given is None:
+        return
+    option = given.partition("=")[0]
+    raise UsageError(
+        f"--state-from {request.state_from} and {option} after -- both name the state to "
+        "compare against",
+        f"keep one: drop `{option} DIR` after -- to compare against {request.state_from}, or "
+        "drop --state-from to use that folder",
+    )
+
+
+def _plan_state_from(
+    request: RunRequest, project_dir: Path, options_for: OptionsLookup
+) -> StateFrom | None:
+    """Plan `--state-from env@ref`: a `dbt parse` of the commit into its own `state` folder.
+
+    Raises:
+        DotError: As `make_plan`, for the state's spec (a ref that does not resolve, an
+            environment its commit does not define).
+    """
+    spec = request.state_from
+    if spec is None:
+        return None
+    parse = make_plan(
+        RunRequest(
+            command=("parse",),
+            spec=spec,
+            project_dir=project_dir,
+            environ=request.environ,
+            deps=request.deps,
+            commit=None,
+        ),
+        options_for=options_for,
+        target_folder="state",
+    )
+    assert parse.isolated is not None  # noqa: S101 - the spec has a ref
+    key = stateparse.parse_key(parse.dbt_args)
+    return StateFrom(
+        spec=spec,
+        commit=parse.isolated.commit,
+        state_dir=parse.target_path,
+        key=key,
+        cached=stateparse.is_cached(parse.target_path, key),
+        parse=parse,
     )
 
 

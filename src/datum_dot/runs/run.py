@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from datum_dot.errors import ExitCode
 from datum_dot.runs.spec import Spec
 
 if TYPE_CHECKING:
     from datum_dot.runs.plan import BuildPlan
+
+
+StateSource = Literal["history", "cloud"]
+"""Where `--defer ENV` (without a ref) finds the live environment's state."""
 
 
 class Trigger(StrEnum):
@@ -49,7 +53,14 @@ class RunRequest:
         project_dir: The user's dbt project folder (holding dbt_project.yml).
         dbt_args: Arguments passed to dbt untouched (what follows `--`).
         cli_vars: `--vars` given to the tool, merged over the environment's vars.
-        defer: The baseline to defer to, always with a ref.
+        defer: The state to defer to: with a ref, an isolated build; without one, the live
+            environment (the newest successful plain run of it, or its dbt Cloud job).
+        state_source: Where `--defer ENV` (no ref) reads the live state: `history` (the run
+            history's artifacts) or `cloud` (the latest successful run of the environment's
+            dbt Cloud job).
+        state_from: A spec with a ref whose parse (no build) is dbt's `--state` for
+            comparison (`state:modified`), separately from `defer`.
+        max_state_age: Refuse deferred state older than this many seconds (None: any age).
         dry_run: Plan only; create and run nothing.
         deps: Install dbt packages before an isolated build.
         allow_unisolated: Skip the isolation safety check.
@@ -75,6 +86,9 @@ class RunRequest:
     dbt_args: tuple[str, ...] = ()
     cli_vars: Mapping[str, Any] = field(default_factory=dict)
     defer: Spec | None = None
+    state_source: StateSource = "history"
+    state_from: Spec | None = None
+    max_state_age: float | None = None
     dry_run: bool = False
     deps: bool = True
     allow_unisolated: bool = False

@@ -64,32 +64,52 @@ def parse_spec(text: str) -> Spec:
 
 
 def parse_defer_spec(text: str) -> Spec:
-    """Parse a `--defer` spec, which must name a git ref (`env@ref` or `@ref`).
+    """Parse a `--defer` spec: `env` (the live environment), `env@ref` or `@ref` (a build).
 
     Args:
         text: The value given to `--defer`.
 
     Returns:
+        The parsed spec: with a ref for an isolated build, without one for the schema(s) a
+        plain `dot build env` writes (its state is read from the run history).
+
+    Raises:
+        SpecError: The spec is empty, has an empty ref, or is a bare `@`.
+    """
+    if text in ("", "@"):
+        raise SpecError(
+            f"--defer '{text}' names neither an environment nor a git ref",
+            "defer to the live environment (--defer prod) or to an isolated build "
+            "(--defer prod@main, --defer @main)",
+        )
+    env_part, at, ref_part = text.partition("@")
+    if at and not ref_part:
+        raise SpecError(
+            f"--defer '{text}' has an empty git ref after '@'",
+            f"defer to the live environment (--defer {env_part}) or name the ref of a build "
+            f"(--defer {env_part}@main)",
+        )
+    return parse_spec(text)
+
+
+def parse_state_from_spec(text: str) -> Spec:
+    """Parse a `--state-from` spec, which must name a git ref (`env@ref` or `@ref`).
+
+    Args:
+        text: The value given to `--state-from`.
+
+    Returns:
         The parsed spec, always with a ref.
 
     Raises:
-        SpecError: The spec has no ref, an empty ref, or is a bare `@`.
+        SpecError: The spec has no ref or an empty one.
     """
-    if text == "@":
-        raise SpecError(
-            "--defer '@' names neither an environment nor a git ref",
-            "defer to an isolated build such as --defer prod@main or --defer @main",
-        )
     env_part, at, ref_part = text.partition("@")
-    if not at:
+    if not at or not ref_part:
+        env = env_part or "prod"
         raise SpecError(
-            f"--defer '{text}' must include a git ref: only isolated builds can be baselines",
-            f"use --defer {text}@<ref>, for example --defer {text}@main",
-        )
-    if not ref_part:
-        raise SpecError(
-            f"--defer '{text}' has an empty git ref after '@'",
-            f"name the ref of the baseline, for example --defer {env_part}@main",
+            f"--state-from '{text}' must name a git ref: it compares against a commit's parse",
+            f"use --state-from {env}@main; to defer to the live environment, --defer {env}",
         )
     return parse_spec(text)
 

@@ -199,6 +199,20 @@ class CloudClient:
         )
         return runs[0] if runs else None
 
+    def latest_successful_run(self, job_id: int) -> Run | None:
+        """The newest run of a job that succeeded (status 10), if it has one."""
+        params = {
+            "job_definition_id": str(job_id),
+            "status": str(int(RunStatus.SUCCESS)),
+            "order_by": "-id",
+            "limit": "10",
+        }
+        runs: list[Run] = self._data(
+            "GET", "runs/", list[Run], what=f"successful runs of job {job_id}", params=params
+        )
+        # The filter is the API's; checked here too, so a server that ignores it is no risk.
+        return next((run for run in runs if run.status == RunStatus.SUCCESS), None)
+
     def list_artifacts(self, run_id: int) -> list[str]:
         """The paths of a run's artifacts (`manifest.json`, `compiled/...`)."""
         return self._data(

@@ -1,0 +1,107 @@
+"""Which run built a relation: an index of the relations each run built, from its artifacts.
+
+A run's relations are read from the artifacts kept with it (run_results.json says which nodes
+ran and how; manifest.json names each node's relation) the first time `dot which` needs them,
+and kept in `built_relations`; a run is read once. Only runs that write (build, run, seed,
+snapshot, clone) count, and only their models, seeds and snapshots not skipped.
+
+Relations are matched without quotes and case: `analytics.orders` matches
+`"warehouse"."analytics"."orders"`; a bare name matches the node's name (`orders`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datum_dot.history.artifacts import MANIFEST
+from datum_dot.history.files import RUN_RESULTS
+from datum_dot.runs.state import WRITING_RUNS
+
+BUILT_KINDS = ("model.", "seed.", "snapshot.")
+_SKIPPED = frozenset({"skipped"})
+
+
+@dataclass(frozen=True)
+class BuiltNode:
+    """One relation a run built (or tried to).
+
+    Attributes:
+        unique_id: dbt's id of the node (`model.shop.orders`).
+        relation: The relation, unquoted and lower case (`warehouse.analytics.orders`).
+        name: The node's name (`orders`).
+        status: Its status in the run's run_results.json (`success`, `error`).
+    """
+
+    unique_id: str
+    relation: str
+    name: str
+    status: str
+
+
+def normalize(text: str) -> str:
+    """A relation name as the index keeps it: no quotes, lower case."""
+    return ".".join(part.strip().strip('"`[]').lower() for part in text.split("."))
+
+
+def match_clause(relation: str) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (on `built_relations`) and parameters matching what the user typed."""
+    wanted = normalize(relation)
+    parts = wanted.split(".")
+    if len(parts) == 1:
+        return "b.name = ?", (wanted,)
+    if len(parts) == 2:
+        suffix = "." + wanted
+        return "(b.relation = ? OR substr(b.relation, ?) = ?)", (wanted, str(-len(suffix)), suffix)
+    return "b.relation = ?", (wanted,)
+
+
+def read_built(run_dir: Path, command: tuple[str, ...]) -> list[BuiltNode]:
+    """The relations a run built, from its kept artifacts (none when they are missing or bad)."""
+    if not command or command[0] not in WRITING_RUNS:
+        return []
+    results = _load(run_dir / RUN_RESULTS).get("results")
+    nodes = _load(run_dir / MANIFEST).get("nodes")
+    if not isinstance(results, list) or not isinstance(nodes, dict):
+        return []
+    built: dict[str, BuiltNode] = {}
+    for result in results:
+        if not isinstance(result, dict):
+            continue
+        unique_id = str(result.get("unique_id", ""))
+        status = str(result.get("status", "")).lower()
+        node = nodes.get(unique_id)
+        if (
+            not unique_id.startswith(BUILT_KINDS)
+            or status in _SKIPPED
+            or not isinstance(node, dict)
+        ):
+            continue
+        relation = node.get("relation_name") or ".".join(
+            str(node.get(key) or "") for key in ("database", "schema", "alias")
+        )
+        built[unique_id] = BuiltNode(
+            unique_id, normalize(str(relation)), str(node.get("name", "")).lower(), status
+        )
+    return list(built.values())
+
+
+def index_run(conn: sqlite3.Connection, run_id: str, nodes: list[BuiltNode]) -> None:
+    """Keep a run's relations in the index and mark it read (inside the caller's transaction)."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO built_relations (run_id, unique_id, relation, name, status)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(run_id, n.unique_id, n.relation, n.name, n.status) for n in nodes],
+    )
+    conn.execute("UPDATE runs SET relations_indexed = 1 WHERE run_id = ?", (run_id,))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
