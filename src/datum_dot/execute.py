@@ -32,6 +32,13 @@ class Observer:
     def planned(self, plan: BuildPlan) -> None:
         """Called once the plan is valid, before anything on disk changes."""
 
+    def starting(self, plan: BuildPlan, runtime: Runtime) -> None:
+        """Called after `planned`, with the runtime chosen, before the run is recorded.
+
+        It may wait (the Python API takes turns here for a runtime that cannot run two
+        invocations in one process) or raise a `DotError`, which ends the call unrecorded.
+        """
+
     def waiting(self, message: str) -> None:
         """Called when another process holds a lock this run needs."""
 
@@ -84,7 +91,9 @@ def execute(
         if request.trigger is not Trigger.MANUAL and not request.dry_run:
             # Nobody watches a cron or webhook run: a spec that no longer resolves must leave a
             # FAILED record, not just a line in a log nobody reads.
-            _record_planning_failure(store or RunStore(datum_home()), request, started, e)
+            _record_planning_failure(
+                store or RunStore(datum_home(request.environ)), request, started, e
+            )
         raise
     if request.dry_run:
         return RunRecord(
@@ -98,9 +107,10 @@ def execute(
             runtime=runtime.name,
         )
     observer.planned(plan)
+    observer.starting(plan, runtime)
     # the run proper starts now: time spent answering the start-up questions is not its duration
     started = datetime.now(UTC)
-    store = store or RunStore(datum_home())
+    store = store or RunStore(datum_home(request.environ))
     recorder = RunRecorder(
         store, _run_start(request, plan, runtime, started), run_id=request.run_id
     )
@@ -205,7 +215,7 @@ def _run(
         workspace.prepared(plan, run_deps=run_deps, on_wait=wait),
         warehouse.writing(
             warehouse.single_writer_file(plan, environ),
-            locks_dir=datum_home() / "locks",
+            locks_dir=datum_home(request.environ) / "locks",
             timeout=request.timeout,
             on_wait=wait,
         ) as waited,

@@ -21,6 +21,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
@@ -40,16 +41,23 @@ class TerminalPolicy:
     Attributes:
         problems_only: Only lines of dbt's warnings and errors (and lines of no known level,
             such as a traceback); every line still reaches the run's history.
+        silent: No line at all (the Python API's default); every line still reaches the
+            run's history.
     """
 
     problems_only: bool = False
+    silent: bool = False
 
     def shows(self, level: str | None) -> bool:
         """Whether a line of this dbt event level (None: not known) goes to the terminal."""
+        if self.silent:
+            return False
         return not self.problems_only or level is None or level in PROBLEM_LEVELS
 
 
 _policy = TerminalPolicy()
+# A caller's own policy for the runs it starts (the Python API's `echo=`), in its thread only.
+_call_policy: ContextVar[TerminalPolicy | None] = ContextVar("call_policy", default=None)
 
 
 def set_terminal_policy(policy: TerminalPolicy) -> None:
@@ -59,8 +67,23 @@ def set_terminal_policy(policy: TerminalPolicy) -> None:
 
 
 def terminal_policy() -> TerminalPolicy:
-    """What this process shows of dbt's output."""
-    return _policy
+    """What this process (or, inside `terminal_policy_for_call`, this caller) shows of dbt's
+    output."""
+    return _call_policy.get() or _policy
+
+
+@contextmanager
+def terminal_policy_for_call(policy: TerminalPolicy) -> Iterator[None]:
+    """Use `policy` for the runs started inside the block by this thread (or task) only.
+
+    The process's policy is the CLI's; a library caller in one thread may want dbt's lines
+    while another wants silence. Runtimes read the policy in the thread that invokes them.
+    """
+    token = _call_policy.set(policy)
+    try:
+        yield
+    finally:
+        _call_policy.reset(token)
 
 
 def strip_ansi(text: str) -> str:
@@ -263,7 +286,7 @@ def tee_stdio(output: OutputSink | None, tail: Tail | None = None) -> Iterator[L
     is yielded and everything is written through as it comes.
     """
     policy = terminal_policy()
-    if output is None and tail is None and not policy.problems_only:
+    if output is None and tail is None and not policy.problems_only and not policy.silent:
         yield None
         return
     saved = sys.stdout, sys.stderr
@@ -292,8 +315,8 @@ def tee_stdio(output: OutputSink | None, tail: Tail | None = None) -> Iterator[L
 
         out = TeeStream(saved[0], on_stdout, through=False, before_write=tagger.writing)
     else:
-        out = TeeStream(saved[0], sender("stdout"))
-    err = TeeStream(saved[1], sender("stderr"))
+        out = TeeStream(saved[0], sender("stdout"), through=not policy.silent)
+    err = TeeStream(saved[1], sender("stderr"), through=not policy.silent)
     sys.stdout, sys.stderr = out, err
     try:
         yield tagger
@@ -311,10 +334,12 @@ class TerminalEcho:
     def __init__(self, *, timestamps: bool = True) -> None:
         self._timestamps = timestamps
         self._lock = threading.Lock()
+        # read here, in the invoking thread: lines arrive on the child's reader threads
+        self._policy = terminal_policy()
 
     def line(self, stream: str, text: str, level: str | None = None) -> None:
         """Write one line to the matching stream, if the terminal policy shows its level."""
-        if not terminal_policy().shows(level):
+        if not self._policy.shows(level):
             return
         target = sys.stderr if stream == "stderr" else sys.stdout
         shown = stamp(text) if self._timestamps else text
