@@ -277,3 +277,44 @@ def test_api_import_is_light() -> None:
     seconds, heavy = done.stdout.splitlines()
     assert heavy == "[]"
     assert float(seconds) < 0.05
+
+
+def test_api_on_event_and_echo(built: Built, capfd: pytest.CaptureFixture[str]) -> None:
+    events: list[dict[str, object]] = []
+    result = built.project.seed("prod@v1.0", select="raw_orders", on_event=events.append, echo=True)
+    assert result.status == "success"
+    names = {str(event["name"]) for event in events}
+    assert "NodeFinished" in names
+    finished = [e for e in events if e["name"] == "NodeFinished"]
+    assert json.loads(json.dumps(finished[0]["data"]))  # plain, JSON-ready data
+    out, err = capfd.readouterr()
+    assert "1 of 1 OK loaded seed file" in out
+    assert "Completed successfully" in out
+    assert "dot: checking that every node lands in the isolated schema" in err
+
+
+def test_api_local_turn_waits_at_most_the_timeout(built: Built) -> None:
+    running, release = threading.Event(), threading.Event()
+    results: list[datum_dot.Result] = []
+
+    def hold(_: dict[str, object]) -> None:
+        # the first dbt event: this call holds the process's turn until the test lets it go
+        running.set()
+        release.wait(timeout=300)
+
+    def first() -> None:
+        results.append(built.project.build("prod@v1.0", select="orders", on_event=hold))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert running.wait(timeout=300), "the first build never reached dbt"
+        with pytest.raises(datum_dot.DotError) as raised:
+            built.project.parse("dev", timeout=0.5)
+        assert raised.value.exit_code == 40
+        assert "did not finish within 0.5s" in raised.value.message
+        assert "runtime='subprocess'" in raised.value.hint
+    finally:
+        release.set()
+        thread.join(timeout=600)
+    assert results[0].status == "success"

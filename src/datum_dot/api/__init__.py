@@ -10,17 +10,19 @@
 - `result`: `Result`, `NodeResult`, `RunFailed`; `runtime`: `ProjectRuntime`; `listing`: builds,
   runs and environments as the CLI's JSON gives them.
 
-A top layer beside `cli` (adr/0015): it may import every layer below; nothing imports it.
+A top layer beside `cli` (adr/0017): it may import every layer below; nothing imports it.
 Heavy modules (the planner, `execute`, pydantic, dbt) load inside the methods that need them.
 """
 
 from __future__ import annotations
 
+from datum_dot.api.commands import DbtCommands
 from datum_dot.api.project import Project
 from datum_dot.api.result import NodeResult, Result, RunFailed, Status
 from datum_dot.api.runtime import ProjectRuntime
 
 __all__ = [
+    "DbtCommands",
     "NodeResult",
     "Project",
     "ProjectRuntime",

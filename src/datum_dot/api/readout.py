@@ -64,9 +64,9 @@ def read_result(
         execution_time=round(record.duration_seconds or 0.0, 3),
         metrics=_metrics(nodes, stored),
         artifacts={
-            "manifest": _fresh(target / "manifest.json", since) if target else None,
+            "manifest": _artifact(stored.run_dir, target, "manifest.json", since),
             "run_results": results_file if nodes is not None else None,
-            "catalog": _fresh(target / "catalog.json", since) if target else None,
+            "catalog": _artifact(stored.run_dir, target, "catalog.json", since),
             "log": stored.files()["output"],
         },
         warnings=[*record.warnings, *notes, *_node_lines(nodes, {"warn"})],
@@ -161,6 +161,15 @@ def one_line(text: str) -> str:
     """`text` on one line: its lines joined by spaces, runs of spaces made one, cut if long."""
     joined = " ".join(text.split())
     return joined if len(joined) <= _LINE else joined[: _LINE - 3] + "..."
+
+
+def _artifact(run_dir: Path, target: Path | None, name: str, since: datetime) -> Path | None:
+    """The history's copy of a dbt artifact of this run, else the target folder's if this run
+    wrote it (the copy survives the next run; the target folder's file does not)."""
+    kept = run_dir / name
+    if kept.is_file():
+        return kept
+    return _fresh(target / name, since) if target is not None else None
 
 
 def _fresh(path: Path, since: datetime) -> Path | None:

@@ -69,10 +69,10 @@ class ProjectRuntime:
         from datum_dot.runtimes.base import DbtCompilationError
 
         result = self.project.compile(self.spec, runtime=self._name)
-        manifest = result.artifacts.get("manifest")
-        if not result.ok or manifest is None:
+        if not result.ok or result.artifacts.get("manifest") is None:
             raise DbtCompilationError(_first_error(result), _logs_hint(result))
-        return manifest
+        # where dbt wrote it, as the contract says; `result.artifacts` has the history's copy
+        return self.plan().target_path / "manifest.json"
 
     def run_models(
         self, select: str | None = None, exclude: str | None = None, full_refresh: bool = False
