@@ -20,7 +20,7 @@ from datum_dot.history import RunEnd, RunStore
 from datum_dot.home.userconfig import load_user_config
 from datum_dot.runs import commands
 from datum_dot.runs.run import RunRequest, RunStatus, Trigger
-from datum_dot.runs.spec import parse_spec
+from datum_dot.runs.spec import parse_defer_spec, parse_spec, parse_state_from_spec
 from datum_dot.runtimes import warmth
 from datum_dot.webhook.jobs import Job, JobRequest
 
@@ -87,6 +87,10 @@ class JobRunner:
             runtime=named or (None if runtime is not None else SERVER_RUNTIME),
             run_id=job.run_id,
             commit=req.commit,
+            defer=parse_defer_spec(req.defer) if req.defer else None,
+            state_source="cloud" if req.state_source == "cloud" else "history",
+            state_from=parse_state_from_spec(req.state_from) if req.state_from else None,
+            max_state_age=req.max_state_age,
         )
         try:
             return execute(request, runtime=runtime, store=self.store).status.value

@@ -35,19 +35,20 @@ from datum_dot.config.variables import (
     raise_for_problems,
     split_vars_args,
 )
-from datum_dot.errors import SpecError, UsageError
+from datum_dot.errors import BaselineError, SpecError, UsageError
 from datum_dot.home.settings import CONFIG_FILE
 from datum_dot.home.userconfig import UserConfig, load_user_config
 from datum_dot.runs import commands, commits
 from datum_dot.runs.commitfiles import ProjectFiles, commit_files
 from datum_dot.runs.planner import PROJECT_FILE, project_name
-from datum_dot.runs.spec import parse_spec
+from datum_dot.runs.spec import parse_defer_spec, parse_spec, parse_state_from_spec
 from datum_dot.webhook.errors import UnknownProjectError
 from datum_dot.webhook.jobs import JobRequest, Source
 
 T = TypeVar("T")
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 _MACRO = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_STATE_OPTIONS = frozenset({"--state", "--defer-state"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # What the OpenAPI schema documents; the checks below say what is wrong more precisely.
 SPEC_PATTERN = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:@[^\-\x00-\x1f\x7f][^\x00-\x1f\x7f]*)?$"
@@ -84,6 +85,10 @@ class Ask:
         timeout: Seconds before the run is stopped, or None.
         commit: A commit the ref must be built at (a GitHub push's `after`), or None.
         source: The route it came in by.
+        defer: `--defer` (`prod`, `prod@main`), or None.
+        state_source: Where a live `defer` reads its state (`history`, `cloud`).
+        state_from: `--state-from` (`prod@main`), or None.
+        max_state_age: `--max-state-age` in seconds, or None.
     """
 
     spec: str
@@ -93,6 +98,10 @@ class Ask:
     timeout: float | None = None
     commit: str | None = None
     source: Source = Source.API
+    defer: str | None = None
+    state_source: str = "history"
+    state_from: str | None = None
+    max_state_age: float | None = None
 
     def fingerprint(self) -> str:
         """A digest of the request as sent: a key sent again must come with the same one.
@@ -107,6 +116,10 @@ class Ask:
             "vars": self.vars,
             "timeout": self.timeout,
             "commit": self.commit,
+            "defer": self.defer,
+            "state_source": self.state_source,
+            "state_from": self.state_from,
+            "max_state_age": self.max_state_age,
         }
         text = json.dumps(what, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
@@ -225,6 +238,7 @@ class Intake:
                 merged = deep_merge(merged, extra)
                 sources.update(dict.fromkeys(extra, "--vars in the request's args"))
             raise_for_problems(check_vars(merged, declarations, sources=sources, env_name=env.name))
+        self._check_state(project, ask)
         return JobRequest(
             project=project.id,
             project_dir=str(project.path),
@@ -238,7 +252,50 @@ class Intake:
             vars=dict(ask.vars),
             timeout=ask.timeout,
             source=ask.source,
+            defer=ask.defer,
+            state_source=ask.state_source,
+            state_from=ask.state_from,
+            max_state_age=ask.max_state_age,
         )
+
+    def _check_state(self, project: Project, ask: Ask) -> None:
+        """The checks `dot build --defer/--state-from` makes before running, made now.
+
+        Raises:
+            BadInputError: A spec does not parse, a ref does not resolve, the live environment
+                is not defined or has no successful run, or both `state_from` and `--state`
+                in args name the comparison state.
+        """
+        if ask.state_source == "cloud" and (ask.defer is None or "@" in ask.defer):
+            raise UsageError(
+                "state_source 'cloud' reads a live environment's dbt Cloud job",
+                'name the environment: "defer": "prod", "state_source": "cloud"',
+            )
+        if ask.max_state_age is not None and ask.defer is None:
+            raise UsageError(
+                "max_state_age limits the age of deferred state, and defer is not given",
+                'add "defer": "prod", or drop max_state_age',
+            )
+        if ask.defer is not None:
+            defer = parse_defer_spec(ask.defer)
+            if defer.ref is not None:
+                commits.resolve_commit(self._repo_root(project), defer.ref)
+            else:
+                env = load_environments(project.path).resolve(defer.env)
+                if ask.state_source == "history":
+                    _check_live_state(self.home, project.name, env.name or str(defer.env))
+        if ask.state_from is None:
+            return
+        state = parse_state_from_spec(ask.state_from)
+        commits.resolve_commit(self._repo_root(project), str(state.ref))
+        given = next((a for a in ask.args if a.partition("=")[0] in _STATE_OPTIONS), None)
+        if given is not None:
+            raise UsageError(
+                f"state_from {ask.state_from} and {given.partition('=')[0]} in args both name "
+                "the state to compare against",
+                f"keep one: drop {given.partition('=')[0]} from args to compare against "
+                f"{ask.state_from}, or drop state_from",
+            )
 
     def _commit_files(self, project: Project, commit: commits.Sha) -> ProjectFiles:
         # A commit's files never change: read once per commit and project (one git process).
@@ -277,6 +334,20 @@ class Intake:
         with self._lock:
             self._cache[(kind, key)] = (stamp, value)
         return value
+
+
+def _check_live_state(home: Path, project: str, env: str) -> None:
+    """Refuse `defer: ENV` when the history has no successful plain run of ENV to defer to."""
+    # lazy: the history's SQLite side loads only for a request that defers to it
+    from datum_dot.history import RunStore
+    from datum_dot.history.states import HistoryStates
+
+    search = HistoryStates(RunStore(home)).live_state(project, env)
+    if search.found is None:
+        raise BaselineError(
+            f"defer {env}: no successful run of {env} is in the run history with its manifest",
+            f"run one first: dot build {env} (or defer to a build: {env}@main)",
+        )
 
 
 def check_command(text: str) -> tuple[str, ...]:

@@ -41,6 +41,10 @@ class JobRequest:
         vars: Variables merged over the environment's.
         timeout: Seconds before the run is stopped, or None.
         source: The route that accepted it.
+        defer: `--defer`: `env` (the live environment) or `env@ref` (a build), or None.
+        state_source: Where a live `defer` is read: `history` or `cloud`.
+        state_from: `--state-from env@ref`, or None.
+        max_state_age: `--max-state-age` in seconds, or None.
     """
 
     project: str
@@ -55,6 +59,10 @@ class JobRequest:
     vars: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
     source: Source = Source.API
+    defer: str | None = None
+    state_source: str = "history"
+    state_from: str | None = None
+    max_state_age: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The request as JSON-ready data (stored in the queue)."""

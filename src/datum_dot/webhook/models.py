@@ -7,7 +7,7 @@ of `spec` and `command`; the checks in `intake.py` say more precisely what is wr
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path as UrlPath
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -41,6 +41,24 @@ class RunBody(BaseModel):
     vars: dict[str, JsonValue] = Field(default_factory=dict)
     timeout: Seconds | None = None
     idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    defer: str | None = Field(
+        default=None,
+        max_length=256,
+        description="`--defer`: env (the live environment) or env@ref (an isolated build)",
+        examples=["prod"],
+        json_schema_extra={"pattern": SPEC_PATTERN},
+    )
+    state_source: Literal["history", "cloud"] = Field(
+        default="history", description="where a live `defer` reads its state"
+    )
+    state_from: str | None = Field(
+        default=None,
+        max_length=256,
+        description="`--state-from`: env@ref, parsed (not built) and compared against",
+        examples=["prod@main"],
+        json_schema_extra={"pattern": SPEC_PATTERN},
+    )
+    max_state_age: Seconds | None = None
 
 
 class TriggerBody(BaseModel):

@@ -75,6 +75,10 @@ async def create_run(
         args=tuple(body.args),
         vars=body.vars,
         timeout=body.timeout,
+        defer=body.defer,
+        state_source=body.state_source,
+        state_from=body.state_from,
+        max_state_age=body.max_state_age,
     )
     return await _accept(ctx, project, ask, body.idempotency_key or idempotency_key, request)
 
