@@ -72,7 +72,7 @@ def render_workflow(source: ExportSource, options: GithubOptions) -> Rendering:
     if not schedule.enabled:
         header.append("The schedule is paused: each firing records PAUSED and builds nothing.")
     secrets = _secret_names(source, options)
-    header.append(f"Repository secrets it reads: {', '.join(secrets)} (names only here).")
+    header.append(f"Repository secrets it reads: {', '.join(secrets)}; named here, never valued.")
     job: dict[str, Any] = {"name": f"dot schedule run {schedule.name}", "runs-on": "ubuntu-latest"}
     if schedule.timeout is not None:
         job["timeout-minutes"] = math.ceil(schedule.timeout / 60) + SETUP_MINUTES

@@ -117,7 +117,7 @@ def render_cronjob(source: ExportSource, options: KubernetesOptions) -> Renderin
         f"as a Kubernetes CronJob (1.27 or later): `dot schedule run {schedule.name}` in {options.image}.",
         f"Written by `dot schedule export {schedule.name} --to kubernetes`: export again after "
         "changing the schedule.",
-        f"Secret {secret} holds: {', '.join(keys)} (names only here, never values).",
+        f"Secret {secret} holds {', '.join(keys)}; this file names them, never their values.",
     ]
     if schedule.overlap is Overlap.QUEUE:
         header.append(_QUEUE_NOTE)
@@ -258,7 +258,7 @@ def _from_secret(name: str, secret: str, *, optional: bool) -> dict[str, Any]:
 def _secret_keys(source: ExportSource, options: KubernetesOptions) -> list[str]:
     keys = [] if options.profiles_in_repo else ["profiles.yml"]
     keys.extend(v.name for v in source.variables if v.name != DATABASE_URL_ENV)
-    keys.append(f"{DATABASE_URL_ENV} (optional: a shared run history)")
+    keys.append(f"optionally {DATABASE_URL_ENV} (a shared run history)")
     return keys
 
 
@@ -267,7 +267,7 @@ def _secret_arguments(keys: list[str]) -> list[str]:
     for key in keys:
         if key == "profiles.yml":
             words.append("--from-file=profiles.yml=<your profiles.yml>")
-        elif not key.startswith(DATABASE_URL_ENV):
+        elif not key.startswith("optionally"):
             words.append(f"--from-literal={key}=...")
     return words
 
