@@ -82,6 +82,10 @@ def _add(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
         fetch_optional=args.fetch_optional,
         overlap=Overlap(args.overlap),
         timeout=args.timeout,
+        defer=args.defer,
+        state_source=args.state_source,
+        state_from=args.state_from,
+        max_state_age=args.max_state_age,
     )
     home = datum_home()
     plan = plan_add(request, home=home, environ=os.environ)
@@ -89,6 +93,8 @@ def _add(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     register = " (registered now, as `dot init` would)" if plan.register else ""
     print(f"schedule  {s.name} of project {plan.project_id}{register}")
     print(f"builds    {_what(s.spec, s.command, s.dbt_args)}")
+    if s.defer or s.state_from:
+        print(f"state     {_state(s.defer, s.state_source, s.state_from, s.max_state_age)}")
     if s.pinned_commit:
         print(f"pinned    {s.pinned_ref} -> {s.pinned_commit}")
     elif plan.commit:
@@ -496,3 +502,16 @@ def _trim_cron_log(home: Path) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _state(defer: str | None, source: str, state_from: str | None, max_age: float | None) -> str:
+    """`defer prod (run history), compare to prod@main, at most 43200s old`."""
+    parts = []
+    if defer:
+        where = "" if "@" in defer else f" ({'dbt Cloud' if source == 'cloud' else 'run history'})"
+        parts.append(f"defer to {defer}{where}")
+    if state_from:
+        parts.append(f"compare to {state_from}")
+    if max_age is not None:
+        parts.append(f"at most {max_age:g}s old")
+    return ", ".join(parts)

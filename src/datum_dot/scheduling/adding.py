@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from datum_dot.errors import DotError, ScheduleError
 from datum_dot.execute import execute
@@ -28,7 +29,7 @@ from datum_dot.runs.spec import parse_spec
 from datum_dot.scheduling import cronenv, cronlines
 from datum_dot.scheduling.cronexpr import CronExpression, parse_cron
 from datum_dot.scheduling.crontab import Crontab, change_crontab, open_crontab, render_line
-from datum_dot.scheduling.fire import spec_to_build
+from datum_dot.scheduling.fire import spec_to_build, state_options
 from datum_dot.scheduling.schedules import (
     Overlap,
     Schedule,
@@ -56,6 +57,10 @@ class AddRequest:
         fetch_optional: A failed fetch does not fail the firing.
         overlap: What a firing does while the previous one runs.
         timeout: Seconds before dbt is stopped; also the longest `queue` wait.
+        defer: `--defer` (`prod`, `prod@main`), or None.
+        state_source: Where a live `defer` reads its state (`history`, `cloud`).
+        state_from: `--state-from` (`prod@main`), or None.
+        max_state_age: `--max-state-age` in seconds, or None.
     """
 
     name: str | None
@@ -69,6 +74,10 @@ class AddRequest:
     fetch_optional: bool = False
     overlap: Overlap = Overlap.SKIP
     timeout: float | None = None
+    defer: str | None = None
+    state_source: Literal["history", "cloud"] = "history"
+    state_from: str | None = None
+    max_state_age: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,10 @@ def plan_add(request: AddRequest, *, home: Path, environ: Mapping[str, str]) -> 
         overlap=request.overlap,
         timeout=request.timeout,
         created_at=datetime.now(UTC),
+        defer=request.defer,
+        state_source=request.state_source,
+        state_from=request.state_from,
+        max_state_age=request.max_state_age,
     )
     check_plans(schedule, project_dir)
     command, line, replaced = render(crontab, home, project_id, project_dir, schedule)
@@ -241,6 +254,7 @@ def check_plans(schedule: Schedule, project_dir: Path) -> None:
             project_dir=project_dir,
             dbt_args=tuple(schedule.dbt_args),
             dry_run=True,
+            **state_options(schedule),
         )
     )
 

@@ -12,6 +12,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from datum_dot.errors import DotError, ExitCode, LockTimeoutError
 from datum_dot.execute import Observer, execute
@@ -20,7 +21,7 @@ from datum_dot.home.locks import file_lock
 from datum_dot.runs import commits
 from datum_dot.runs.planner import project_name
 from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
-from datum_dot.runs.spec import Spec, parse_spec
+from datum_dot.runs.spec import Spec, parse_defer_spec, parse_spec, parse_state_from_spec
 from datum_dot.scheduling.schedules import Located, Overlap, Schedule
 
 FETCH_TIMEOUT = 300.0
@@ -136,7 +137,18 @@ def _request(
         runtime=runtime,
         schedule=schedule.name,
         notes=notes,
+        **state_options(schedule),
     )
+
+
+def state_options(schedule: Schedule) -> dict[str, Any]:
+    """The `RunRequest` fields of a schedule's deferred and compared state."""
+    return {
+        "defer": parse_defer_spec(schedule.defer) if schedule.defer else None,
+        "state_source": schedule.state_source,
+        "state_from": parse_state_from_spec(schedule.state_from) if schedule.state_from else None,
+        "max_state_age": schedule.max_state_age,
+    }
 
 
 def _fetch_timeout(schedule: Schedule) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -52,6 +52,10 @@ class Schedule(BaseModel):
         timeout: Seconds before dbt is stopped (and the longest `queue` wait); None: no limit.
         enabled: False while paused (the crontab line is removed).
         created_at: When it was added (UTC).
+        defer: `--defer`: `env` (the live environment) or `env@ref` (a build), or None.
+        state_source: Where a live `defer` reads its state: `history` or `cloud`.
+        state_from: `--state-from env@ref`: a commit parsed and compared against, or None.
+        max_state_age: `--max-state-age` in seconds, or None.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -70,6 +74,10 @@ class Schedule(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     enabled: bool = True
     created_at: datetime
+    defer: str | None = None
+    state_source: Literal["history", "cloud"] = "history"
+    state_from: str | None = None
+    max_state_age: float | None = Field(default=None, gt=0)
 
     @field_validator("name")
     @classmethod
@@ -235,5 +243,10 @@ def _dump(schedule: Schedule) -> dict[str, Any]:
     # Unpinned schedules keep the pin fields out of the file: fewer lines to read.
     for key in ("pinned_commit", "pinned_ref", "pinned_at"):
         if data[key] is None:
+            del data[key]
+    # So do schedules without deferred or compared state.
+    for key, default in (("defer", None), ("state_source", "history"), ("state_from", None),
+                         ("max_state_age", None)):  # fmt: skip
+        if data[key] == default:
             del data[key]
     return data
