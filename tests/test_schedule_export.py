@@ -478,3 +478,36 @@ def test_containerfile_passes_hadolint_and_runs_dot_as_the_cronjobs_user() -> No
     assert re.search(r'^ENTRYPOINT \["dot"\]$', text, re.M)
     assert re.search(r"^FROM python:3\.\d+-slim", text, re.M)
     assert 'pip install --no-cache-dir ".[${ADAPTER}]"' in text
+
+
+def test_export_runs_from_the_projects_folder_inside_the_repository(tmp_path: Path) -> None:
+    from tests.helpers.example import make_example
+
+    nested = make_example(tmp_path, subdir="analytics/dbt", monkeypatch_env=False)
+    item = schedule("n", pinned_commit=SHA)
+    (k8s,) = render(located(nested, item), K8S, zone="UTC").files
+    (container,) = pod(cronjob(k8s.text))["containers"]
+    assert container["workingDir"] == "/workspace/repo/analytics/dbt"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert decode_definition(env[DEFINITION_ENV] or "", name="n").folder == "analytics/dbt"
+    (workflow,) = render(located(nested, item), GithubOptions(), zone="UTC").files
+    step = yaml.safe_load(workflow.text)["jobs"]["run"]["steps"][-1]
+    assert step["working-directory"] == "analytics/dbt"
+    service, _ = render(located(nested, item), SystemdOptions(program=("/bin/dot",)),
+                        zone="UTC").files  # fmt: skip
+    assert unit_settings(service.text)["WorkingDirectory"] == [str(nested.path)]
+
+
+def test_schedule_run_of_a_paused_definition_builds_nothing(
+    example: ExampleProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datum_dot.history import RunStore
+
+    (file,) = render(located(example, schedule("n", enabled=False)), K8S, zone="UTC").files
+    (container,) = pod(cronjob(file.text))["containers"]
+    definition = next(e["value"] for e in container["env"] if e["name"] == DEFINITION_ENV)
+    monkeypatch.chdir(example.path)
+    monkeypatch.setenv(DEFINITION_ENV, definition)
+    assert main(["schedule", "run", "n"]) == 0
+    assert "shop/n: PAUSED, not run" in capsys.readouterr().out
+    assert RunStore(Path(os.environ["DATUM_HOME"])).query(last=None) == []
