@@ -209,7 +209,9 @@ def test_api_local_runs_in_threads_take_turns(
     assert (out, err) == ("", ""), "the API printed without echo=True"
 
 
-def test_api_subprocess_runs_in_threads_overlap(built: Built) -> None:
+def test_api_subprocess_runs_in_threads_overlap(
+    built: Built, capfd: pytest.CaptureFixture[str]
+) -> None:
     first, second = _two_at_once(built.project, "subprocess")
     assert (first.status, second.status) == ("success", "success")
     assert first.runtime == second.runtime == "subprocess"
@@ -218,6 +220,7 @@ def test_api_subprocess_runs_in_threads_overlap(built: Built) -> None:
     )
     assert a_start < b_end, "subprocess runs did not overlap"
     assert b_start < a_end, "subprocess runs did not overlap"
+    assert capfd.readouterr() == ("", ""), "the dbt processes' output reached the terminal"
 
 
 def test_api_runtime_contract_on_the_planned_build(built: Built) -> None:

@@ -52,8 +52,8 @@ class DbtCommands:
             select: dbt's `--select`.
             exclude: dbt's `--exclude`.
             selector: dbt's `--selector`.
-            defer: An isolated build to defer to (`"prod@v1.0"`): unselected parents are
-                read from it.
+            defer: What unselected parents are read from: an isolated build
+                (`"prod@v1.0"`), or an environment as its last plain run left it (`"prod"`).
             full_refresh: Rebuild incremental models and seeds from scratch.
             vars: Values for `var()`, over the environment's; checked against dot_vars.yml.
             target: The profile target, instead of the environment's.

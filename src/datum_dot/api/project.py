@@ -111,7 +111,7 @@ class Project(DbtCommands):
         options = options_of(select, exclude, selector, defer, full_refresh, vars, target, threads,
                            None, 0, runtime, args)  # fmt: skip
         request = make_request(self.path, command_words(command), spec, options,
-                               environ=self._environ(), dry_run=True)  # fmt: skip
+                               environ=self.run_environ(), dry_run=True)  # fmt: skip
         plan = dry_run(request).plan
         assert plan is not None  # noqa: S101 - a dry run that returns has a plan
         return plan
@@ -199,11 +199,13 @@ class Project(DbtCommands):
         from datum_dot.api.invocation import run
         from datum_dot.api.options import make_request
 
-        request = make_request(self.path, command, spec, options, environ=self._environ(),
+        request = make_request(self.path, command, spec, options, environ=self.run_environ(),
                                extra_args=extra_args)  # fmt: skip
         return run(request, on_event=on_event, echo=echo)
 
-    def _environ(self) -> dict[str, str] | None:
+    def run_environ(self) -> dict[str, str] | None:
+        """The variables this project's runs resolve with: this process's, with `DATUM_HOME`
+        set to `home` when one was given (None: this process's, read when each run starts)."""
         if self.home is None:
             return None
         return {**os.environ, "DATUM_HOME": str(self.home)}

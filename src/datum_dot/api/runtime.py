@@ -134,7 +134,8 @@ class ProjectRuntime:
             from datum_dot.runs.runner import runtime_for
 
             request = make_request(self.project.path, ("build",), self.spec,
-                                   Options(runtime=self._name), environ=None, dry_run=True)  # fmt: skip
+                                   Options(runtime=self._name),
+                                   environ=self.project.run_environ(), dry_run=True)  # fmt: skip
             self._runtime = runtime_for(request, self.plan())
         return self._runtime
 
