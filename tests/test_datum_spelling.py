@@ -77,7 +77,13 @@ def test_datum_run_uses_the_registered_target_when_nothing_else_names_one(
     (registered.path / "dot_vars.yml").unlink()
     assert registered.dot("config", "set", "target", "prod").returncode == 0
     datum = plan(registered, "dbt", "run", "--dry-run", "--json", program="datum")
-    assert datum == plan(registered, "run", "--dry-run", "--json", "--", "--target", "prod")
+    dot = plan(registered, "run", "--dry-run", "--json", "--", "--target", "prod")
+    # the same run; the plans differ only in saying where the target came from
+    datum_target = datum.pop("settings")["flags"]["target"]
+    dot_target = dot.pop("settings")["flags"]["target"]
+    assert datum == dot
+    assert (datum_target["value"], datum_target["source"]) == ("prod", "user-config")
+    assert (dot_target["value"], dot_target["source"]) == ("prod", "command-line")
     shown = registered.dot("config", "show", "--json")
     target = next(s for s in json.loads(shown.stdout) if s["key"] == "target")
     assert (target["value"], target["source"]) == ("prod", "user config")

@@ -289,8 +289,9 @@ BAD_INPUT = [
     ),
     (["--runtime", "fusion"], "dbt Fusion is not installed"),
     (["--retries", "-1"], "--retries must be a whole number 0 or more, got '-1'"),
-    (["--timeout", "0"], "--timeout must be a number of seconds more than 0, got '0'"),
-    (["--timeout", "-5"], "--timeout must be a number of seconds more than 0"),
+    (["--timeout", "0"], "--timeout must be more than 0, got '0'"),
+    (["--timeout", "-5"], "--timeout '-5' is not a duration"),
+    (["--timeout", "1M"], "--timeout '1M': units are lower-case"),
 ]
 
 
@@ -338,8 +339,8 @@ def test_cli_help_lists_runtime_options() -> None:
     for option in (
         "--runtime NAME",
         "--retries N",
-        "--retry-delay SECONDS",
-        "--timeout SECONDS",
+        "--retry-delay DURATION",
+        "--timeout DURATION",
         "--no-cache",
     ):
         assert option in result.stdout

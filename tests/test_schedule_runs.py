@@ -18,7 +18,7 @@ import pytest
 
 from datum_dot.cli.main import main
 from datum_dot.runs.run import RunStatus
-from tests.helpers.example import ExampleProject, make_example
+from tests.helpers.example import BIN, ExampleProject, make_example
 from tests.helpers.schedules import fire_line, schedule_runs, write_crontab
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("schedule_runs")]
@@ -130,6 +130,19 @@ def test_schedule_run_summary_shows_an_arrow_only_where_a_ref_led_to_the_commit(
     assert main(["schedule", "run", "moving", "--from-cron"]) == 0
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"SUCCESS main -> {world.example.repo.head()[:12]}" in summary, summary
+
+
+def test_schedule_run_into_a_log_has_dbts_lines_without_colour_codes(world: World) -> None:
+    # what a pod's log, a timer's journal or cron's mail gets from `dot schedule run`
+    env = {k: v for k, v in os.environ.items() if k not in {"NO_COLOR", "FORCE_COLOR",
+                                                          "DBT_USE_COLORS"}}  # fmt: skip
+    got = subprocess.run(
+        [str(BIN / "dot"), "schedule", "run", "pinned"],
+        cwd=world.example.path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert "Running with dbt=" in got.stdout
+    assert "\x1b[" not in got.stdout + got.stderr
 
 
 def test_schedule_overlap_skip_records_skipped(world: World) -> None:

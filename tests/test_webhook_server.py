@@ -131,10 +131,21 @@ def test_webhook_round_trip_runs_the_accepted_commit(served: Served) -> None:
 def test_webhook_queued_run_is_visible_then_runs_after_the_one_before(
     served: Served, gate: Path
 ) -> None:
-    first = served.accept({"spec": "ci", "args": ["--select", "gated"]})
-    second = served.accept({"spec": "ci"})  # same environment: waits for the first
-    other = served.accept({"spec": "dev"})  # another environment: runs meanwhile
-    assert served.server.wait_for(other["run_id"])["status"] == "SUCCESS"
+    # ci and prod write to one DuckDB file, and runs on one file take turns (one writer): for
+    # this test prod writes to a file of its own, so it may run beside ci.
+    profiles = served.example.path / "profiles.yml"
+    shared = profiles.read_text()
+    head, prod = shared.split("    prod:", 1)
+    own = head + "    prod:" + prod.replace('}}"', '}}.prod"', 1)
+    assert own.count(".prod") == 1
+    profiles.write_text(own)
+    try:
+        first = served.accept({"spec": "ci", "args": ["--select", "gated"]})
+        second = served.accept({"spec": "ci"})  # same environment: waits for the first
+        other = served.accept({"spec": "prod"})  # another environment: runs meanwhile
+        assert served.server.wait_for(other["run_id"])["status"] == "SUCCESS"
+    finally:
+        profiles.write_text(shared)
     with served.server.client() as client:
         waiting = client.get(f"/v1/runs/{second['run_id']}").json()
         assert waiting["status"] == "queued"

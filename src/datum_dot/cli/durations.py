@@ -98,7 +98,17 @@ def age_type(option: str) -> Callable[[str], str]:
             raise UsageError(
                 f"{option} '{text}' has no unit", f"for example {option} {text.strip()}d"
             )
-        parse_seconds(text, option)
+        try:
+            parse_seconds(text, option)
+        except UsageError as e:
+            if not e.message.endswith("is not a duration"):
+                raise  # an upper-case or unknown unit: its own message says which
+            dates = " or a date (2026-01-31)" if option == "--since" else ""
+            raise UsageError(
+                f"{option} '{text}' is not an age",
+                f"give a number with a unit (s, m, h, d, w), for example {option} 2d, 12h, 30m"
+                f"{dates}",
+            ) from e
         return text
 
     check.duration_unit = "age"  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from datum_dot.cli import terminal
 from datum_dot.cli.parser import DBT_COMMANDS
 from datum_dot.errors import ExitCode, ProjectNotFoundError, ScheduleError, UsageError
 from datum_dot.execute import Observer
@@ -208,6 +209,9 @@ def _run(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
     if args.from_cron:
         _trim_cron_log(home)
     observer = Observer() if args.from_cron or args.json else _steps(prog)
+    if not args.dry_run:
+        # a pod's log, a timer's journal, cron's mail: dbt's colour codes only on a terminal
+        terminal.configure(located.schedule.command, located.schedule.dbt_args, live_display=False)
     with _silenced(args.from_cron and not args.dry_run):
         firing = fire(located, home=home, trigger=trigger, dry_run=args.dry_run, observer=observer,
                       runtime=runtime)  # fmt: skip

@@ -55,16 +55,19 @@ def configure(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     environ: MutableMapping[str, str] | None = None,
+    live_display: bool = True,
 ) -> Screen:
     """Decide what a run of `command` shows, and set it up for every runtime.
 
     The terminal policy is set for this process, and `DBT_USE_COLORS` in `environ` (default:
     this process's environment, which every runtime passes on to dbt) unless the user chose.
+    `live_display=False` is for a command that draws no progress display (`schedule run`):
+    every line of dbt's is shown, and only the colours are decided.
     """
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     env = os.environ if environ is None else environ
-    live = _isatty(err) and env.get("TERM") != "dumb"
+    live = live_display and _isatty(err) and env.get("TERM") != "dumb"
     problems_only = live and _isatty(out) and bool(command) and command[0] in NODE_COMMANDS
     colour = colour_wanted(out, env)
     # lazy: the runtimes' modules load after the status line is up

@@ -91,6 +91,14 @@ def writing(
             f"to {database}",
             "DuckDB takes one writer at a time: wait for the other run, or give a longer --timeout",
         ) from e
+    except OSError as e:
+        # $DATUM_HOME is full or read-only: the lock is a courtesy between runs, never a reason
+        # for this one not to run (the history is a witness, not a dependency, likewise).
+        if on_wait is not None:
+            on_wait(
+                f"could not take the writer lock of {database} ({e.strerror or e}): this run "
+                "does not wait for other runs on that file"
+            )
     with held:
         yield time.monotonic() - started
 
