@@ -199,6 +199,9 @@ def test_defer_live_plan_names_run_commit_and_age(live: Live) -> None:
     recorded = live.store().query(last=2, env="dev")[-1]
     assert recorded.start.state is not None
     assert recorded.start.state["defer"]["run_id"] == live.runs["B"]
+    shown = live.dot("logs", recorded.run_id)
+    assert f"deferred to  prod: run {live.runs['B']} at {live.commits['B'][:8]}" in shown.stdout
+    assert "artifacts    manifest.json" in shown.stdout
 
 
 def test_defer_live_too_old_is_refused_with_its_age(live: Live) -> None:

@@ -99,6 +99,7 @@ def print_run(run: StoredRun) -> None:
     ]
     if run.counts is not None:
         rows.append(("nodes", Text(run.counts.summary())))
+    rows += [(key, Text(value)) for key, value in _state_rows(run)]
     if run.error_class or run.error_message or run.error_node:
         # the failed node, then dbt's message in full, each line of it under the one before
         error = Text(f"[{run.error_class or 'error'}] ", style="red")
@@ -118,7 +119,30 @@ def print_run(run: StoredRun) -> None:
         out.print(Text(f"({MISSING})", style="yellow"))
     out.print(Text("\nfiles", style="bold"))
     files = [(role, Text(str(path))) for role, path in run.files().items() if path.exists()]
+    if run.artifacts:
+        names = ", ".join(sorted(set(run.artifacts) - {"run_results.json"}))
+        files.append(("artifacts", Text(f"{names} (dot logs {run.run_id} --artifacts)")))
     _print_rows(out, files or [("folder", Text(f"{run.run_dir} ({MISSING})", style="yellow"))])
+
+
+def _state_rows(run: StoredRun) -> list[tuple[str, str]]:
+    """Where the run's deferred and compared state came from, as recorded."""
+    state = run.start.state or {}
+    rows: list[tuple[str, str]] = []
+    defer = state.get("defer")
+    if isinstance(defer, dict):
+        commit = str(defer.get("commit") or "")[:8]
+        where = {
+            "history": f"run {defer.get('run_id')}",
+            "cloud": f"dbt Cloud run {defer.get('run_id')}",
+        }.get(str(defer.get("source")), str(defer.get("state")))
+        rows.append(
+            ("deferred to", f"{defer.get('spec')}: {where}" + (f" at {commit}" if commit else ""))
+        )
+    compared = state.get("state_from")
+    if isinstance(compared, dict):
+        rows.append(("compared to", f"{compared.get('spec')} at {str(compared.get('commit'))[:8]}"))
+    return rows
 
 
 def _ref(run: StoredRun) -> str:

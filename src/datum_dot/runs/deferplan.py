@@ -41,7 +41,7 @@ def plan_defer(
                 "--state-source says where --defer ENV reads its state, and --defer is not given",
                 "add --defer ENV (for example --defer prod --state-source cloud)",
             )
-        if request.max_state_age is not None and request.state_from is None:
+        if request.max_state_age is not None:
             raise UsageError(
                 "--max-state-age limits the age of deferred state, and --defer is not given",
                 "add --defer ENV, or drop --max-state-age",
