@@ -17,7 +17,14 @@ from datum_dot.runs.run import RunStatus
 from datum_dot.webhook.intake import Ask, Intake, Project
 from datum_dot.webhook.jobs import JobRequest
 from datum_dot.webhook.models import RunBody
-from tests.helpers.example import ExampleProject
+from tests.helpers.example import ExampleProject, make_example
+from tests.helpers.webhook import (
+    environ,
+    kill_fake_dbt,
+    start_server,
+    use_fake_dbt,
+    write_fake_dbt,
+)
 
 
 def _project(example: ExampleProject) -> Project:
@@ -88,3 +95,41 @@ def test_webhook_body_takes_state_fields_strictly() -> None:
         RunBody.model_validate({"spec": "dev", "defer": "prod", "max_state_age": -1})
     schema = RunBody.model_json_schema()["properties"]
     assert {"defer", "state_from", "state_source", "max_state_age"} <= set(schema)
+
+
+@pytest.mark.slow
+def test_webhook_runs_a_request_with_state_from(tmp_path: Path) -> None:
+    """Through the real server: the commit is parsed first, and the run compares against it."""
+    base = tmp_path
+    example = make_example(base, monkeypatch_env=False)
+    use_fake_dbt(example.path, write_fake_dbt(base))
+    calls = base / "calls.log"
+    env = environ(FAKE_DBT_CALLS=str(calls), DOT_EXAMPLE_DUCKDB=str(base / "w.duckdb"))
+    assert example.dot("init", env=env).returncode == 0
+    server = start_server(example.path, env=env)
+    try:
+        with server.client() as client:
+            response = client.post(
+                "/v1/projects/jaffle_dot/runs",
+                json={"spec": "dev", "state_from": "prod@main", "args": ["-s", "state:modified+"]},
+            )
+            refused = client.post(
+                "/v1/projects/jaffle_dot/runs", json={"spec": "dev", "state_from": "prod"}
+            )
+        assert response.status_code == 202, response.text
+        assert refused.status_code == 422
+        assert "must name a git ref" in refused.text
+        record = server.wait_for(response.json()["run_id"])
+        assert record["status"] == "SUCCESS", record
+        short = example.repo.head()[:8]
+        state_dir = example.path / ".dot" / "build" / short / "env" / "prod" / "state"
+        assert record["state"]["state_from"]["state"] == str(state_dir)
+        lines = calls.read_text().splitlines()
+        parse = next(i for i, line in enumerate(lines) if " parse " in f"{line} ")
+        build = next(i for i, line in enumerate(lines) if " build " in f"{line} ")
+        assert parse < build
+        assert f"--state {state_dir}" in lines[build]
+        assert "--defer" not in lines[build]
+    finally:
+        kill_fake_dbt(calls)
+        assert server.stop() == 0, server.log()
