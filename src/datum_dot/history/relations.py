@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from datum_dot.history.artifacts import MANIFEST
+from datum_dot.history.database import to_run
 from datum_dot.history.files import RUN_RESULTS
+from datum_dot.history.records import StoredRun
+from datum_dot.home.sqlitefile import write
 from datum_dot.runs.state import WRITING_RUNS
 
 BUILT_KINDS = ("model.", "seed.", "snapshot.")
@@ -105,3 +108,52 @@ def _load(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def last_built(
+    conn: sqlite3.Connection,
+    runs_dir: Path,
+    relation: str,
+    *,
+    env: str | None = None,
+    project: str | None = None,
+) -> tuple[StoredRun, BuiltNode] | None:
+    """The newest finished run that built `relation`, and the node's result.
+
+    The newest match already indexed is found first; then only runs finished after it that are
+    not indexed yet are read, newest first, stopping at the first that built the relation.
+    """
+    clause, params = match_clause(relation)
+    scope, scope_params = "", []
+    for column, value in (("env", env), ("project", project)):
+        if value is not None:
+            scope += f" AND r.{column} = ?"
+            scope_params.append(value)
+    sql = (
+        "SELECT r.*, b.unique_id AS b_id, b.relation AS b_relation, b.name AS b_name,"  # noqa: S608
+        f" b.status AS b_status FROM built_relations b JOIN runs r ON r.run_id = b.run_id"
+        f" WHERE {clause}{scope} {{extra}} ORDER BY r.finished_at DESC, r.run_id DESC LIMIT 1"
+    )
+    row = conn.execute(sql.format(extra=""), [*params, *scope_params]).fetchone()
+    after = row["finished_at"] if row is not None else ""
+    pending = conn.execute(
+        "SELECT * FROM runs r WHERE relations_indexed IS NULL AND status != 'RUNNING'"  # noqa: S608
+        f" AND artifacts IS NOT NULL AND finished_at > ?{scope}"
+        " ORDER BY finished_at DESC, run_id DESC",
+        [after, *scope_params],
+    ).fetchall()
+    for candidate in pending:
+        run = to_run(candidate, runs_dir)
+        nodes = read_built(run.run_dir, run.start.command)
+        with write(conn):
+            index_run(conn, run.run_id, nodes)
+        found = conn.execute(
+            sql.format(extra="AND r.run_id = ?"), [*params, *scope_params, run.run_id]
+        ).fetchone()
+        if found is not None:
+            row = found
+            break
+    if row is None:
+        return None
+    node = BuiltNode(row["b_id"], row["b_relation"], row["b_name"], row["b_status"])
+    return to_run(row, runs_dir), node

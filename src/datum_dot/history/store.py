@@ -385,50 +385,15 @@ class RunStore:
         """The newest finished run that built `relation` (`analytics.orders`, a full name, or a
         model's name), and the node's result; None when no kept artifacts name it.
 
-        Runs not yet in the relation index are read first (newest first, stopping at the first
-        that built it): each run's artifacts are read once.
+        Runs not yet in the relation index are read first (see `relations.last_built`).
 
         Raises:
             HistoryError: The history file is unusable.
         """
         if not self.path.exists():
             return None
-        clause, params = relations.match_clause(relation)
-        scope, scope_params = "", []
-        for column, value in (("env", env), ("project", project)):
-            if value is not None:
-                scope += f" AND r.{column} = ?"
-                scope_params.append(value)
-        sql = (
-            "SELECT r.*, b.unique_id AS b_id, b.relation AS b_relation, b.name AS b_name,"  # noqa: S608
-            f" b.status AS b_status FROM built_relations b JOIN runs r ON r.run_id = b.run_id"
-            f" WHERE {clause}{scope} {{extra}} ORDER BY r.finished_at DESC, r.run_id DESC LIMIT 1"
-        )
         with self._db.connect(create=False) as conn:
-            row = conn.execute(sql.format(extra=""), [*params, *scope_params]).fetchone()
-            after = row["finished_at"] if row is not None else ""
-            pending = conn.execute(
-                "SELECT * FROM runs r WHERE relations_indexed IS NULL AND status != 'RUNNING'"  # noqa: S608
-                f" AND artifacts IS NOT NULL AND finished_at > ?{scope}"
-                " ORDER BY finished_at DESC, run_id DESC",
-                [after, *scope_params],
-            ).fetchall()
-            for candidate in pending:
-                run = to_run(candidate, self.runs_dir)
-                nodes = relations.read_built(run.run_dir, run.start.command)
-                with write(conn):
-                    relations.index_run(conn, run.run_id, nodes)
-                found = conn.execute(
-                    sql.format(extra="AND r.run_id = ?"),
-                    [*params, *scope_params, run.run_id],
-                ).fetchone()
-                if found is not None:
-                    row = found
-                    break
-        if row is None:
-            return None
-        node = relations.BuiltNode(row["b_id"], row["b_relation"], row["b_name"], row["b_status"])
-        return to_run(row, self.runs_dir), node
+            return relations.last_built(conn, self.runs_dir, relation, env=env, project=project)
 
     def mark_aborted_stale(self) -> list[str]:
         """Mark RUNNING records whose process is gone (dead pid, another boot) as ABORTED.
