@@ -70,7 +70,7 @@ def prepare_state(
     state = plan.state_from
     if state is None:
         return
-    if state.cached:
+    if stateparse.is_cached(state.state_dir, state.key):
         note(f"comparing against {state.spec} (commit {state.commit[:8]}), parsed earlier")
         return
     _parse(state, invoke=invoke, run_deps=run_deps, note=note, on_wait=on_wait, environ=environ)
@@ -88,6 +88,8 @@ def _parse(
     parse = state.parse
     note(f"parsing {state.spec} (commit {state.commit[:8]}) to compare against; nothing is built")
     with workspace.prepared(parse, run_deps=run_deps, on_wait=on_wait):
+        if stateparse.is_cached(state.state_dir, state.key):
+            return  # another run parsed it while this one waited for the build's lock
         profile = (parse.profiles_dir / "profiles.yml").read_text(encoding="utf-8")
         extra = stateparse.placeholder_env(profile, environ)
         result = _invoke_with_placeholders(parse, extra, invoke, note)
