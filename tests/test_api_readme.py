@@ -1,8 +1,7 @@
 """The README's "Python API" worked example runs as written, in a fresh Python process, and passes
 `mypy --strict` as a user's code would.
 
-Until the README section is merged, the example lives here (and in the notes for the README);
-once merged, `EXAMPLE` is read from README.md's "Python API" section.
+`EXAMPLE` is read from README.md's "Python API" section, so the test runs what the README shows.
 """
 
 from __future__ import annotations
@@ -19,31 +18,9 @@ from tests.helpers.example import ExampleProject
 
 pytestmark = pytest.mark.slow
 
-EXAMPLE = """\
-import json
-
-import datum_dot
-
-project = datum_dot.Project(".")  # any folder inside the dbt project
-
-result = project.build("prod@main", vars={"sample_rate": 10})
-print(result.status, result.schema)
-print(result.metrics["models"], "models,", result.metrics["failed"], "failed")
-for line in result.errors:
-    print("error:", line)
-result.raise_for_status()  # datum_dot.RunFailed unless status is success or warning
-
-with open("result.json", "w") as out:
-    json.dump(result.to_dict(), out)
-
-try:
-    project.build("prod", vars={"sample_rate": 7})
-except datum_dot.BadInput as e:  # exit code 20, nothing ran
-    print("bad input:", e.message.split(" (")[0])
-
-latest = project.runs(last=2)
-print([run["status"] for run in latest], {run["trigger"] for run in latest})
-"""
+README = Path(__file__).resolve().parents[1] / "README.md"
+_SECTION = README.read_text().split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+EXAMPLE = _SECTION.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 def test_api_readme_example_runs(example: ExampleProject, tmp_path: Path) -> None:
