@@ -10,7 +10,7 @@
 - `result`: `Result`, `NodeResult`, `RunFailed`; `runtime`: `ProjectRuntime`; `listing`: builds,
   runs and environments as the CLI's JSON gives them.
 
-A top layer beside `cli` (adr/0017): it may import every layer below; nothing imports it.
+A top layer beside `cli` (adr/0015): it may import every layer below; nothing imports it.
 Heavy modules (the planner, `execute`, pydantic, dbt) load inside the methods that need them.
 """
 

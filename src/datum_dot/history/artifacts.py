@@ -6,7 +6,7 @@ run. It is what `--defer ENV` (the live environment's state) and `dot which` rea
 
 The files are copied, never hard-linked: dbt rewrites its artifacts in place (dbt-common's
 `write_file` opens the existing path for writing), so a hard link would become the next run's
-file (ADR 0019). The copy hashes as it reads, in one pass.
+file (ADR 0017). The copy hashes as it reads, in one pass.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Exported CronJobs, units and workflows set `DOT_SCHEDULE_DEFINITION` to one line of JSON: the
 schedule as config.yaml keeps it, the project's id, the dbt project's folder inside the
 repository, and the registration's runtime. `dot schedule run NAME` reads it instead of
-`$DATUM_HOME/config.yaml` and builds the dbt project found from its working folder (adr/0018).
+`$DATUM_HOME/config.yaml` and builds the dbt project found from its working folder (adr/0016).
 The JSON is compact with sorted keys, so the same schedule always gives the same bytes.
 """
 
