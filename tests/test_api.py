@@ -95,7 +95,9 @@ def test_api_build_at_ref_with_defer(built: Built) -> None:
         assert path is not None, name
         assert path.is_file(), name
     assert result.artifacts["catalog"] is None
-    assert result.logs == {"log_file": result.artifacts["log"], "run_id": result.run_id}
+    session = result.logs["session_id"]
+    assert result.logs == {"log_file": result.artifacts["log"], "session_id": session,
+                           "run_id": result.run_id}  # fmt: skip
 
 
 def test_api_result_round_trips_through_json(built: Built) -> None:
@@ -105,6 +107,37 @@ def test_api_result_round_trips_through_json(built: Built) -> None:
     assert set(data) >= {"status", "execution_time", "metrics", "artifacts", "globals",
                          "warnings", "errors", "logs", "exit_code", "run_id", "nodes"}  # fmt: skip
     assert data["logs"]["run_id"] == built.deferred.run_id  # type: ignore[index]
+
+
+def test_api_result_dict_has_every_key_of_the_seed_shape(built: Built) -> None:
+    data = built.deferred.to_dict()
+    # the seeds' keys first, in their order
+    assert list(data)[:8] == ["status", "execution_time", "metrics", "artifacts", "globals",
+                              "warnings", "errors", "logs"]  # fmt: skip
+    # globals: what a next step of a pipeline needs to find this run's tables
+    assert data["globals"] == {"spec": "prod@main", "commit": built.main, "environment": "prod",
+                               "schema": f"analytics_{built.main[:8]}"}  # fmt: skip
+    logs = data["logs"]
+    assert isinstance(logs, dict)
+    assert list(logs) == ["log_file", "session_id", "run_id"]
+    # one session per Python process: both builds of this process share it
+    session = logs["session_id"]
+    assert isinstance(session, str)
+    assert session.startswith(f"sdk-{os.getpid()}-")
+    assert built.baseline.logs["session_id"] == session
+    assert data["warnings"] == data["errors"] == []
+
+
+def test_api_session_id_differs_between_processes() -> None:
+    from datum_dot.api.session import session_id
+
+    code = "from datum_dot.api.session import session_id; print(session_id())"
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert other.startswith("sdk-")
+    assert other != session_id()
+    assert session_id() == session_id()
 
 
 def test_api_runs_are_the_history_dot_logs_shows(built: Built) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from datum_dot.api.result import NodeResult, Result, Status
+from datum_dot.api.session import session_id
 from datum_dot.errors import ExitCode
 from datum_dot.history import RunStore, StoredRun
 from datum_dot.runs import isolation
@@ -71,7 +72,11 @@ def read_result(
         },
         warnings=[*record.warnings, *notes, *_node_lines(nodes, {"warn"})],
         errors=_errors(record, stored, nodes),
-        logs={"log_file": stored.files()["output"], "run_id": record.run_id},
+        logs={
+            "log_file": stored.files()["output"],
+            "session_id": session_id(),
+            "run_id": record.run_id,
+        },
         nodes=nodes or [],
     )
 

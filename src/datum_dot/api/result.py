@@ -93,7 +93,8 @@ class Result:
         warnings: One line per warning: a test that warned (`test.x: Got 3 results...`), or a
             setting the plan noted.
         errors: One line per failure, naming the node where dbt names one.
-        logs: `log_file` (the run's output in the history) and `run_id`.
+        logs: `log_file` (the run's output in the history), `session_id` (the Python process
+            the run belongs to: the same for every call of one process) and `run_id`.
         nodes: Each node dbt reported, in the order it ran them.
     """
 
@@ -113,6 +114,17 @@ class Result:
     errors: list[str] = field(default_factory=list)
     logs: dict[str, Path | str | None] = field(default_factory=dict)
     nodes: list[NodeResult] = field(default_factory=list)
+
+    @property
+    def globals(self) -> dict[str, str | None]:
+        """The seeds' shared values, for the next step of a pipeline: the run's `spec`,
+        `commit`, `environment` and `schema` (None where the run has none)."""
+        return {
+            "spec": self.spec,
+            "commit": self.commit,
+            "environment": self.environment,
+            "schema": self.schema,
+        }
 
     @property
     def ok(self) -> bool:
@@ -138,8 +150,9 @@ class Result:
     def to_dict(self) -> dict[str, JsonValue]:
         """The result as JSON-safe data: the seeds' keys, then this API's.
 
-        `globals` is always empty: runs share no state with each other; it is there because
-        the seeds' consumers expect the key.
+        Every key of the seeds' shape is present: `globals` holds the run's spec, commit,
+        environment and schema (what a next step needs to read its tables), and `logs` has
+        `log_file`, `session_id` and `run_id`.
 
         Example:
             >>> json.dumps(result.to_dict())  # doctest: +SKIP
@@ -149,7 +162,7 @@ class Result:
             "execution_time": self.execution_time,
             "metrics": dict(self.metrics),
             "artifacts": {name: _path(value) for name, value in self.artifacts.items()},
-            "globals": {},
+            "globals": dict(self.globals),
             "warnings": list(self.warnings),
             "errors": list(self.errors),
             "logs": {name: _path(value) for name, value in self.logs.items()},
