@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.example import ExampleProject
+from tests.helpers.example import ROOT, ExampleProject
 from tests.helpers.webhook import (
     environ,
     kill_fake_dbt,
@@ -34,7 +36,8 @@ def test_webhook_builds_the_requested_commit_into_its_schema(
     server = start_server(example.path, *options, env=environ())
     try:
         with server.client() as client:
-            accepted = client.post(RUNS, json={"spec": "prod@v1.0", "timeout": 600})
+            # the README's own example request: what a reader would send first
+            accepted = client.post(RUNS, json={**readme_request_body(), "timeout": 600})
         assert accepted.status_code == 202, accepted.text
         assert accepted.json()["commit"] == v1
         record = server.wait_for(accepted.json()["run_id"], timeout=240)
@@ -43,7 +46,7 @@ def test_webhook_builds_the_requested_commit_into_its_schema(
     assert record["status"] == "SUCCESS", (record, server.log())
     assert record["commit"] == v1
     assert record["runtime"] == ("local" if runtime == "warm" else "subprocess")
-    assert record["counts"]["models"] >= 5
+    assert record["counts"]["models"] >= 3  # orders, its children and all their parents (`@orders`)
     schema = f"analytics_{v1[:8]}"
     assert schema in example.schemas()
     assert "analytics" not in example.schemas()  # nothing written outside the isolated schema
@@ -53,6 +56,16 @@ def test_webhook_builds_the_requested_commit_into_its_schema(
     run_dir = Path(record["run_dir"])
     assert (run_dir / "run_results.json").is_file()
     assert "Completed successfully" in (run_dir / "output.log").read_text()
+
+
+def readme_request_body() -> dict[str, object]:
+    """The JSON body of the README's first webhook request (`curl ... -d '<body>'`)."""
+    text = (ROOT / "README.md").read_text()
+    bodies = re.findall(r"curl -X POST .*?-d '(\{.*?\})'", text, re.S)
+    assert bodies, "the README's webhook example has no request body"
+    body = json.loads(bodies[0])
+    assert body["spec"] == "prod@v1.0"
+    return dict(body)
 
 
 def test_webhook_restart_resumes_queued_work_and_aborts_the_interrupted(

@@ -37,7 +37,7 @@ class RunBody(BaseModel):
         examples=["build", "docs generate"],
         json_schema_extra={"pattern": COMMAND_PATTERN},
     )
-    args: list[Arg] = Field(default_factory=list, max_length=256, examples=[["-s", "+orders+"]])
+    args: list[Arg] = Field(default_factory=list, max_length=256, examples=[["-s", "@orders"]])
     vars: dict[str, JsonValue] = Field(default_factory=dict)
     timeout: Seconds | None = None
     idempotency_key: str | None = Field(default=None, pattern=KEY_PATTERN)
