@@ -265,3 +265,18 @@ def test_vocabulary_validate_passes_an_unregistered_project(
     assert "- registration" in out
     assert "runs work without it; `dot init` adds a key pair" in out
     assert "- webhook token      needs a registered project" in out
+
+
+def test_vocabulary_every_command_on_a_project_takes_project_id() -> None:
+    table = inventory()
+    with_folder = [p for p, opts in table.items() if "--project-dir" in opts and p != ("init",)]
+    assert len(with_folder) > 20  # every dbt command, validate, config, builds, clean, ...
+    for path in with_folder:
+        kind, action = table[path]["--project"]
+        assert (kind, action.metavar) == ("text", "ID"), path
+    for path in (("logs",), ("which",), ("schedule", "list"), ("schedule", "run")):
+        assert "--project" in table[path], path
+    top = build_parser("dot")._option_string_actions["--project"]
+    assert top.metavar == "ID"
+    assert top.help is not None
+    assert "registered project" in top.help

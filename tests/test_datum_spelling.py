@@ -60,12 +60,14 @@ def test_datum_run_options_map_onto_dot_run(registered: ExampleProject) -> None:
         *("--vars", "{sample_rate: 5}", "--timeout", "600", "--dry-run", "--json"),
         program="datum",
     )
+    # --target prod is the environment whose target is prod (a --vars value is not a spec).
     dot = plan(
         registered,
-        *("run", "--vars", "{sample_rate: 5}", "--timeout", "600", "--dry-run", "--json"),
-        *("--", "--target", "prod", "--profiles-dir", str(registered.path)),
+        *("run", "prod", "--vars", "{sample_rate: 5}", "--timeout", "600", "--dry-run"),
+        *("--json", "--", "--profiles-dir", str(registered.path)),
     )
     assert datum == dot
+    assert datum["environment"] == "prod"
     assert datum["argv"][datum["argv"].index("--target") + 1] == "prod"
     assert datum["vars"]["sample_rate"] == 5
 

@@ -48,7 +48,7 @@ def translate(
         words, moved = split_dbt_flags(words, command_parser(parser, "run"), ("run",))
         dbt_args = [*moved, *dbt_args]
         if target is not None:
-            words, dbt_args = _target_words(target, words, dbt_args, prog)
+            words, dbt_args = _target_words(target, words, dbt_args, prog, parser)
     elif word == "config":
         words = _config_words(words)
     elif word == "schedule":
@@ -76,20 +76,33 @@ def _run_words(words: list[str], dbt_args: list[str]) -> tuple[list[str], list[s
 
 
 def _target_words(
-    target: str, words: list[str], dbt_args: list[str], prog: str
+    target: str,
+    words: list[str],
+    dbt_args: list[str],
+    prog: str,
+    parser: argparse.ArgumentParser,
 ) -> tuple[list[str], list[str]]:
     """`run --target T`: run the environment whose target is T, or pass T on to dbt.
 
     With a spec naming the environment, or in a project without environments, T goes to dbt.
     """
-    spec = next((w for w in words if not w.startswith("-")), None)
-    env = None if spec else _environment_of(target, words, prog)
+    # The run's own parser tells the spec from option values (`--project shop`, `--vars X`).
+    known, _ = command_parser(parser, "run").parse_known_args(words)
+    env = None
+    if not known.spec:
+        start = known.project_dir or Path.cwd()
+        if known.project:
+            # lazy: config.yaml is read only when a project is named by id
+            from datum_dot.cli.projectarg import registered_path
+
+            start = registered_path(known.project, prog=prog)
+        env = _environment_of(target, start, prog)
     if env is None:
         return words, ["--target", target, *dbt_args]
     return [env, *words], dbt_args  # the environment's vars go with its target
 
 
-def _environment_of(target: str, words: Sequence[str], prog: str) -> str | None:
+def _environment_of(target: str, start: Path, prog: str) -> str | None:
     """The one environment whose target is `target`; None when the project defines none.
 
     Running the default environment's vars against another environment's target would mix two
@@ -102,8 +115,6 @@ def _environment_of(target: str, words: Sequence[str], prog: str) -> str | None:
     from datum_dot.config.environments import load_environments
     from datum_dot.runs.planner import find_project_dir
 
-    at = words.index("--project-dir") if "--project-dir" in words else -1
-    start = Path(words[at + 1]) if 0 <= at < len(words) - 1 else Path.cwd()
     envs = load_environments(find_project_dir(start))
     names = envs.names
     if not names:

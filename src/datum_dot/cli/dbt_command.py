@@ -39,6 +39,7 @@ def _run(
 ) -> int:
     # lazy: planning, execution and rendering load after the status line is up
     from datum_dot.cli import render
+    from datum_dot.cli.projectarg import apply_project
     from datum_dot.cli.runobserver import CliObserver, reader_may_be_gone
     from datum_dot.config.variables import parse_cli_vars
     from datum_dot.execute import execute
@@ -46,6 +47,7 @@ def _run(
     from datum_dot.runs.run import RunRequest
     from datum_dot.runs.spec import parse_defer_spec, parse_spec, parse_state_from_spec
 
+    apply_project(args, prog=prog)
     spec = parse_spec(args.spec)
     defer = parse_defer_spec(args.defer) if args.defer is not None else None
     project_dir = find_project_dir(args.project_dir or Path.cwd())

@@ -28,6 +28,7 @@ from datum_dot.cli.parser import (
     dbt_command_key,
     warn_exit_zero_env,
 )
+from datum_dot.cli.projectarg import GLOBAL_DEST, apply_project, take_global_project
 from datum_dot.cli.scheduleargs import SCHEDULE_COMMANDS, expand_shorthand, run_schedule_command
 from datum_dot.cli.setupargs import SETUP_COMMANDS, run_setup_command
 from datum_dot.cli.webhookargs import WEBHOOK_COMMANDS, run_webhook_command
@@ -65,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if prog not in {"dot", "datum"}:
         prog = "dot"
     ours, passthrough = split_passthrough(raw)
+    try:
+        ours, project = take_global_project(ours)
+    except UsageError as e:
+        return _report(e, debug="--debug" in ours)
     word = _command_word(ours)
     completing = "_ARGCOMPLETE" in os.environ
     partial = word in DBT_COMMANDS and not completing and not _asks_top_help(ours, word)
@@ -90,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ours, moved = _split_dbt_flags(ours, word, parser)
             passthrough = [*moved, *passthrough]
         args = parser.parse_args(expand_shorthand(ours))
+        setattr(args, GLOBAL_DEST, project)
         debug = bool(args.debug)
         warnings_ok = bool(getattr(args, "warn_exit_zero", False)) or warn_exit_zero_env()
         if args.log_format:
@@ -227,6 +233,12 @@ def _dispatch(
     if args.command is None:
         parser.print_help()
         return int(ExitCode.OK)
+    if args.command == "dbt" and getattr(args, GLOBAL_DEST, None):
+        # `datum --project shop dbt run`: the translated command reads it as its own option
+        args.rest = [*args.rest, "--project", getattr(args, GLOBAL_DEST)]
+    elif args.command not in DBT_COMMANDS:
+        # dbt commands resolve it once their status line is up (config.yaml costs ~0.1 s)
+        apply_project(args, prog=prog)
     if args.command == "logs":
         # lazy: each command loads its own modules; `dot --help` loads none
         from datum_dot.cli.logs import run_logs

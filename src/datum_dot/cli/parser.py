@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 from datum_dot.cli.buildargs import add_build_parsers
 from datum_dot.cli.durations import age_type, seconds_type
+from datum_dot.cli.projectarg import add_global_option, add_where_folder
 from datum_dot.cli.scheduleargs import add_schedule_parser
 from datum_dot.cli.setupargs import add_setup_parsers
 from datum_dot.cli.webhookargs import add_webhook_parser
@@ -258,6 +259,7 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
         choices=("text", "json"),
         help="json: also print the session log's events on stderr, one JSON object per line",
     )
+    add_global_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, extra in DBT_COMMANDS.items():
         if only is not None and name != only:
@@ -277,6 +279,7 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
         _add_run_options(cmd, name)
     if only is not None:
         parser.partial = True
+        add_where_folder(parser)
         return parser
     _add_logs_parser(sub)
     _add_which_parser(sub)
@@ -290,6 +293,7 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
     add_build_parsers(sub, common=_add_common_options)
     add_schedule_parser(sub, common=_add_common_options)
     add_webhook_parser(sub, common=_add_common_options)
+    add_where_folder(parser)
     return parser
 
 
