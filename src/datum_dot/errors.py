@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     WARNINGS = 10
+    DIFF_FOUND = 11
     BAD_INPUT = 20
     RUNTIME_FAILURE = 30
     TIMEOUT = 40

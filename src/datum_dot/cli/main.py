@@ -249,6 +249,11 @@ def _dispatch(
         from datum_dot.cli.which import run_which
 
         return run_which(args, prog=prog)
+    if args.command == "diff":
+        # lazy: each command loads its own modules; `dot --help` loads none
+        from datum_dot.cli.diff import run_diff_command
+
+        return run_diff_command(args, prog=prog)
     if args.command == "runtimes":
         # lazy: each command loads its own modules; `dot --help` loads none
         from datum_dot.cli.runtimes import run_runtimes

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from datum_dot.cli.buildargs import add_build_parsers
+from datum_dot.cli.diff import add_diff_parser
 from datum_dot.cli.durations import age_type, seconds_type
 from datum_dot.cli.projectarg import add_global_option, add_where_folder
 from datum_dot.cli.scheduleargs import add_schedule_parser
@@ -73,6 +74,7 @@ TOOL_COMMANDS = {
     "logs": "run history: list runs, show one, follow new ones, prune old ones",
     "runtimes": "installed runtimes, their versions, and which one is the default",
     "which": "which run, commit, environment and command last built a relation",
+    "diff": "what changed between two builds: manifest, columns, row counts and rows",
 }
 
 
@@ -283,6 +285,7 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
         return parser
     _add_logs_parser(sub)
     _add_which_parser(sub)
+    add_diff_parser(sub)
     runtimes = sub.add_parser(
         "runtimes", help=TOOL_COMMANDS["runtimes"], description=TOOL_COMMANDS["runtimes"] + "."
     )
