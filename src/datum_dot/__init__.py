@@ -24,6 +24,12 @@ TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from datum_dot.api import (
+        DbtCompilationError,
+        DbtDataQualityError,
+        DbtError,
+        DbtExecutionError,
+        DbtResult,
+        DbtRunner,
         NodeResult,
         Project,
         ProjectRuntime,
@@ -41,6 +47,12 @@ __version__ = "0.1.0"
 __all__ = [
     "BadInput",
     "BuildPlan",
+    "DbtCompilationError",
+    "DbtDataQualityError",
+    "DbtError",
+    "DbtExecutionError",
+    "DbtResult",
+    "DbtRunner",
     "DotError",
     "ExitCode",
     "NodeResult",
@@ -54,7 +66,20 @@ __all__ = [
 ]
 
 # public name -> (module, name in it)
-_API = ("NodeResult", "Project", "ProjectRuntime", "Result", "RunFailed", "Status")
+_API = (
+    "DbtCompilationError",
+    "DbtDataQualityError",
+    "DbtError",
+    "DbtExecutionError",
+    "DbtResult",
+    "DbtRunner",
+    "NodeResult",
+    "Project",
+    "ProjectRuntime",
+    "Result",
+    "RunFailed",
+    "Status",
+)
 _LAZY = {
     "BadInput": ("datum_dot.errors", "BadInputError"),
     "DotError": ("datum_dot.errors", "DotError"),

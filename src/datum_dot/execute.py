@@ -48,6 +48,10 @@ class Observer:
     def event(self, name: str, data: Mapping[str, Any]) -> None:
         """Called with each dbt event, where the runtime reports events."""
 
+    def line(self, stream: str, text: str) -> None:
+        """Called with each line of the run's output as the history records it (dbt's lines and
+        dot's notes), on the thread that reads it; `stream` is "stdout" or "stderr"."""
+
     def history_warning(self, message: str) -> None:
         """Called once, as the run ends, when the history could not save all of it.
 
@@ -119,7 +123,7 @@ def execute(
         for note in request.notes:
             recorder.line("stderr", f"dot: {note}")
         try:
-            result = _run(request, plan, runtime, observer, recorder)
+            result = _run(request, plan, runtime, observer, _Lines(recorder, observer))
         except KeyboardInterrupt:
             _finish(recorder, RunEnd(RunStatus.CANCELLED, int(ExitCode.CANCELLED)), observer)
             raise
@@ -166,6 +170,18 @@ def execute(
         runtime=runtime.name,
         run_id=recorder.run_id,
     )
+
+
+class _Lines:
+    """The history's sink for the run's output, showing each line to the observer as well."""
+
+    def __init__(self, sink: OutputSink, observer: Observer) -> None:
+        self._sink = sink
+        self._observer = observer
+
+    def line(self, stream: str, text: str) -> None:
+        self._sink.line(stream, text)
+        self._observer.line(stream, text)
 
 
 def _finish(recorder: RunRecorder, end: RunEnd, observer: Observer) -> None:

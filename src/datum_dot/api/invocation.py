@@ -35,6 +35,9 @@ DEFAULT_WAIT = 3600.0
 EventHandler = Callable[[dict[str, Any]], None]
 """Receives each dbt event as `{"name": "NodeFinished", "data": {...}}`."""
 
+LineHandler = Callable[[str, str], None]
+"""Receives each line of the run's output as `(stream, text)`: "stdout" or "stderr", the line."""
+
 # One turn at a time for every runtime that cannot run two invocations in one process.
 _IN_PROCESS = threading.Lock()
 
@@ -42,8 +45,16 @@ _IN_PROCESS = threading.Lock()
 class CallObserver(Observer):
     """What one call shows and collects while `execute()` runs it."""
 
-    def __init__(self, *, on_event: EventHandler | None, echo: bool, wait: float) -> None:
+    def __init__(
+        self,
+        *,
+        on_event: EventHandler | None,
+        echo: bool,
+        wait: float,
+        on_line: LineHandler | None = None,
+    ) -> None:
         self._on_event = on_event
+        self._on_line = on_line
         self._echo = echo
         self._wait = wait
         self._holding = False
@@ -85,6 +96,22 @@ class CallObserver(Observer):
         if self._on_event is not None:
             self._on_event({"name": name, "data": dict(data)})
 
+    def line(self, stream: str, text: str) -> None:
+        """Hand a line of the run's output to the caller's `on_line`.
+
+        A handler that raises is not called again and the run goes on (the line is in the
+        run's log all the same); the result's warnings say so.
+        """
+        if self._on_line is None:
+            return
+        try:
+            self._on_line(stream, text)
+        except Exception as e:  # noqa: BLE001 - the caller's code must not break dbt's output
+            self._on_line = None
+            self.notes.append(
+                f"on_line raised {type(e).__name__}: {e}; later lines were not passed on"
+            )
+
     def history_warning(self, message: str) -> None:
         """Keep it for the result's warnings."""
         self.notes.append(message)
@@ -99,12 +126,14 @@ def run(
     *,
     on_event: EventHandler | None = None,
     echo: bool = False,
+    on_line: LineHandler | None = None,
 ) -> Result:
     """Run one request through `execute()` and read its result.
 
     Args:
         request: What to run (trigger `sdk`).
         on_event: Receives each dbt event.
+        on_line: Receives each line of the run's output as it is written.
         echo: Show dbt's lines and the preparation steps on this process's stdout/stderr.
 
     Returns:
@@ -115,7 +144,7 @@ def run(
             prepared or take its turn.
     """
     wait = request.timeout if request.timeout is not None else DEFAULT_WAIT
-    observer = CallObserver(on_event=on_event, echo=echo, wait=wait)
+    observer = CallObserver(on_event=on_event, echo=echo, wait=wait, on_line=on_line)
     store = RunStore(datum_home(request.environ))
     try:
         with terminal_policy_for_call(TerminalPolicy(silent=not echo)):

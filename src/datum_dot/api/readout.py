@@ -78,7 +78,16 @@ def read_result(
             "run_id": record.run_id,
         },
         nodes=nodes or [],
+        error_class=_error_class(record),
     )
+
+
+def _error_class(record: RunRecord) -> str | None:
+    if record.exit_code in (ExitCode.OK, ExitCode.WARNINGS):
+        return None
+    if record.exit_code == ExitCode.TIMEOUT:
+        return record.error_class or "timeout"
+    return record.error_class
 
 
 def _status(code: ExitCode) -> Status:

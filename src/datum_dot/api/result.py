@@ -96,6 +96,9 @@ class Result:
         logs: `log_file` (the run's output in the history), `session_id` (the Python process
             the run belongs to: the same for every call of one process) and `run_id`.
         nodes: Each node dbt reported, in the order it ran them.
+        error_class: Why a failed run failed, as the runner classified it (`connection`,
+            `compilation`, `database`, `data_quality`, `dependency`, `timeout`, `internal`);
+            None for a run that did not fail.
     """
 
     status: Status
@@ -114,6 +117,7 @@ class Result:
     errors: list[str] = field(default_factory=list)
     logs: dict[str, Path | str | None] = field(default_factory=dict)
     nodes: list[NodeResult] = field(default_factory=list)
+    error_class: str | None = None
 
     @property
     def globals(self) -> dict[str, str | None]:
@@ -176,6 +180,7 @@ class Result:
             "schema": self.schema,
             "runtime": self.runtime,
             "nodes": [node.to_dict() for node in self.nodes],
+            "error_class": self.error_class,
         }
 
 
