@@ -12,6 +12,8 @@ dot diff prod@v1.0 prod@main --fail-on removed,changed-rows
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +83,13 @@ def _build(spec: object, project_dir: Path, *, prog: str, debug: bool) -> int:
 
     assert isinstance(spec, Spec)  # noqa: S101 - a planned side's spec
     render.warn(f"{spec or '(default)'} is not built: building it ({prog} build {spec})")
-    record = execute(
-        RunRequest(command=("build",), spec=spec, project_dir=project_dir),
-        observer=CliObserver(prog=prog, debug=debug, prompts=False, progress=None),
-    )
-    render.print_outcome(record)
+    # stdout is the diff's (its JSON, its Markdown): the build's output goes to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        record = execute(
+            RunRequest(command=("build",), spec=spec, project_dir=project_dir),
+            observer=CliObserver(prog=prog, debug=debug, prompts=False, progress=None),
+        )
+        render.print_outcome(record)
     return int(record.exit_code)
 
 
