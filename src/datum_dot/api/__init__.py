@@ -9,8 +9,8 @@
   quiet, taking turns in-process where the runtime requires it; `readout`: record -> `Result`.
 - `result`: `Result`, `NodeResult`, `RunFailed`; `runtime`: `ProjectRuntime`; `listing`: builds,
   runs and environments as the CLI's JSON gives them; `session`: the session id of this process.
-- `dbt_runner`: `DbtRunner`, `DbtResult` and the `DbtError` classes of the runner story, a thin
-  layer over `Project`.
+- `dbt_runner`: `DbtRunner` and `DbtResult` of the runner story, a thin layer over `Project`;
+  `dbt_errors`: its `DbtError` classes.
 
 A top layer beside `cli` (adr/0015): it may import every layer below; nothing imports it.
 Heavy modules (the planner, `execute`, pydantic, dbt) load inside the methods that need them.
@@ -19,15 +19,13 @@ Heavy modules (the planner, `execute`, pydantic, dbt) load inside the methods th
 from __future__ import annotations
 
 from datum_dot.api.commands import DbtCommands
-from datum_dot.api.dbt_runner import (
+from datum_dot.api.dbt_errors import (
     DbtCompilationError,
     DbtDataQualityError,
     DbtError,
     DbtExecutionError,
-    DbtResult,
-    DbtRunner,
-    classify_dbt_error,
 )
+from datum_dot.api.dbt_runner import DbtResult, DbtRunner, classify_dbt_error
 from datum_dot.api.project import Project
 from datum_dot.api.result import NodeResult, Result, RunFailed, Status
 from datum_dot.api.runtime import ProjectRuntime

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from datum_dot.api.result import Result, RunFailed
+from datum_dot.api.dbt_errors import ERROR_CLASSES, DbtError
+from datum_dot.api.result import Result
 from datum_dot.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -33,39 +34,6 @@ if TYPE_CHECKING:
 
     from datum_dot.api.project import Project
 
-
-class DbtError(RunFailed):
-    """A dbt command failed (the story's base class); a `RunFailed`, so a `DotError`.
-
-    Attributes:
-        result: The `Result` of the run (`result.errors`, `result.nodes`, `result.run_id`).
-        message: What failed, naming the node where dbt names one.
-        hint: Where to read the whole output (`dot logs <run_id>`).
-        exit_code: The run's exit code (30 dbt failed, 40 timed out, 50 cancelled).
-    """
-
-
-class DbtCompilationError(DbtError):
-    """The project did not compile: Jinja or SQL that does not render, an undefined macro."""
-
-
-class DbtExecutionError(DbtError):
-    """dbt compiled the project and running it failed: the warehouse refused a query, the
-    connection dropped, `dbt deps` failed, or the run timed out."""
-
-
-class DbtDataQualityError(DbtError):
-    """Data tests returned failing rows; the models themselves were built."""
-
-
-_CLASSES: dict[str, type[DbtError]] = {
-    "compilation": DbtCompilationError,
-    "database": DbtExecutionError,
-    "connection": DbtExecutionError,
-    "dependency": DbtExecutionError,
-    "timeout": DbtExecutionError,
-    "data_quality": DbtDataQualityError,
-}
 
 LineCallback = Callable[[str], None]
 """Receives each line of the run's output as it is written."""
@@ -134,7 +102,7 @@ def classify_dbt_error(result: DbtResult | Result) -> DbtError | None:
     run = result.result if isinstance(result, DbtResult) else result
     if run.ok:
         return None
-    return _CLASSES.get(run.error_class or "", DbtError)(run)
+    return ERROR_CLASSES.get(run.error_class or "", DbtError)(run)
 
 
 class DbtRunner:
