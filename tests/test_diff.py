@@ -80,9 +80,9 @@ def test_diff_json_reports_every_level(shop: Shop) -> None:
     assert data["left"]["spec"] == "prod@v1"
     assert data["left"]["kind"] == "build"
     assert data["right"]["commit"] == shop.repo.head()
-    assert data["counts"] == {"added": 1, "removed": 1, "modified": 3, "columns": 1,
+    assert data["counts"] == {"added": 1, "removed": 1, "modified": 4, "columns": 2,
                               "row-count": 1, "changed-rows": 2}  # fmt: skip
-    assert data["verdicts"] == {"added": 1, "removed": 1, "modified": 3, "data-changed": 0,
+    assert data["verdicts"] == {"added": 1, "removed": 1, "modified": 4, "data-changed": 0,
                                 "unchanged": 0}  # fmt: skip
     models = _models(data)
     assert models["new_model"]["verdict"] == "added"
@@ -115,6 +115,16 @@ def test_diff_json_reports_every_level(shop: Shop) -> None:
     assert rows["samples"]["changed"] == [
         {"key": {"payment_id": 2}, "columns": {"amount": {"left": 20, "right": 25}}}
     ]
+
+    typed = models["typed"]  # no key, re-typed: whole rows, the column compared as text
+    assert typed["categories"] == ["modified", "columns"]
+    assert typed["relation"]["columns_retyped"] == [
+        {"name": "score", "left": "VARCHAR", "right": "INTEGER"}
+    ]
+    assert typed["rows"]["mode"] == "whole-row"
+    assert typed["rows"]["key"] == []
+    assert (typed["rows"]["only_left"], typed["rows"]["only_right"]) == (0, 0)
+    assert typed["notes"] == ["column score (VARCHAR and INTEGER) compared as text"]
 
 
 def test_diff_is_recorded_in_the_history(shop: Shop) -> None:
@@ -167,3 +177,17 @@ def test_diff_bad_input_exits_20(shop: Shop, args: tuple[str, ...], expected: st
     assert result.returncode == 20, _out(result)
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_diff_two_warehouses_exits_20(shop: Shop) -> None:
+    # the live `other` environment writes another DuckDB file; its manifest is prod@v1's
+    target = shop.repo.path / "target"
+    target.mkdir(exist_ok=True)
+    built = next((shop.repo.path / ".dot" / "build").glob("*/env/prod/target/manifest.json"))
+    (target / "manifest.json").write_bytes(built.read_bytes())
+    env = {**shop.env, "DIFF_DUCKDB_OTHER": str(shop.repo.path.parent / "other.duckdb")}
+    result = subprocess.run([str(BIN / "dot"), "diff", "prod@v1", "other"], cwd=shop.repo.path,
+                            env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert result.returncode == 20, _out(result)
+    assert "are in different warehouses" in result.stderr
+    assert "other.duckdb" in result.stderr

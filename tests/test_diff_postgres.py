@@ -66,7 +66,7 @@ def test_diff_postgres_builds_compared_in_the_warehouse(
     assert built.returncode == 0, _out(built)
     data = json.loads(built.stdout)
     assert data["adapter"] == "postgres"
-    assert data["counts"] == {"added": 1, "removed": 1, "modified": 3, "columns": 1,
+    assert data["counts"] == {"added": 1, "removed": 1, "modified": 4, "columns": 2,
                               "row-count": 1, "changed-rows": 2}  # fmt: skip
     models = _models(built)
     assert [c["name"] for c in models["customers"]["relation"]["columns_added"]] == ["country"]

@@ -12,6 +12,11 @@ shop:
       path: "{{ env_var('DIFF_DUCKDB') }}"
       schema: analytics
       threads: 1
+    elsewhere:
+      type: duckdb
+      path: "{{ env_var('DIFF_DUCKDB_OTHER', 'other.duckdb') }}"
+      schema: analytics
+      threads: 1
 """
 
 POSTGRES_PROFILE = """\
@@ -40,7 +45,8 @@ models:
   shop:
     +materialized: table
 """,
-    "dot_environments.yml": "environment:\n  default: prod\n  prod:\n    target: prod\n",
+    "dot_environments.yml": "environment:\n  default: prod\n  prod:\n    target: prod\n"
+    "  other:\n    target: elsewhere\n",
     "models/schema.yml": """\
 version: 2
 models:
@@ -60,6 +66,8 @@ models:
     "models/payments.sql": "select 1 as payment_id, 10 as amount union all "
     "select 2 as payment_id, 20 as amount union all select 3 as payment_id, 30 as amount\n",
     "models/old_model.sql": "select 1 as x\n",
+    # no key: compared as whole rows
+    "models/typed.sql": "select 1 as id, '5' as score\n",
 }
 
 V1 = {
@@ -80,6 +88,8 @@ V2_CHANGES = {
     # changes a value
     "models/payments.sql": "select 1 as payment_id, 10 as amount union all "
     "select 2 as payment_id, 25 as amount union all select 3 as payment_id, 30 as amount\n",
+    # re-typed: text to integer, the same values (compared as text)
+    "models/typed.sql": "select 1 as id, 5 as score\n",
     # added
     "models/new_model.sql": "select 1 as y\n",
 }
