@@ -135,6 +135,10 @@ class DatumHomeError(BadInputError):
     """`$DATUM_HOME`, or a file the tool keeps in it, cannot be created or written."""
 
 
+class PreflightError(BadInputError):
+    """A run's pre-flight check failed (a config file, the environment, profiles.yml, a key)."""
+
+
 class CrontabError(DotError):
     """The crontab could not be read or written (`crontab -l` / `crontab FILE`, or `DOT_CRONTAB`)."""
 

@@ -39,6 +39,7 @@ def _run(
 ) -> int:
     # lazy: planning, execution and rendering load after the status line is up
     from datum_dot.cli import render
+    from datum_dot.cli.preflightrun import check_before_run
     from datum_dot.cli.projectarg import apply_project
     from datum_dot.cli.runobserver import CliObserver, reader_may_be_gone
     from datum_dot.config.variables import parse_cli_vars
@@ -51,6 +52,10 @@ def _run(
     spec = parse_spec(args.spec)
     defer = parse_defer_spec(args.defer) if args.defer is not None else None
     project_dir = find_project_dir(args.project_dir or Path.cwd())
+    if not args.dry_run and not getattr(args, "no_preflight", True):
+        if progress is not None:
+            progress.status("pre-flight checks")
+        check_before_run(project_dir, spec, passthrough, prog=prog, debug=args.debug)
     request = RunRequest(
         command=command,
         spec=spec,

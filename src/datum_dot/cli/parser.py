@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from datum_dot.cli.buildargs import add_build_parsers
 from datum_dot.cli.diff import add_diff_parser
 from datum_dot.cli.durations import age_type, seconds_type
+from datum_dot.cli.preflightrun import takes_preflight
 from datum_dot.cli.projectarg import add_global_option, add_where_folder
 from datum_dot.cli.scheduleargs import add_schedule_parser
 from datum_dot.cli.setupargs import add_setup_parsers
@@ -413,6 +414,12 @@ def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
     cmd.add_argument(
         "--disable-prompts", action="store_true", help="never ask the start-up questions"
     )
+    if takes_preflight(name):
+        cmd.add_argument(
+            "--no-preflight",
+            action="store_true",
+            help="skip the cheap checks of `validate` a working-tree run makes first",
+        )
     cmd.add_argument(
         "--project-dir",
         type=Path,

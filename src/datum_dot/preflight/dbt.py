@@ -84,7 +84,7 @@ def check_connection(
 
     name = "connection"
     if not requested:
-        return Check(name, Status.SKIP, "pass --connection to test it with dbt debug")
+        return Check(name, Status.SKIP, "not tested: pass --connection to test it with dbt debug")
     if profiles_dir is None or target is None:
         return Check(name, Status.SKIP, "needs profiles.yml and the target")
     request = RunRequest(

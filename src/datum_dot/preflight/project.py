@@ -64,9 +64,15 @@ def check_dbt_project(project_dir: Path) -> tuple[Check, str | None]:
 
 
 def check_dot_config(
-    project_dir: Path, env_name: str | None
+    project_dir: Path, env_name: str | None, *, flag_names: bool = True
 ) -> tuple[Check, EnvironmentsConfig | None, Environment | None]:
     """dot_environments.yml (+ user file) and dot_vars.yml validate, and the env's vars pass.
+
+    Args:
+        project_dir: The folder of dbt_project.yml.
+        env_name: The environment (None: the default one).
+        flag_names: Also check the environments' keys against dbt's options (imports dbt,
+            a second or more: a run's own pre-flight leaves that to dbt).
 
     Returns:
         The check, the environments config and the resolved environment (None when invalid).
@@ -76,7 +82,7 @@ def check_dot_config(
         envs = load_environments(project_dir)
         env = envs.resolve(env_name)
         declarations = load_var_declarations(project_dir)
-        options = _dbt_options()
+        options = _dbt_options() if flag_names else None
         if options is not None:
             envs.check_flag_names(options)
     except ConfigError as e:
