@@ -25,6 +25,7 @@ from datum_dot.errors import ExitCode, ProjectNotFoundError, ScheduleError, Usag
 from datum_dot.execute import Observer
 from datum_dot.home import sessionlog, userconfig
 from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
+from datum_dot.home.serverstate import ServerStatus, server_status
 from datum_dot.home.settings import datum_home
 from datum_dot.runs.planner import find_project_dir
 from datum_dot.runs.run import Trigger
@@ -130,11 +131,13 @@ def _status(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 
     found = report(datum_home(), project_id=args.project, environ=os.environ, crontab=True)
     problems = found.problems
+    webhook = server_status(datum_home())
     if args.json:
         data = {
             "crontab": found.crontab,
             "schedules": [v.to_json() for v in found.views],
             "orphan_lines": [ln.text for ln in found.orphans],
+            "webhook": webhook.to_json(),
             "problems": problems,
         }
         print(json.dumps(data, indent=2))
@@ -146,9 +149,23 @@ def _status(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
         print(f"  {line.number:>4}  {line.text}")
     if not lines:
         print("  (no lines of datum-dot)")
+    print(f"\nwebhook server: {_webhook_line(webhook, prog)}")
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     return int(ExitCode.WARNINGS if problems else ExitCode.OK)
+
+
+def _webhook_line(status: ServerStatus, prog: str) -> str:
+    state = status.state
+    if status.running and state is not None:
+        since = state.started_at.replace("T", " ").replace("+00:00", " UTC")
+        return f"running at {state.url} since {since} (pid {state.pid})"
+    if state is not None:
+        return (
+            f"not running (the one at {state.url} ended without stopping cleanly); "
+            f"start it: {prog} webhook serve"
+        )
+    return f"not running; start it: {prog} webhook serve"
 
 
 def _change(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:

@@ -39,6 +39,7 @@ import uvicorn
 from datum_dot.errors import BadInputError, UsageError
 from datum_dot.history import RunStore
 from datum_dot.home.privatefiles import ensure_datum_home
+from datum_dot.home.serverstate import forget_server, record_server
 from datum_dot.home.tokens import token_path
 from datum_dot.webhook.app import DEFAULT_MAX_BODY, AppContext, create_app
 from datum_dot.webhook.auth import TokenSource
@@ -188,12 +189,30 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
     server = _Server(config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    announce(Started(f"http://{shown}:{port}", not tokens.is_open, recovered,
-                     queue.counts()[JobState.QUEUED]))  # fmt: skip
-    # What start-up made (FastAPI, pydantic schemas, routes) lives as long as the server: out of
-    # the collector's way, a full collection under load takes milliseconds, not tens of them.
-    gc.collect()
-    gc.freeze()
+    url = f"http://{shown}:{port}"
+    # Before the announcement: whoever read it finds the server in `schedule status`.
+    record_server(home, url, workers=options.workers)
+    try:
+        announce(Started(url, not tokens.is_open, recovered, queue.counts()[JobState.QUEUED]))
+        # What start-up made (FastAPI, pydantic schemas, routes) lives as long as the server: out
+        # of the collector's way, a full collection under load takes milliseconds, not tens.
+        gc.collect()
+        gc.freeze()
+        return _serve_until_stopped(server, sock, pool, committer, ctx, options)
+    finally:
+        forget_server(home)
+
+
+def _serve_until_stopped(
+    server: _Server,
+    sock: socket.socket,
+    pool: WorkerPool,
+    committer: GroupCommitter,
+    ctx: AppContext,
+    options: ServerOptions,
+) -> Stopped:
+    """Serve on the bound socket until stopped, then let running jobs finish (or cancel them)."""
+    queue, store = ctx.queue, ctx.store
     with _signals(server, pool, ctx), _quiet_stdio():
         committer.start()
         pool.start()
