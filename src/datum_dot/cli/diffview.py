@@ -35,9 +35,10 @@ def print_summary(result: DiffResult) -> None:
             names = ", ".join(m.name for m in group)
             console.print(f"  [bold]{_TITLES[verdict]}[/] ({len(group)}): {escape(names)}")
     for model in result.models:
-        if model.verdict != "unchanged":
+        lines = detail_lines(model)
+        if len(lines) > 1:  # added and removed nodes say all in their group's line
             console.print()
-            for line in detail_lines(model):
+            for line in lines:
                 console.print(escape(line))
     if result.failed_on:
         console.print(f"\n[bold red]--fail-on:[/] found {', '.join(result.failed_on)}")
@@ -110,11 +111,11 @@ def markdown(result: DiffResult) -> str:
             if len(group) > _COLLAPSE_OVER:
                 names = f"<details><summary>{len(group)} nodes</summary>{names}</details>"
             out.append(f"| {_TITLES[verdict]} | {names} |")
-    changed = [m for m in result.models if m.verdict != "unchanged"]
-    if changed:
+    detailed = [(m, detail_lines(m)) for m in result.models]
+    detailed = [(m, lines) for m, lines in detailed if len(lines) > 1]
+    if detailed:
         out.append("")
-        for model in changed:
-            lines = detail_lines(model)
+        for model, lines in detailed:
             out += [f"<details><summary><code>{model.name}</code>: {model.verdict}</summary>", ""]
             out += ["```", *lines[1:], "```", "", "</details>"]
     if result.failed_on:

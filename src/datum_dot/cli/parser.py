@@ -287,6 +287,7 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
     _add_logs_parser(sub)
     _add_which_parser(sub)
     add_diff_parser(sub)
+    _add_common_options(sub.choices["diff"])
     runtimes = sub.add_parser(
         "runtimes", help=TOOL_COMMANDS["runtimes"], description=TOOL_COMMANDS["runtimes"] + "."
     )
