@@ -36,7 +36,8 @@ def print_summary(result: DiffResult) -> None:
             console.print(f"  [bold]{_TITLES[verdict]}[/] ({len(group)}): {escape(names)}")
     for model in result.models:
         lines = detail_lines(model)
-        if len(lines) > 1:  # added and removed nodes say all in their group's line
+        # unchanged nodes, and added and removed ones, say all in their group's line
+        if model.verdict != "unchanged" and len(lines) > 1:
             console.print()
             for line in lines:
                 console.print(escape(line))
@@ -112,7 +113,7 @@ def markdown(result: DiffResult) -> str:
                 names = f"<details><summary>{len(group)} nodes</summary>{names}</details>"
             out.append(f"| {_TITLES[verdict]} | {names} |")
     detailed = [(m, detail_lines(m)) for m in result.models]
-    detailed = [(m, lines) for m, lines in detailed if len(lines) > 1]
+    detailed = [(m, lines) for m, lines in detailed if m.verdict != "unchanged" and len(lines) > 1]
     if detailed:
         out.append("")
         for model, lines in detailed:
