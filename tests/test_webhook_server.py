@@ -107,7 +107,8 @@ def test_webhook_round_trip_runs_the_accepted_commit(served: Served) -> None:
     assert accepted["status_url"] == f"{served.server.url}/v1/runs/{run_id}"
     assert accepted["log_url"] == f"{served.server.url}/v1/runs/{run_id}/log"
     run_dir = served.server.home / "runs" / run_id
-    assert accepted["output_url"] == run_dir.as_uri()
+    assert accepted["output_url"] == accepted["status_url"]  # the record, as datum answered
+    assert accepted["output_dir"] == str(run_dir)
     record = served.server.wait_for(run_id)
     assert record["status"] == "SUCCESS", record
     assert record["run_id"] == run_id
@@ -742,6 +743,7 @@ def test_webhook_datum_spelling_starts_the_same_server(example: ExampleProject) 
             assert client.get("/v1/runs").status_code == 200
         assert "webhook server listening on http://127.0.0.1:" in server.log()
         assert f"/v1/projects/{PROJECT}/runs" in server.log()
+        assert f"{server.url}/trigger/{PROJECT}/<request-id>" in server.log()
     finally:
         assert server.stop(signal.SIGINT) == 0
 

@@ -27,6 +27,9 @@ from datum_dot.home.tokens import (
 from datum_dot.home.userconfig import WebhookSettings, load_user_config
 from datum_dot.webhook.unit import UNIT_NAME, install_unit, unit_path, unit_text
 
+PRIVILEGED_BELOW = 1024
+"""Ports below this one are privileged: only root may listen there."""
+
 
 def run(args: argparse.Namespace, *, prog: str) -> int:
     """Run the `webhook` sub-command the arguments name."""
@@ -72,6 +75,8 @@ def _serve(args: argparse.Namespace, prog: str) -> int:
             f"  curl -X POST {auth}-H 'Content-Type: application/json' \\",
             f'       -d \'{{"spec": "prod@main", "command": "build"}}\' '
             f"{started.url}/v1/projects/{project}/runs",
+            "or on the datum CLI's route (a retry with the same <request-id> runs nothing twice):",
+            f"  curl -X POST {auth}{started.url}/trigger/{project}/<request-id>",
             "follow it:",
             f"  curl {auth}{started.url}/v1/runs/<run_id>",
             f"API: {started.url}/openapi.json; stop with Ctrl-C or SIGTERM",
@@ -129,6 +134,7 @@ def _install(args: argparse.Namespace, prog: str) -> int:
             f"create a token first: {prog} webhook token",
         )
     serve_args = ["--host", host, "--port", str(port), "--workers", str(args.workers)]
+    serve_args += ["--allow-privileged-port"] if 0 < port < PRIVILEGED_BELOW else []
     serve_args += ["--grace", f"{args.grace:g}", *(["--warm"] if args.warm else [])]
     text = unit_text(serve_args, home=home, grace=args.grace)
     if args.print:
@@ -147,6 +153,18 @@ def _install(args: argparse.Namespace, prog: str) -> int:
 
 
 def _address(args: argparse.Namespace, settings: WebhookSettings) -> tuple[str, int]:
+    """Host and port from the flags, else from config.yaml; a privileged port only when allowed.
+
+    Raises:
+        UsageError: The port is 1-1023 and `--allow-privileged-port` was not given.
+    """
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    if 0 < port < PRIVILEGED_BELOW and not args.allow_privileged_port:
+        where = "--port" if args.port is not None else "webhook.port in config.yaml"
+        raise UsageError(
+            f"port {port} ({where}) is below {PRIVILEGED_BELOW}: listening there needs root, "
+            "and a root server runs every dbt job as root",
+            "use a port such as 8080 (--port 8080), or pass --allow-privileged-port to mean it",
+        )
     return host, port

@@ -89,6 +89,11 @@ def _add_server_options(cmd: argparse.ArgumentParser) -> None:
         "--port", type=_port, metavar="PORT", help="port to listen on (default: webhook.port, 8080)"
     )
     cmd.add_argument(
+        "--allow-privileged-port",
+        action="store_true",
+        help="listen on a port below 1024 (refused without it: such ports need root)",
+    )
+    cmd.add_argument(
         "--workers", type=_whole("--workers", 1), default=DEFAULT_WORKERS, metavar="N",
         help=f"runs at once; one environment still runs one at a time (default {DEFAULT_WORKERS})",
     )  # fmt: skip

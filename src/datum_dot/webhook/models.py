@@ -89,6 +89,7 @@ class Accepted(BaseModel):
     status_url: str
     log_url: str
     output_url: str
+    output_dir: str
     project: str
     spec: str
     env: str | None

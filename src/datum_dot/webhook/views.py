@@ -2,8 +2,9 @@
 
 A run the history has is its history record (`StoredRun.to_json()`, what `dot logs --json`
 prints). A run still in the queue (accepted, not begun) is shown as `"status": "queued"`: the
-history only holds runs that began. Both carry `status_url`, `log_url` and `output_url` (the
-`file://` URL of the run's folder in `$DATUM_HOME/runs/`).
+history only holds runs that began. Both carry `status_url`, `log_url`, `output_url` (the run's
+record, as the datum CLI's answers had it) and `output_dir` (the run's folder in
+`$DATUM_HOME/runs/` on the server's machine).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ STATUS_PATTERN = f"^{_ONE_STATUS}(?:,{_ONE_STATUS})*$"
 
 
 def urls(base_url: str, runs_dir: Path, run_id: str) -> dict[str, str]:
-    """The URLs of a run: its record, its log, and its folder (`file://`)."""
+    """The URLs of a run: its record (`status_url`, and `output_url` as datum named it), its
+    log, and its folder on the server's machine (`output_dir`)."""
     base = base_url.rstrip("/")
     return {
         "status_url": f"{base}/v1/runs/{run_id}",
         "log_url": f"{base}/v1/runs/{run_id}/log",
-        "output_url": (runs_dir.absolute() / run_id).as_uri(),
+        "output_url": f"{base}/v1/runs/{run_id}",
+        "output_dir": str(runs_dir.absolute() / run_id),
     }
 
 
