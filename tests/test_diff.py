@@ -191,3 +191,15 @@ def test_diff_two_warehouses_exits_20(shop: Shop) -> None:
     assert result.returncode == 20, _out(result)
     assert "are in different warehouses" in result.stderr
     assert "other.duckdb" in result.stderr
+
+
+def test_diff_key_column_missing_on_a_side_compares_whole_rows(shop: Shop) -> None:
+    result = shop.dot("diff", "prod@v1", "prod@main", "-s", "customers", "--key", "country",
+                      "--json")  # fmt: skip
+    assert result.returncode == 0, _out(result)
+    customers = _models(json.loads(result.stdout))["customers"]
+    assert customers["rows"]["mode"] == "whole-row"
+    assert customers["rows"]["columns"] == ["customer_id", "name"]
+    assert customers["notes"] == [
+        "key column country (--key) is missing on a side: rows compared whole"
+    ]
