@@ -15,7 +15,7 @@ from tests.helpers.example import BIN, ROOT, ExampleProject, make_example
 
 README = ROOT / "README.md"
 # The `$ dot ...` and `$ datum ...` examples the README shows, each run by a test below.
-README_EXAMPLES = 63
+README_EXAMPLES = 66
 pytestmark = pytest.mark.xdist_group("readme")
 
 
