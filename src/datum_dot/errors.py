@@ -72,6 +72,10 @@ class ProfileError(BadInputError):
     """profiles.yml is missing, malformed, or lacks the profile or target."""
 
 
+class ProfilesNotFoundError(ProfileError):
+    """No profiles.yml where dbt would look (or where we were told to look)."""
+
+
 class RefNotFoundError(BadInputError):
     """A git ref did not resolve to a commit."""
 

@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from datum_dot.cli import render, setup_render
+from datum_dot.cli import ask, render, setup_render
 from datum_dot.config import schema
-from datum_dot.errors import ExitCode
+from datum_dot.errors import ConfigError, ExitCode, UsageError
 from datum_dot.home import configkeys, effective
 from datum_dot.home.settings import datum_home
 from datum_dot.runs.planner import find_project_dir
@@ -17,6 +17,8 @@ from datum_dot.runs.planner import find_project_dir
 def run_config(args: argparse.Namespace, *, prog: str) -> int:
     """Dispatch `dot config <verb>`; `dot config` alone shows."""
     verb = args.config_command or "show"
+    if getattr(args, "ask_settings", False) and ask.is_interactive():
+        return _ask_settings(args, prog)
     if verb == "set":
         return _set(args, prog)
     if verb == "schema":
@@ -74,6 +76,50 @@ def _set(args: argparse.Namespace, prog: str) -> int:
         return int(ExitCode.WARNINGS)
     if changes:
         print(f"saved; see `{prog} config show`")
+    return int(ExitCode.OK)
+
+
+ASKED_KEYS = ("target", "profiles-dir", "runtime", "project-path")
+"""What bare `datum dbt config` offers, in order (the folder last: the others are found by it)."""
+
+
+def _ask_settings(args: argparse.Namespace, prog: str) -> int:
+    """Offer each of the project's settings with its current value; save each changed one."""
+    # lazy: config.yaml's model loads only for this
+    from datum_dot.home.userconfig import find_project_by_path, load_user_config
+
+    home = datum_home()
+    project_dir = find_project_dir(getattr(args, "project_dir", None) or Path.cwd())
+    found = find_project_by_path(load_user_config(home), project_dir)
+    if found is None:
+        raise UsageError(
+            f"{project_dir} is not registered, so it has no settings to change",
+            f"register it first: {prog} dbt init",
+        )
+    project_id, entry = found
+    print(f"settings of project '{project_id}' (Enter keeps the value in brackets)", flush=True)
+    current = {
+        "target": entry.target,
+        "profiles-dir": str(entry.profiles_dir),
+        "runtime": entry.runtime,
+        "project-path": str(entry.path),
+    }
+    changed = 0
+    for key in ASKED_KEYS:
+
+        def save(answer: str, key: str = key, project_dir: Path = project_dir) -> str | None:
+            if answer == current[key]:
+                return None
+            try:
+                changes = configkeys.set_values(home, [(key, answer)], project_dir=project_dir)
+            except (ConfigError, UsageError) as e:
+                return e.message
+            for change in changes:
+                print(f"  {change.key}: {change.before or '(none)'} -> {change.after}")
+            return None
+
+        changed += ask.ask(key, current[key], save) != current[key]
+    print(f"saved {changed} change(s); see `{prog} config show`" if changed else "nothing changed")
     return int(ExitCode.OK)
 
 

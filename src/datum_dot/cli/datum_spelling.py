@@ -54,7 +54,19 @@ def translate(
     elif word == "schedule":
         words, dbt_args = _schedule_words(words, dbt_args, prog)
     args = parser.parse_args(expand_shorthand([word, *words]))
+    # datum's bare `config` offered each setting in turn; on a terminal, so does this one.
+    args.ask_settings = word == "config" and _names_no_setting(rest)
     return args, dbt_args
+
+
+def _names_no_setting(words: Sequence[str]) -> bool:
+    """`config` alone, or with only the project named (`--project shop`)."""
+    rest = list(words)
+    if rest[:1] == ["--project"]:
+        rest = rest[2:]
+    elif rest[:1] and rest[0].startswith("--project="):
+        rest = rest[1:]
+    return not rest
 
 
 def _run_words(words: list[str], dbt_args: list[str]) -> tuple[list[str], list[str], str | None]:

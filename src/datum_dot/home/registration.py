@@ -19,7 +19,13 @@ from datum_dot import dbtcore
 from datum_dot.config.environments import load_environments
 from datum_dot.config.profiles import PROFILES_FILE, load_profiles, read_project_profile_name
 from datum_dot.config.yamlfile import safe_load
-from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
+from datum_dot.errors import (
+    ConfigError,
+    ProfileError,
+    ProfilesNotFoundError,
+    ProjectNotFoundError,
+    UsageError,
+)
 from datum_dot.home import effective, keys, tokens, userconfig
 from datum_dot.home.settings import DEFAULT_RUNTIME
 from datum_dot.home.userconfig import ProjectEntry, UserConfig
@@ -93,7 +99,8 @@ def init_project(
         UsageError: `--repo-path` is not a folder, or `--runtime` names no installed runtime.
         ProjectNotFoundError: No dbt_project.yml in it (or in one place below it).
         ConfigError: dbt_project.yml, the environments files or config.yaml are invalid.
-        ProfileError: profiles.yml is not found, or `--target` is not a target of the profile.
+        ProfilesNotFoundError: profiles.yml is not found.
+        ProfileError: `--target` is not a target of the profile.
         DatumHomeError: `$DATUM_HOME` cannot be written.
     """
     environ = os.environ if environ is None else environ
@@ -228,13 +235,13 @@ def _registration(
         project_dir, env=env, entry=None, flag=request.profiles_dir, environ=environ, envs=envs
     )
     if folder.value is None:
-        raise ProfileError(
+        raise ProfilesNotFoundError(
             f"profiles.yml not found: {folder.detail}",
             "pass --profiles-dir <folder of profiles.yml>, or create ~/.dbt/profiles.yml",
         )
     if not (Path(folder.value) / PROFILES_FILE).is_file():
         given = f" ({folder.detail})" if folder.detail else ""
-        raise ProfileError(
+        raise ProfilesNotFoundError(
             f"{folder.value}{given} has no {PROFILES_FILE}",
             "pass --profiles-dir <folder that holds profiles.yml>",
         )
