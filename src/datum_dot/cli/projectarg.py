@@ -31,10 +31,21 @@ def add_where_folder(parser: argparse.ArgumentParser) -> None:
     project instead, so no command is left with only one of the two spellings.
     """
     for sub in _sub_parsers(parser):
-        takes_folder = any(a.dest == "project_dir" for a in sub._actions)
-        if takes_folder and OPTION not in sub._option_string_actions:
-            sub.add_argument(OPTION, metavar="ID", help=HELP)
+        folder = next((a for a in sub._actions if a.dest == "project_dir"), None)
+        if folder is not None and OPTION not in sub._option_string_actions:
+            _place_after(sub, folder, sub.add_argument(OPTION, metavar="ID", help=HELP))
         add_where_folder(sub)
+
+
+def _place_after(
+    parser: argparse.ArgumentParser, anchor: argparse.Action, action: argparse.Action
+) -> None:
+    """Show `action` right after `anchor` in the usage line and the help, not at the end."""
+    groups = [parser._actions, *(g._group_actions for g in parser._action_groups)]
+    for actions in groups:
+        if action in actions and anchor in actions:
+            actions.remove(action)
+            actions.insert(actions.index(anchor) + 1, action)
 
 
 def given_project(args: argparse.Namespace, *, prog: str) -> str | None:
