@@ -423,5 +423,5 @@ def test_a_version_2_history_gains_the_error_node_column(tmp_path: Path) -> None
     run = RunStore(home).get("1a2b3c4d")
     assert (run.status, run.error_class, run.error_node) == (RunStatus.FAILED, "database", None)
     conn = sqlite3.connect(home / "history.sqlite")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) >= 3
     conn.close()
