@@ -36,7 +36,11 @@ def select_builds(builds: list[Build], selection: Selection, *, now: datetime) -
     """
     _check_selection(selection)
     if selection.hashes:
-        return list(dict.fromkeys(_find(builds, text) for text in selection.hashes))
+        # one entry per build, in the order named (a build is told apart by its folder's name:
+        # its record of the last run holds dicts, so the build itself cannot be hashed)
+        found = [_find(builds, text) for text in selection.hashes]
+        named = {build.short_hash: build for build in found}
+        return list(named.values())
     if selection.everything:
         return list(builds)
     keep = selection.keep or 0
