@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,26 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "shared-machine"))
 
 
 @pytest.fixture(autouse=True)
-def hermetic(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _environment_restored() -> Iterator[None]:
+    """Put the environment back after each test.
+
+    The command line sets variables for its own process and the programs it starts
+    (`DBT_USE_COLORS`, a schedule's `DBT_TARGET`, `DOT_LOG_FORMAT`); a test that calls `main()`
+    in this process must not leave them to the tests after it.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def hermetic(
+    _environment_restored: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
     """Point HOME, DATUM_HOME and git's config away from the real user's."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
