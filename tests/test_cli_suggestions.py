@@ -68,3 +68,18 @@ def test_cli_options_are_never_abbreviated(capsys: pytest.CaptureFixture[str]) -
     # `--all` once meant `--allow-unisolated` for dbt commands: a build outside its schema.
     assert main(["build", "prod@HEAD", "--all", "--dry-run"]) == 20
     assert "`build` has no --all option" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "command"),
+    [(["--no-deps", "build", "prod"], "--no-deps", "build"),
+     (["--dry-run", "run", "dev"], "--dry-run", "run"),
+     (["--all", "clean"], "--all", "clean")],
+)  # fmt: skip
+def test_cli_an_option_before_its_command_word_says_where_it_goes(
+    capsys: pytest.CaptureFixture[str], argv: list[str], option: str, command: str
+) -> None:
+    assert main(argv) == 20
+    err = capsys.readouterr().err
+    assert f"{option} is an option of `{command}`: put it after the command word" in err
+    assert f"`{command}` has no {option} option" not in err

@@ -131,6 +131,9 @@ def _suggest(message: str, parser: argparse.ArgumentParser) -> str:
     word = unknown[1].split("=", 1)[0]
     argv = parser.argv if isinstance(parser, _Parser) else ()
     path, sub = _sub_command(parser, argv)
+    if path and sub is not None and word in _shown_options(sub):
+        # the command has it: it was typed before the command word (`dot --no-deps build`)
+        return f"; {word} is an option of `{path}`: put it after the command word ({parser.prog} {path} {word} ...)"
     # Sub-commands of the one typed: `schedule --yes` is an option of `schedule remove`.
     below = sorted(_commands_with(sub, word, f"{path} ")) if path else []
     if below:
