@@ -6,6 +6,7 @@ before anything runs; `args=` carries any other dbt argument.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ Vars = Mapping[str, object] | None
 """Values for dbt's `var()`, merged over the environment's and checked against dot_vars.yml."""
 
 
-class DbtCommands:
+class DbtCommands(ABC):
     """One method per dbt command; each runs through `execute()` and returns a `Result`."""
 
     def build(
@@ -351,6 +352,7 @@ class DbtCommands:
                            runtime, args)  # fmt: skip
         return self._run(words, spec, options, on_event, echo)
 
+    @abstractmethod
     def _run(
         self,
         command: tuple[str, ...],
@@ -360,7 +362,7 @@ class DbtCommands:
         echo: bool,
         extra_args: Sequence[str] = (),
     ) -> Result:
-        raise NotImplementedError  # `Project` runs them
+        """Run one dbt command for `spec`: what every method above ends in (`Project` runs it)."""
 
 
 def options_of(
