@@ -22,6 +22,7 @@ from datum_dot.cli.preflightrun import takes_preflight
 from datum_dot.cli.projectarg import add_global_option, add_where_folder
 from datum_dot.cli.scheduleargs import add_schedule_parser
 from datum_dot.cli.setupargs import add_setup_parsers
+from datum_dot.cli.stateargs import add_state_options
 from datum_dot.cli.webhookargs import add_webhook_parser
 from datum_dot.errors import UsageError
 
@@ -401,7 +402,7 @@ def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
         max_state_age=None,
     )
     if name in DEFER_COMMANDS:
-        _add_state_options(cmd)
+        add_state_options(cmd)
     cmd.add_argument(
         "--vars", metavar="YAML", help="vars merged over the environment's (YAML/JSON)"
     )
@@ -432,31 +433,6 @@ def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
     )
     _add_runtime_options(cmd)
     _add_common_options(cmd)
-
-
-def _add_state_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument(
-        "--defer",
-        metavar="ENV[@REF]",
-        help="defer to the live environment (prod: its last successful run) or a build (prod@main)",
-    )
-    cmd.add_argument(
-        "--state-source",
-        choices=("history", "cloud"),
-        default="history",
-        help="where --defer ENV reads the live state: the run history, or its dbt Cloud job",
-    )
-    cmd.add_argument(
-        "--state-from",
-        metavar="ENV@REF",
-        help="compare against a ref's parse (state:modified) without building it",
-    )
-    cmd.add_argument(
-        "--max-state-age",
-        type=seconds_type("--max-state-age", zero=False),
-        metavar="DURATION",
-        help="refuse deferred state older than this (12h, 2d)",
-    )
 
 
 def _add_runtime_options(cmd: argparse.ArgumentParser) -> None:

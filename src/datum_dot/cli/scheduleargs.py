@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from datum_dot.cli.durations import seconds_type
+from datum_dot.cli.stateargs import add_state_options
 
 SCHEDULE_COMMANDS = {
     "schedule": "cron schedules: add, list, status, pause, resume, remove, run, pin, export"
@@ -175,37 +176,11 @@ def _add_add(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
         help="stop dbt after this long (exit 40; 3600, 90m, 2h); also the longest wait with "
         "--overlap queue",
     )
-    _add_state_options(cmd)
+    add_state_options(cmd)  # kept with the schedule for every firing
     cmd.add_argument("--project-dir", type=Path, help="the dbt project (default: search up)")
     cmd.add_argument(SHORTHAND, action="store_true", help=argparse.SUPPRESS)
     _add_change_options(cmd, project=False)
     common(cmd)
-
-
-def _add_state_options(cmd: argparse.ArgumentParser) -> None:
-    # The same state options as `dot build`, kept with the schedule for every firing.
-    cmd.add_argument(
-        "--defer",
-        metavar="ENV[@REF]",
-        help="defer to the live environment (prod: its last successful run) or a build (prod@main)",
-    )
-    cmd.add_argument(
-        "--state-source",
-        choices=("history", "cloud"),
-        default="history",
-        help="where --defer ENV reads the live state: the run history, or its dbt Cloud job",
-    )
-    cmd.add_argument(
-        "--state-from",
-        metavar="ENV@REF",
-        help="compare against a ref's parse (state:modified) without building it",
-    )
-    cmd.add_argument(
-        "--max-state-age",
-        type=seconds_type("--max-state-age", zero=False),
-        metavar="DURATION",
-        help="refuse deferred state older than this (12h, 2d)",
-    )
 
 
 def _add_run(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
