@@ -285,6 +285,24 @@ def test_state_from_parse_is_cached_by_commit_and_environment(live: Live) -> Non
     assert json.loads(other.stdout)["state_from"]["cached"] is False
 
 
+def test_state_from_never_writes_or_reads_through_a_link(live: Live, tmp_path: Path) -> None:
+    (state,) = live.example.path.glob(f".dot/build/{live.commits['C'][:8]}/env/prod/state")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's own\n")
+    aside = tmp_path / "aside"
+    state.rename(aside)  # the real parse, put back below
+    state.symlink_to(mine)
+    try:
+        result = live.dot("build", "dev", "--state-from", f"prod@{live.commits['C']}",
+                          "--disable-prompts", "--", "-s", "state:modified+")  # fmt: skip
+    finally:
+        state.unlink()
+        aside.rename(state)
+    assert_bad_input(result, "is a symbolic link")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]  # nothing written there
+
+
 def test_state_from_and_state_both_given_is_bad_input(live: Live) -> None:
     result = live.dot("build", "dev", "--state-from", "prod@main", "--dry-run", "--",
                       "--state", "elsewhere")  # fmt: skip

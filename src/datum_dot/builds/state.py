@@ -17,6 +17,7 @@ from datum_dot.runs import stateparse
 from datum_dot.runs.deferplan import describe
 from datum_dot.runs.plan import BuildPlan, StateFrom
 from datum_dot.runtimes.base import InvocationResult
+from datum_dot.vcs import ownership
 
 Invoke = Callable[[Sequence[str], Mapping[str, str]], InvocationResult]
 """Runs one dbt invocation (argv, environment) through the run's runner."""
@@ -70,6 +71,10 @@ def prepare_state(
     state = plan.state_from
     if state is None:
         return
+    # dbt writes the parse there and its cache marker is read from there: a link under .dot
+    # (to a folder of the user's, or one holding a planted manifest) is refused, not followed
+    parts = state.state_dir.relative_to(plan.source_project_dir).parts
+    ownership.require_real_dirs(plan.source_project_dir, *parts, create=True)
     if stateparse.is_cached(state.state_dir, state.key):
         note(f"comparing against {state.spec} (commit {state.commit[:8]}), parsed earlier")
         return
