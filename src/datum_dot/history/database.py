@@ -129,6 +129,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX built_by_name ON built_relations (name);
     CREATE INDEX runs_by_env_finished ON runs (project, env, status, finished_at);
     """,
+    # 5: whether a child of the warm runner ran the run (1) rather than a fresh process.
+    """
+    ALTER TABLE runs ADD COLUMN warm INTEGER;
+    """,
 )
 SCHEMA = sqlitefile.Schema(APPLICATION_ID, MIGRATIONS, lock=".history.lock")
 COUNT_COLUMNS = tuple(f.name for f in dataclasses.fields(NodeCounts))
@@ -213,6 +217,7 @@ class Database:
 START_COLUMNS = (
     "run_id", "project", "spec", "env", "ref", "commit_sha", "command", "argv", "runtime",
     "trigger", "hostname", "pid", "boot_id", "start_ticks", "started_at", "schedule", "state",
+    "warm",
 )  # fmt: skip
 INSERT = (
     f"INSERT INTO runs ({', '.join(START_COLUMNS)}, status) "  # noqa: S608 - constant text
@@ -257,6 +262,7 @@ def start_row(run_id: str, start: RunStart) -> dict[str, object]:
         "state": json.dumps(dict(start.state), sort_keys=True, default=str)
         if start.state
         else None,
+        "warm": 1 if start.warm else None,
     }
 
 
@@ -290,6 +296,7 @@ def to_run(row: sqlite3.Row, runs_dir: Path) -> StoredRun:
         started_at=when(row["started_at"]),
         schedule=row["schedule"],
         state=_json_object(row["state"]),
+        warm=bool(row["warm"]),
     )
     counted = row["models"] is not None
     return StoredRun(

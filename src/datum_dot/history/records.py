@@ -107,6 +107,7 @@ class RunStart:
         schedule: The schedule that started the run (`nightly`), or None.
         state: Where the state the run deferred to or compared against came from (the
             plan's `defer` and `state_from`, as JSON), or None.
+        warm: Whether a child of the warm runner ran it (`dot warm`), not a fresh process.
     """
 
     project: str
@@ -125,6 +126,7 @@ class RunStart:
     started_at: datetime | None = None
     schedule: str | None = None
     state: Mapping[str, Any] | None = None
+    warm: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,7 @@ class StoredRun:
             "files": {role: path.name for role, path in self.files().items()},
             "state": None if s.state is None else dict(s.state),
             "artifacts": {name: a.to_json() for name, a in sorted(self.artifacts.items())},
+            "warm": s.warm,
         }
 
 
