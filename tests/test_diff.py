@@ -152,6 +152,11 @@ def test_diff_fail_on_exits_with_its_own_code_and_selects(shop: Shop) -> None:
     assert "| removed | `old_model` |" in hit.stdout
     assert "**--fail-on**: found removed" in hit.stdout
     assert "changed-rows" not in hit.stdout.split("**--fail-on**")[1]  # --no-rows: not compared
+    # --exclude leaves the removed model out, so --fail-on removed finds nothing
+    kept = shop.dot("diff", "prod@v1", "prod@main", "--exclude", "old_model", "--no-rows",
+                    "--fail-on", "removed", "--json")  # fmt: skip
+    assert kept.returncode == 0, _out(kept)
+    assert "old_model" not in {m["name"] for m in json.loads(kept.stdout)["models"]}
 
 
 def test_diff_key_not_unique_falls_back_to_whole_rows(shop: Shop) -> None:

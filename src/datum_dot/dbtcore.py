@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import json
 import os
 import sys
 import tempfile
@@ -926,6 +927,12 @@ def open_warehouse(
             yield Warehouse(adapter)
 
 
+# The last few configs rendered, by their arguments and the environment they were rendered in:
+# a diff asks for each side's identity and then opens one of them (0.15 s a render).
+_CONFIGS: dict[tuple[object, ...], Any] = {}
+_CONFIGS_KEPT = 4
+
+
 def _runtime_config(
     project_dir: Path, profiles_dir: Path, target: str | None, variables: Mapping[str, Any]
 ) -> Any:
@@ -937,9 +944,33 @@ def _runtime_config(
 
     args = Namespace(project_dir=str(project_dir), profiles_dir=str(profiles_dir), target=target,
                      profile=None, threads=None, vars=dict(variables))  # fmt: skip
-    set_invocation_context(dict(os.environ))
+    environ = dict(os.environ)
+    set_invocation_context(environ)
     set_from_args(args, {})
-    return RuntimeConfig.from_args(args)
+    # A profile renders env_var() and files on disk: the key holds the environment, and the
+    # files' stamps, so a changed profiles.yml or variable is rendered again.
+    key = (str(project_dir), str(profiles_dir), target,
+           json.dumps(dict(variables), sort_keys=True, default=str),
+           tuple(sorted(environ.items())), _stamps(project_dir, profiles_dir))  # fmt: skip
+    if key in _CONFIGS:
+        return _CONFIGS[key]
+    config = RuntimeConfig.from_args(args)
+    if len(_CONFIGS) >= _CONFIGS_KEPT:
+        _CONFIGS.pop(next(iter(_CONFIGS)))
+    _CONFIGS[key] = config
+    return config
+
+
+def _stamps(project_dir: Path, profiles_dir: Path) -> tuple[tuple[int, int], ...]:
+    stamps = []
+    for path in (project_dir / "dbt_project.yml", profiles_dir / "profiles.yml"):
+        try:
+            stat = path.stat()
+        except OSError:
+            stamps.append((-1, -1))
+        else:
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
 
 
 class WarehouseUnavailable(Exception):

@@ -8,13 +8,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from datum_dot import dbtcore
 from datum_dot.builds import state, workspace
 from datum_dot.errors import DbtError, DotError, ExitCode, UsageError
 from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
 from datum_dot.history.states import HistoryStates
 from datum_dot.home.settings import datum_home
-from datum_dot.runs import isolation, parents, warehouse
+from datum_dot.runs import commands, isolation, parents, warehouse
 from datum_dot.runs.plan import BuildPlan
 from datum_dot.runs.planner import make_plan, project_name, working_tree_commit
 from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
@@ -89,7 +88,7 @@ def execute(
     started = datetime.now(UTC)
     try:
         states = HistoryStates(store or RunStore(datum_home(request.environ)))
-        plan = make_plan(request, options_for=dbtcore.command_options, states=states)
+        plan = make_plan(request, options_for=commands.command_options, states=states)
         runtime = runtime or runtime_for(request, plan)  # bad runtime settings fail a dry run too
     except DotError as e:
         if request.trigger is not Trigger.MANUAL and not request.dry_run:

@@ -13,9 +13,7 @@ dbt's definitions are read only when a word is not one of the tool's own options
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from datum_dot.errors import UsageError
 
@@ -112,57 +110,8 @@ def _our_arities(command: argparse.ArgumentParser) -> dict[str, int]:
 
 
 def _dbt_arities(key: tuple[str, ...]) -> Mapping[str, str]:
-    """dbt's option table for a command: from the cache of this dbt-core version, or from dbt.
+    """dbt's option table for a command, read from the cache kept per dbt-core version."""
+    # lazy: dbt (or its cached table) is consulted only when a word is not one of the tool's
+    from datum_dot.runs.commands import option_arities
 
-    Importing dbt to read its definitions takes a second or more, before anything is on the
-    screen; the table only changes with dbt-core's version, so it is kept under
-    `$DATUM_HOME/cache/` after the first time.
-    """
-    cache = _cache_file()
-    name = " ".join(key)
-    tables = _read_tables(cache) if cache is not None else {}
-    if name in tables:
-        return tables[name]
-    # lazy: dbt is imported only when a word is not one of the tool's options
-    from datum_dot import dbtcore
-
-    table = dbtcore.option_arities(key)
-    if cache is not None:
-        _write_tables(cache, {**tables, name: dict(table)})
-    return table
-
-
-def _cache_file() -> Path | None:
-    from importlib import metadata
-
-    from datum_dot.home.settings import datum_home
-
-    try:
-        version = metadata.version("dbt-core")
-    except metadata.PackageNotFoundError:
-        return None
-    return datum_home() / "cache" / f"dbt-options-{version}.json"
-
-
-def _read_tables(path: Path) -> dict[str, dict[str, str]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # none yet, or unreadable: dbt is asked, and the file written again
-    if not isinstance(data, dict):
-        return {}
-    return {
-        str(command): {str(k): str(v) for k, v in table.items()}
-        for command, table in data.items()
-        if isinstance(table, dict)
-    }
-
-
-def _write_tables(path: Path, tables: dict[str, dict[str, str]]) -> None:
-    from datum_dot.home.privatefiles import make_private_dirs, write_private
-
-    try:
-        make_private_dirs(path.parent)
-        write_private(path, json.dumps(tables, sort_keys=True).encode())
-    except OSError:
-        pass  # a read-only or full $DATUM_HOME: dbt is asked again next time, nothing is lost
+    return option_arities(key)

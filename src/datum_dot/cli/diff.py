@@ -39,6 +39,7 @@ def run_diff_command(args: argparse.Namespace, *, prog: str) -> int:
         raise UsageError("--json and --markdown both say how to print", "keep one")
     request = DiffRequest(
         select=tuple(args.select or ()),
+        exclude=tuple(args.exclude or ()),
         key=tuple(k.strip() for k in (args.key or "").split(",") if k.strip()),
         rows=not args.no_rows,
         sample=args.sample,
@@ -109,6 +110,8 @@ def add_diff_parser(sub: argparse._SubParsersAction[Any]) -> None:
     cmd.add_argument("right", metavar="RIGHT", help="the side compared to: env@ref or env")
     cmd.add_argument("-s", "--select", action="append", metavar="SELECTOR",
                      help="only these nodes (names, tag:, path:, +, @; as dbt's -s)")  # fmt: skip
+    cmd.add_argument("--exclude", action="append", metavar="SELECTOR",
+                     help="leave these nodes out (same syntax as -s)")  # fmt: skip
     cmd.add_argument("--key", help="the key columns to join rows on (comma-separated)")
     cmd.add_argument("--no-rows", action="store_true", help="skip the row comparison")
     cmd.add_argument("--sample", type=int, default=5, metavar="N",

@@ -45,6 +45,7 @@ class DiffRequest:
     """
 
     select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     key: tuple[str, ...] = ()
     rows: bool = True
     sample: int = 5
@@ -97,7 +98,7 @@ def run_diff(
     """
     lman, rman = load_manifest(left.manifest), load_manifest(right.manifest)
     union = {**lman.nodes, **rman.nodes}
-    selected = select_nodes(request.select, union)
+    selected = select_nodes(request.select, union, request.exclude)
     adapter = _check_warehouses(left, right)
     start = RunStart(
         project=project_name(left.project_dir),
@@ -132,18 +133,29 @@ def _code(error: BaseException) -> ExitCode:
 
 def _check_warehouses(left: Side, right: Side) -> str:
     """The adapter both sides use; refuse two warehouses, or an adapter the diff cannot speak."""
-    ids = [_identity(side) for side in (left, right)]
-    for side, ident in zip((left, right), ids, strict=True):
+    return check_warehouses((left.label, _identity(left)), (right.label, _identity(right)))
+
+
+def check_warehouses(
+    left: tuple[str, dbtcore.WarehouseIdentity], right: tuple[str, dbtcore.WarehouseIdentity]
+) -> str:
+    """The adapter two sides (label, warehouse) share.
+
+    Raises:
+        UsageError: A side's adapter is not one the diff supports.
+        BadInputError: The sides are in different warehouses or databases.
+    """
+    for label, ident in (left, right):
         if ident.adapter_type not in SUPPORTED_ADAPTERS:
             raise UsageError(
-                f"{side.label} is on {ident.adapter_type}; dot diff supports "
+                f"{label} is on {ident.adapter_type}; dot diff supports "
                 f"{' and '.join(SUPPORTED_ADAPTERS)}",
                 "compare builds of an environment whose profile uses one of those",
             )
-    a, b = ids
+    (lname, a), (rname, b) = left, right
     if (a.adapter_type, a.location, a.database) != (b.adapter_type, b.location, b.database):
         raise BadInputError(
-            f"{left.label} and {right.label} are in different warehouses ({a.adapter_type} "
+            f"{lname} and {rname} are in different warehouses ({a.adapter_type} "
             f"{a.location or '-'} database {a.database or '-'}, {b.adapter_type} "
             f"{b.location or '-'} database {b.database or '-'}): the diff joins them in one",
             "compare two builds or environments of the same warehouse and database",

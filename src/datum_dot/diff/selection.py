@@ -19,27 +19,38 @@ _ATOM = re.compile(r"^(?P<at>@)?(?:(?P<up>\d*)\+)?(?P<body>[^+]+?)(?:\+(?P<down>
 _METHODS = ("tag", "path", "resource_type", "config.materialized", "fqn")
 
 
-def select_nodes(selectors: Sequence[str], nodes: Mapping[str, NodeInfo]) -> frozenset[str]:
-    """The unique ids a diff's `-s` values select among `nodes` (all of them when none given).
+def select_nodes(
+    selectors: Sequence[str], nodes: Mapping[str, NodeInfo], exclude: Sequence[str] = ()
+) -> frozenset[str]:
+    """The unique ids a diff's `-s` values select among `nodes` (all of them when none given),
+    less those its `--exclude` values select (as dbt applies `--exclude` after `--select`).
 
     Raises:
         UsageError: A value is not in the supported syntax, or the selection matches nothing.
     """
     words = [word for text in selectors for word in text.split()]
-    if not words:
-        return frozenset(nodes)
+    dropped = [word for text in exclude for word in text.split()]
     children = _children(nodes.values())
+    chosen = _union(words, nodes, children) if words else set(nodes)
+    chosen -= _union(dropped, nodes, children)
+    chosen &= set(nodes)  # a walk up the graph also reaches sources
+    if not chosen:
+        given = " ".join([*(["-s", *words] if words else []),
+                          *(["--exclude", *dropped] if dropped else [])])  # fmt: skip
+        raise UsageError(
+            f"{given} selects no model, seed or snapshot of either side",
+            "check the names (dot ls -s ... lists what a selector matches), or drop the option",
+        )
+    return frozenset(chosen)
+
+
+def _union(words: Sequence[str], nodes: Mapping[str, NodeInfo],
+           children: Mapping[str, set[str]]) -> set[str]:  # fmt: skip
     chosen: set[str] = set()
     for word in words:
         parts = [_select_atom(atom, word, nodes, children) for atom in word.split(",")]
         chosen |= set.intersection(*parts)
-    chosen &= set(nodes)  # a walk up the graph also reaches sources
-    if not chosen:
-        raise UsageError(
-            f"-s {' '.join(words)} selects no model, seed or snapshot of either side",
-            "check the names (dot ls -s ... lists what a selector matches), or drop -s",
-        )
-    return frozenset(chosen)
+    return chosen
 
 
 def _select_atom(

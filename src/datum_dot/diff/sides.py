@@ -166,7 +166,7 @@ def plan_sides(
     Raises:
         DotError: As `make_plan`.
     """
-    from datum_dot.dbtcore import command_options
+    from datum_dot.runs.commands import command_options
 
     return (
         plan_side(left, project_dir, options_for=command_options, states=states),

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from datum_dot import dbtcore
 from datum_dot.errors import BadInputError
+from datum_dot.runs import commands
 from datum_dot.runs.plan import BuildPlan
 
 CHECKED_COMMANDS = frozenset({"build", "run", "test", "snapshot"})
@@ -100,7 +101,7 @@ def raise_for_missing(plan: BuildPlan, missing: Sequence[dbtcore.GraphNode]) -> 
 
 def ls_arguments(plan: BuildPlan) -> list[str]:
     """`dbt ls` arguments that select what the plan's command would run (dbt's own rules)."""
-    accepted = dbtcore.command_options(("ls",))
+    accepted = commands.command_options(("ls",))
     out: list[str] = []
     for option in _options(plan.dbt_args[len(plan.command) :]):
         if _name(option[0]) in accepted:
