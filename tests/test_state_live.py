@@ -262,6 +262,13 @@ def test_state_from_selects_only_changed_nodes_and_builds_no_schema(live: Live) 
     assert not (state_dir.parent / "target").exists()
     refused = live.dot("build", "dev", "--defer", f"prod@{live.commits['C']}", "--dry-run")
     assert_bad_input(refused, "has not been built")
+    # `dot builds` shows the parse's folder for what it is, not as a built schema
+    listed = live.dot("builds")
+    assert listed.returncode == 0, listed.stderr
+    assert "prod: parsed for --state-from only, no schema built" in listed.stdout
+    builds = json.loads(live.dot("builds", "--json").stdout)["builds"]
+    (parsed,) = [b for b in builds if b["commit"] == live.commits["C"]]
+    assert [e["parsed_only"] for e in parsed["envs"]] == [True]
 
 
 def test_state_from_parse_needs_no_credentials(live: Live) -> None:

@@ -41,6 +41,8 @@ class BuildEnv:
         target: Its profiles.yml as written (schema, database), or None when unreadable.
         problem: Why its profiles.yml could not be read.
         last_results: When dbt last wrote `target/run_results.json` there.
+        parsed_only: Only a `--state-from` parse was made there (`state/`): nothing ran, so its
+            schema was never created.
     """
 
     name: str
@@ -48,6 +50,7 @@ class BuildEnv:
     target: isolatedprofiles.IsolatedTarget | None
     problem: str | None
     last_results: datetime | None
+    parsed_only: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The environment as JSON-ready data."""
@@ -62,6 +65,7 @@ class BuildEnv:
             "target": None if target is None else target.target,
             "problem": self.problem,
             "last_run_results": _iso(self.last_results),
+            "parsed_only": self.parsed_only,
         }
 
 
@@ -349,8 +353,21 @@ def _read_envs(folder: Path) -> tuple[BuildEnv, ...]:
                 problem = e.message
         else:
             problem = "no profiles.yml: the build stopped before it was written"
-        envs.append(BuildEnv(path.name, path, target, problem, _mtime(path / RUN_RESULTS)))
+        results = _mtime(path / RUN_RESULTS)
+        parsed_only = results is None and _parsed_only(path)
+        envs.append(BuildEnv(path.name, path, target, problem, results, parsed_only))
     return tuple(envs)
+
+
+def _parsed_only(env_dir: Path) -> bool:
+    """Whether the environment's folder holds a `--state-from` parse and no dbt run's output."""
+    # lazy: the parse cache's marker name lives with the planner, which imports more than this
+    from datum_dot.runs.stateparse import MARKER
+
+    marker = env_dir / "state" / MARKER
+    target = env_dir / "target"
+    ran = target.is_dir() and not target.is_symlink() and any(target.iterdir())
+    return marker.is_file() and not marker.is_symlink() and not ran
 
 
 def _last_used(

@@ -36,7 +36,9 @@ def print_builds(
         out.print(_headline(build, now))
         rows: list[tuple[str, str]] = [("commit", build.commit or "?")]
         for env in build.envs:
-            if env.target is not None:
+            if env.target is not None and env.parsed_only:
+                rows.append(("env", f"{env.name}: parsed for --state-from only, no schema built"))
+            elif env.target is not None:
                 rows.append(("env", f"{env.name}: {env.target.schema_key} {env.target.schema}"))
             else:
                 rows.append(("env", f"{env.name}: {env.problem}"))
