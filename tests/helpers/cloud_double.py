@@ -6,6 +6,14 @@ extra}`, integer run statuses (1 queued, 2 starting, 3 running, 10 success, 20 e
 30 cancelled), timestamps written `2021-11-26 16:48:41.431645+00:00`, artifacts listed by
 `.../artifacts/` and served raw by `.../artifacts/{path}`.
 
+It also serves the Discovery API (GraphQL) on `POST /graphql` with `Authorization: Bearer
+<token>`: `job(id:, runId:)` answers `{"data": {"job": {"models": [...], "seeds": [...],
+"snapshots": [...], "tests": [...]}}}` built from the run's run_results.json, with execution
+times `DISCOVERY_EXTRA_SECONDS` longer than the artifact's so a test can tell the sources apart.
+`discovery` switches it: `ok`, `no-access` (403), `graphql-error` (200 with `errors`, as for a
+token without metadata access), `down` (500), `partial` (some values null, one kind missing),
+`empty` (`job: null`, a run not ingested yet).
+
 Each job has a scenario (how its runs end); each poll of a run moves it one step along
 queued -> starting -> running -> final. Faults (status codes, `Retry-After`) can be queued for
 the next matching requests. Every request is recorded for assertions.
@@ -30,6 +38,8 @@ from fastapi.responses import JSONResponse, Response
 TOKEN = "test-token-not-secret"  # noqa: S105 - the double's own test token
 ACCOUNT = 43
 SUCCESS_JOB, ERROR_JOB, CANCELLED_JOB, NEVER_JOB = 101, 102, 103, 104
+DISCOVERY_EXTRA_SECONDS = 40.0
+NO_METADATA_ACCESS = "The API token does not have access to the Discovery API"
 LOG_LINES = ["Running with dbt=1.11.0", "1 of 2 START sql table model analytics.orders", "Done."]
 
 
@@ -100,6 +110,10 @@ class CloudDouble:
         self.max_active = 0
         self.job_artifacts: dict[int, dict[str, bytes]] = {}
         """Artifacts served for every finished run of a job, instead of the built-in ones."""
+        self.discovery = "ok"
+        """How `POST /graphql` answers (see the module's docstring)."""
+        self.graphql: list[tuple[str, dict[str, Any]]] = []
+        """Each GraphQL request: its Authorization header and its JSON body."""
         self._next_id = 9000
         self.app = self._make_app()
 
@@ -134,6 +148,8 @@ class CloudDouble:
                 fault = self._take_fault(request.method, request.url.path)
             if fault is not None:
                 return _envelope(None, fault.status, "injected fault", headers=fault.headers)
+            if request.url.path == "/graphql":
+                return await call_next(request)
             if request.headers.get("authorization") != f"Token {TOKEN}":
                 return _envelope(None, 401, "Invalid token.")
             if f"/accounts/{ACCOUNT}/" not in request.url.path:
@@ -223,6 +239,33 @@ class CloudDouble:
             if path not in files:
                 return _envelope(None, 404, f"Artifact {path} not found.")
             return Response(files[path], media_type="application/json")
+
+        @app.post("/graphql")
+        async def graphql(request: Request) -> Response:
+            body = await request.json()
+            auth = request.headers.get("authorization", "")
+            with self.lock:
+                self.graphql.append((auth, body))
+                mode = self.discovery
+                variables = body.get("variables") or {}
+                run = self.runs.get(int(variables.get("runId") or 0))
+                files = (
+                    self.job_artifacts.get(run.job_id) or _artifacts(run)
+                    if run is not None and run.status in (10, 20)
+                    else {}
+                )
+            if auth != f"Bearer {TOKEN}":
+                return JSONResponse({"errors": [{"message": "Unauthorized"}]}, status_code=401)
+            if mode == "no-access":
+                return JSONResponse({"errors": [{"message": NO_METADATA_ACCESS}]}, status_code=403)
+            if mode == "down":
+                return Response("upstream failure", status_code=500)
+            if mode == "graphql-error":
+                return JSONResponse({"data": None, "errors": [{"message": NO_METADATA_ACCESS,
+                                     "extensions": {"code": "FORBIDDEN"}}]})  # fmt: skip
+            if mode == "empty" or run is None or run.job_id != variables.get("jobId"):
+                return JSONResponse({"data": {"job": None}})
+            return JSONResponse({"data": {"job": _discovery_job(files, partial=mode == "partial")}})
 
         return app
 
@@ -314,6 +357,28 @@ def _artifacts(run: RunState) -> dict[str, bytes]:
         "manifest.json": json.dumps(manifest).encode(),
         "run_results.json": json.dumps({"metadata": {"run": run.id}, "results": results}).encode(),
     }
+
+
+def _discovery_job(files: dict[str, bytes], *, partial: bool) -> dict[str, Any]:
+    """The `job` of a Discovery answer for a run with these artifacts."""
+    results = json.loads(files.get("run_results.json", b"{}")).get("results", [])
+    job: dict[str, list[dict[str, Any]]] = {"models": [], "seeds": [], "snapshots": [], "tests": []}
+    for item in results:
+        kind = item["unique_id"].split(".", 1)[0]
+        status = item["status"]
+        node: dict[str, Any] = {"uniqueId": item["unique_id"], "status": status,
+                                "error": item["message"] if status == "error" else None,
+                                "skip": status == "skipped"}  # fmt: skip
+        if kind == "test":
+            node.update(fail=status == "fail", warn=status == "warn")
+        elif kind in ("model", "seed"):
+            node["executionTime"] = round(item["execution_time"] + DISCOVERY_EXTRA_SECONDS, 3)
+        job.setdefault(kind + "s", []).append(node)
+    if partial:
+        # a field GraphQL could not resolve comes back null, beside the data it could
+        job["models"][0].update(status=None, executionTime=None)
+        return {**job, "tests": None}
+    return job
 
 
 def _stamp() -> str:

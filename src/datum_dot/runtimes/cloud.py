@@ -4,7 +4,8 @@ Each invocation triggers the job configured for the dbt command with `steps_over
 the argv, `git_sha` of an `@ref` spec, `schema_override` (the isolated schema) and the target and
 threads from the environment. The run is polled with backoff while its step logs stream to the
 terminal; a timeout or Ctrl-C cancels the remote run. Artifacts are fetched into
-`.dot/cloud-cache/<run_id>/` (and copied to the run's local target folder).
+`.dot/cloud-cache/<run_id>/` (and copied to the run's local target folder). The nodes' results
+come from the Discovery API when the token allows, else from run_results.json (`cloudresults`).
 
 The API token is never in a config file: `runtimes.cloud.api_token_env` names the environment
 variable that holds it.
@@ -25,7 +26,7 @@ from pydantic import JsonValue
 
 from datum_dot import dbtcore
 from datum_dot.errors import BadInputError, ConfigError, DbtError
-from datum_dot.runtimes import artifacts, cloudapi
+from datum_dot.runtimes import artifacts, cloudapi, cloudresults
 from datum_dot.runtimes.base import (
     ErrorClass,
     EventHandler,
@@ -219,7 +220,7 @@ class CloudRuntime(DbtCommandRuntime):
                 if stopped is not None:
                     follower.cancel(run.id, why=stopped)
                     return _stopped_result(run, job_id, timed_out=stopped == "timeout")
-                folder, nodes = self._collect(client, run, job_id)
+                folder, nodes, source = self._collect(client, run, job_id, report)
         except cloudapi.CloudTransientError as e:
             return InvocationResult(
                 success=False,
@@ -229,24 +230,32 @@ class CloudRuntime(DbtCommandRuntime):
                 suggestion=e.hint,
                 metadata={"cloud_run_id": run.id if run else None, "cloud_job_id": job_id},
             )
-        return _final_result(run, job_id, folder, nodes)
+        return _final_result(run, job_id, folder, nodes, source)
 
     def _collect(
-        self, client: cloudapi.CloudClient, run: cloudapi.Run, job_id: int | None
-    ) -> tuple[Path | None, tuple[NodeOutcome, ...]]:
+        self, client: cloudapi.CloudClient, run: cloudapi.Run, job_id: int | None, report: Reporter
+    ) -> tuple[Path | None, tuple[NodeOutcome, ...], str | None]:
         folder = self.artifacts_dir(run.id, job_id=job_id, client=client)
-        if folder is None:
-            return None, ()
-        if self._context.target_path is not None:
-            self._context.target_path.mkdir(parents=True, exist_ok=True)
+        target = self._context.target_path
+        if folder is not None and target is not None:
+            target.mkdir(parents=True, exist_ok=True)
             for name in WANTED:
-                if (folder / name).is_file():
-                    shutil.copyfile(folder / name, self._context.target_path / name)
-        results = folder / artifacts.RUN_RESULTS
-        data = (
-            artifacts.read_json(results, what=artifacts.RUN_RESULTS) if results.is_file() else None
+                if name != artifacts.RUN_RESULTS and (folder / name).is_file():
+                    shutil.copyfile(folder / name, target / name)
+        results = folder / artifacts.RUN_RESULTS if folder is not None else None
+        results = results if results is not None and results.is_file() else None
+        artifact = artifacts.read_json(results, what=artifacts.RUN_RESULTS) if results else None
+        served = cloudresults.serve_results(
+            self.settings,
+            self._token,
+            run_id=run.id,
+            job_id=job_id if job_id is not None else run.job_definition_id,
+            artifact=artifact,
         )
-        return folder, artifacts.node_outcomes(data)
+        report.line(served.note, "stderr" if served.warning else "stdout")
+        if target is not None:
+            cloudresults.keep_results(target, served, results)
+        return folder, artifacts.node_outcomes(served.document), served.source
 
     def artifacts_dir(
         self, run_id: int, *, job_id: int | None = None, client: cloudapi.CloudClient | None = None
@@ -365,7 +374,11 @@ def _stopped_result(run: cloudapi.Run, job_id: int | None, *, timed_out: bool) -
 
 
 def _final_result(
-    run: cloudapi.Run, job_id: int | None, folder: Path | None, nodes: tuple[NodeOutcome, ...]
+    run: cloudapi.Run,
+    job_id: int | None,
+    folder: Path | None,
+    nodes: tuple[NodeOutcome, ...],
+    source: str | None,
 ) -> InvocationResult:
     status = run.status
     error = None
@@ -378,5 +391,7 @@ def _final_result(
         error=error,
         interrupted=status == cloudapi.RunStatus.CANCELLED,
         nodes=nodes,
-        metadata=_metadata(run, job_id, artifacts_dir=str(folder) if folder else None),
+        metadata=_metadata(
+            run, job_id, artifacts_dir=str(folder) if folder else None, results_source=source
+        ),
     )

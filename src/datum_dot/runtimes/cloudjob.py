@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,10 +31,32 @@ class CloudSettings(BaseModel):
     retry_delays_seconds: list[float] = Field(default_factory=lambda: [2.0, 4.0, 8.0])
     cache_ttl_hours: float = Field(default=24.0, ge=0)
     cause: str = "Triggered by datum-dot"
+    results: Literal["auto", "discovery", "artifacts"] = "auto"
+    discovery_url: str | None = None
 
     def job_for(self, command: str) -> int | None:
         """The job to trigger for a dbt command: `job_ids[command]`, `job_ids.default`, `job_id`."""
         return self.job_ids.get(command) or self.job_ids.get("default") or self.job_id
+
+    def discovery_endpoint(self) -> str | None:
+        """The Discovery API (GraphQL) URL: `discovery_url`, else derived from a dbt Cloud host.
+
+        dbt Cloud serves it on the `metadata.` host of each region (`cloud.getdbt.com` ->
+        `metadata.cloud.getdbt.com`, `emea.dbt.com` -> `metadata.emea.dbt.com`, a cell
+        `ab123.us1.dbt.com` -> `ab123.metadata.us1.dbt.com`). Any other host (a proxy, a local
+        address) has no known metadata host: None, unless `discovery_url` says.
+        """
+        if self.discovery_url:
+            return self.discovery_url
+        parts = urlsplit(self.base_url)
+        host = (parts.hostname or "").lower()
+        scheme = parts.scheme or "https"
+        if host.endswith(".getdbt.com") or host in {"au.dbt.com", "emea.dbt.com"}:
+            return f"{scheme}://metadata.{host}/graphql"
+        if host.endswith(".dbt.com") and host.count(".") >= 3:
+            prefix, rest = host.split(".", 1)
+            return f"{scheme}://{prefix}.metadata.{rest}/graphql"
+        return None
 
 
 def parse_settings(settings: Mapping[str, object]) -> CloudSettings:
