@@ -112,7 +112,7 @@ def test_project_refusals_are_one_line_and_exit_20(
     ("argv", "seen"),
     [
         (("validate", "--project", "{id}"), "✓ dbt_project.yml"),
-        (("--project", "{id}", "config", "show"), "project-path"),
+        (("--project", "{id}", "config", "show"), "--project {id}"),
         (("--project", "{id}", "config"), "project-path"),
         (("builds", "--project", "{id}"), "no isolated builds in {path}"),
         (("--project", "{id}", "schedule"), "no schedules"),
@@ -137,7 +137,8 @@ def test_project_id_works_on_every_command_that_works_on_a_project(
     captured = capsys.readouterr()
     assert code in (0, 10), captured.err
     where = str(example.path.resolve() / ".dot" / "build")
-    assert seen.replace("{path}", where) in captured.out + captured.err
+    assert seen.replace("{path}", where).replace("{id}", registered) in captured.out + captured.err
+    assert "found here" not in captured.out  # the project was named, not found around here
 
 
 def test_project_id_crontab_line_runs_from_another_folder(

@@ -37,11 +37,20 @@ def _project(args: argparse.Namespace) -> Path | None:
     return None
 
 
+def _project_flag(args: argparse.Namespace) -> str | None:
+    """How the command line named the project, for `config show` to say where it came from."""
+    registered = getattr(args, "project", None)
+    if registered and getattr(args, "project_dir", None) is not None:
+        return f"--project {registered}"
+    return "--project-dir" if getattr(args, "project_dir", None) is not None else None
+
+
 def _show(args: argparse.Namespace) -> int:
     flags = effective.Flags(
         env=getattr(args, "env", None),
         target=getattr(args, "target", None),
         profiles_dir=getattr(args, "profiles_dir", None),
+        project=_project_flag(args),
     )
     settings = effective.resolve_settings(
         _project(args), flags=flags, environ=os.environ, home=datum_home()

@@ -79,6 +79,8 @@ class Flags:
     target: str | None = None
     profiles_dir: Path | None = None
     runtime: str | None = None
+    project: str | None = None
+    """How the project was named on the command line (`--project shop`, `--project-dir`)."""
 
 
 def environment_setting(envs: EnvironmentsConfig, flag: str | None) -> Setting:
@@ -253,7 +255,11 @@ def _project_settings(
         Setting("project", found[0], Source.USER_CONFIG, where)
         if found
         else Setting("project", None, Source.DEFAULT, "not registered: dot init"),
-        Setting("project-path", str(project_dir), Source.DEFAULT, "dbt_project.yml found here"),
+        Setting("project-path", str(project_dir), Source.FLAG, flags.project)
+        if flags.project
+        else Setting(
+            "project-path", str(project_dir), Source.DEFAULT, "dbt_project.yml found here"
+        ),
     ]
     envs = load_environments(project_dir)
     env_setting = environment_setting(envs, flags.env)
