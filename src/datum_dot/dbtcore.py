@@ -397,6 +397,11 @@ class _EventData(Mapping[str, Any]):
                 self._converted = {}
         return self._converted
 
+    @property
+    def level(self) -> str:
+        """dbt's level for the event ("debug", "info", "warn", "error"): its line's severity."""
+        return str(self._event.info.level)
+
     def __getitem__(self, key: str) -> Any:
         return self._dict()[key]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from datum_dot import telemetry
 from datum_dot.builds import state, workspace
 from datum_dot.errors import DbtError, DotError, ExitCode, UsageError
 from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
@@ -19,7 +21,7 @@ from datum_dot.runs.planner import make_plan, project_name, working_tree_commit
 from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
 from datum_dot.runs.runner import RetryPolicy, Runner, runtime_for
 from datum_dot.runs.workdir import project_cwd
-from datum_dot.runtimes.base import InvocationResult, OutputSink, Runtime
+from datum_dot.runtimes.base import EventHandler, InvocationResult, OutputSink, Runtime
 
 # Runtimes that run dbt-core against the profile here, so the warehouse can be asked beforehand.
 _LOCAL_DBT_RUNTIMES = frozenset({"local", "subprocess"})
@@ -57,6 +59,13 @@ class Observer:
         The run itself went on (a full disk under `$DATUM_HOME` does not stop dbt); `message`
         says what is missing from the history, and why.
         """
+
+    def telemetry_warning(self, message: str) -> None:
+        """Called when the run's traces cannot be sent (see `datum_dot.telemetry`).
+
+        The run itself goes on; here the message goes to the `datum_dot.telemetry` log.
+        """
+        logging.getLogger("datum_dot.telemetry").warning("%s", message)
 
 
 def execute(
@@ -114,24 +123,29 @@ def execute(
     # the run proper starts now: time spent answering the start-up questions is not its duration
     started = datetime.now(UTC)
     store = store or RunStore(datum_home(request.environ))
-    recorder = RunRecorder(
-        store, _run_start(request, plan, runtime, started), run_id=request.run_id
-    )
+    start = _run_start(request, plan, runtime, started)
+    recorder = RunRecorder(store, start, run_id=request.run_id)
     recorder.begin()
+    environ = os.environ if request.environ is None else request.environ
+    trace = telemetry.start_run(
+        start, plan=plan, run_id=recorder.run_id, environ=environ, warn=observer.telemetry_warning
+    )
     with recorder:
         for note in request.notes:
             recorder.line("stderr", f"dot: {note}")
         try:
-            result = _run(request, plan, runtime, observer, _Lines(recorder, observer))
+            out = _Lines(trace.sink(recorder), observer)
+            result = _run(request, plan, runtime, observer, out, trace.events(observer.event))
         except KeyboardInterrupt:
-            _finish(recorder, RunEnd(RunStatus.CANCELLED, int(ExitCode.CANCELLED)), observer)
+            end = RunEnd(RunStatus.CANCELLED, int(ExitCode.CANCELLED))
+            _finish(recorder, end, observer, trace)
             raise
         except DotError as e:
             status = RunStatus.TIMEOUT if e.exit_code == ExitCode.TIMEOUT else RunStatus.FAILED
             recorder.line("stderr", f"error: {e.message}")
             end = RunEnd(status, int(e.exit_code), error_class=type(e).__name__,
                          error_message=e.message, suggestion=e.hint)  # fmt: skip
-            _finish(recorder, end, observer)
+            _finish(recorder, end, observer, trace)
             raise
         except BaseException as e:
             # A bug, an OSError or a plugin runtime that raises: the record still ends (ABORTED
@@ -139,7 +153,7 @@ def execute(
             recorder.line("stderr", traceback.format_exc())
             end = RunEnd(RunStatus.FAILED, int(ExitCode.RUNTIME_FAILURE),
                          error_class=type(e).__name__, error_message=str(e) or None)  # fmt: skip
-            _finish(recorder, end, observer)
+            _finish(recorder, end, observer, trace)
             raise
         status, code = _outcome(result)
         end = RunEnd(
@@ -151,7 +165,7 @@ def execute(
             suggestion=result.suggestion,
             run_results=plan.target_path / "run_results.json",
         )
-        _finish(recorder, end, observer)
+        _finish(recorder, end, observer, trace)
     return RunRecord(
         request=request,
         plan=plan,
@@ -183,8 +197,11 @@ class _Lines:
         self._observer.line(stream, text)
 
 
-def _finish(recorder: RunRecorder, end: RunEnd, observer: Observer) -> None:
+def _finish(
+    recorder: RunRecorder, end: RunEnd, observer: Observer, trace: telemetry.RunTrace
+) -> None:
     recorder.finish(end)
+    trace.finish(end)
     unsaved = recorder.unsaved()
     if unsaved is not None:
         observer.history_warning(unsaved)
@@ -196,6 +213,7 @@ def _run(
     runtime: Runtime,
     observer: Observer,
     out: OutputSink,
+    on_event: EventHandler,
 ) -> InvocationResult:
     policy = RetryPolicy(retries=request.retries, delay=request.retry_delay)
 
@@ -207,7 +225,7 @@ def _run(
 
     def run_deps(args: Sequence[str]) -> None:
         note(f"installing dbt packages in {plan.project_dir}")
-        result = runner.invoke(args, env=plan.dbt_env, on_event=observer.event, output=out)
+        result = runner.invoke(args, env=plan.dbt_env, on_event=on_event, output=out)
         if result.interrupted:
             raise KeyboardInterrupt  # a cancellation, recorded as one below, not a deps failure
         if not result.success:
@@ -243,7 +261,7 @@ def _run(
         return runner.invoke(
             plan.dbt_args,
             env=plan.dbt_env,
-            on_event=observer.event,
+            on_event=on_event,
             output=out,
             timeout=timeout,
         )

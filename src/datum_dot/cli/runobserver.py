@@ -99,6 +99,12 @@ class CliObserver(Observer):
         with reader_may_be_gone():
             render.warn(message)
 
+    def telemetry_warning(self, message: str) -> None:
+        """Say that the run's traces were not sent (the run goes on)."""
+        self._clear()
+        with reader_may_be_gone():
+            render.warn(message)
+
     def waiting(self, message: str) -> None:
         """Say why the run is not starting yet (a line that stays: it may last)."""
         self._clear()
