@@ -27,6 +27,7 @@ class Trigger(StrEnum):
     CRON = "cron"
     WEBHOOK = "webhook"
     SDK = "sdk"
+    DAGSTER = "dagster"
 
 
 class RunStatus(StrEnum):
