@@ -170,6 +170,9 @@ def _print_rows(out: Console, rows: list[tuple[str, Text]]) -> None:
 
 def output_lines(run: StoredRun) -> Iterator[str]:
     """The stamped lines of output.log, each ending in a newline; none if it is missing."""
+    if run.lines is not None:  # a history in PostgreSQL: the run may have run on another host
+        yield from (line + "\n" for line in run.lines(0))
+        return
     try:
         with run.files()["output"].open(encoding="utf-8", errors="replace", newline="\n") as f:
             for line in f:

@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -273,7 +273,7 @@ def counts_row(counts: NodeCounts | None) -> dict[str, int | None]:
     return dataclasses.asdict(counts)
 
 
-def to_run(row: sqlite3.Row, runs_dir: Path) -> StoredRun:
+def to_run(row: Mapping[str, Any], runs_dir: Path) -> StoredRun:
     """The record a `SELECT * FROM runs` row holds."""
 
     def when(value: str | None) -> datetime | None:

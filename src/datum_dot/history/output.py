@@ -76,6 +76,9 @@ class RunOutput:
         self._dropped = 0
         self.error: OSError | None = None
         """The last write error met, if any (for saying why output could not be saved)."""
+        self.tee: Callable[[str, list[str]], None] | None = None
+        """Also given each line, stamped, with its stream (`RunStore.output_tee`: the database
+        of a history kept in PostgreSQL), in the order the lines arrive."""
         if run_dir is not None:
             self.attach(run_dir)
 
@@ -112,6 +115,8 @@ class RunOutput:
             self._files[STDERR_LOG if stream == "stderr" else STDOUT_LOG].pending += raw
             self._files[OUTPUT_LOG].pending += combined
             self._write()
+            if self.tee is not None:
+                self.tee("stderr" if stream == "stderr" else "stdout", [stamp + o for o in lines])
 
     def unsaved_lines(self) -> int:
         """Lines of output.log not on disk: still waiting in memory, or dropped."""

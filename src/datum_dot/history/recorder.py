@@ -105,6 +105,7 @@ class RunRecorder:
             return None
         self.run_id = run_id
         run_dir = self._store.run_dir(run_id)
+        self._output.tee = self._store.output_tee(run_id)
         self._output.attach(run_dir)
         _set_aside(run_dir / RESERVE, self._reserve_bytes)
         return run_id

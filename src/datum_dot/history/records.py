@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,6 +180,8 @@ class StoredRun:
         run_dir: The run's folder (`$DATUM_HOME/runs/<run_id>`).
         error_node: The first dbt node that failed (`model.shop.orders`), where one did.
         artifacts: dbt's artifacts kept in the run's folder, by name, with their sha256.
+        lines: Reads the run's stamped output lines from a number on, where they are not read
+            from its folder: a history in PostgreSQL, whose runs may have run on another host.
     """
 
     run_id: str
@@ -196,6 +198,7 @@ class StoredRun:
     counts: NodeCounts | None = None
     error_node: str | None = None
     artifacts: Mapping[str, ArtifactFile] = field(default_factory=dict)
+    lines: Callable[[int], list[str]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def started_at(self) -> datetime:
@@ -230,7 +233,10 @@ class StoredRun:
         )
 
     def has_log_files(self) -> bool:
-        """Whether the log files are still on disk (someone may have deleted the folder)."""
+        """Whether the log files are still on disk (someone may have deleted the folder); a run
+        whose output is read from the database always has them."""
+        if self.lines is not None:
+            return True
         return all((self.run_dir / name).is_file() for name in LOG_FILES)
 
     def to_json(self) -> dict[str, Any]:

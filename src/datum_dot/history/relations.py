@@ -12,7 +12,6 @@ Relations are matched without quotes and case: `analytics.orders` matches
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from typing import Any
 from datum_dot.history.artifacts import MANIFEST
 from datum_dot.history.database import to_run
 from datum_dot.history.files import RUN_RESULTS
+from datum_dot.history.index import Session
 from datum_dot.history.records import StoredRun
-from datum_dot.home.sqlitefile import write
 from datum_dot.runs.state import WRITING_RUNS
 
 BUILT_KINDS = ("model.", "seed.", "snapshot.")
@@ -50,7 +49,7 @@ def normalize(text: str) -> str:
     return ".".join(part.strip().strip('"`[]').lower() for part in text.split("."))
 
 
-def match_clause(relation: str) -> tuple[str, tuple[str, ...]]:
+def match_clause(relation: str) -> tuple[str, tuple[str | int, ...]]:
     """The SQL condition (on `built_relations`) and parameters matching what the user typed."""
     wanted = normalize(relation)
     parts = wanted.split(".")
@@ -58,7 +57,10 @@ def match_clause(relation: str) -> tuple[str, tuple[str, ...]]:
         return "b.name = ?", (wanted,)
     if len(parts) == 2:
         suffix = "." + wanted
-        return "(b.relation = ? OR substr(b.relation, ?) = ?)", (wanted, str(-len(suffix)), suffix)
+        return (
+            "(b.relation = ? OR substr(b.relation, length(b.relation) + 1 - ?) = ?)",
+            (wanted, len(suffix), suffix),
+        )
     return "b.relation = ?", (wanted,)
 
 
@@ -92,14 +94,15 @@ def read_built(run_dir: Path, command: tuple[str, ...]) -> list[BuiltNode]:
     return list(built.values())
 
 
-def index_run(conn: sqlite3.Connection, run_id: str, nodes: list[BuiltNode]) -> None:
+def index_run(s: Session, run_id: str, nodes: list[BuiltNode]) -> None:
     """Keep a run's relations in the index and mark it read (inside the caller's transaction)."""
-    conn.executemany(
-        "INSERT OR REPLACE INTO built_relations (run_id, unique_id, relation, name, status)"
-        " VALUES (?, ?, ?, ?, ?)",
+    s.run_many(
+        "INSERT INTO built_relations (run_id, unique_id, relation, name, status)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, unique_id) DO UPDATE SET"
+        " relation = excluded.relation, name = excluded.name, status = excluded.status",
         [(run_id, n.unique_id, n.relation, n.name, n.status) for n in nodes],
     )
-    conn.execute("UPDATE runs SET relations_indexed = 1 WHERE run_id = ?", (run_id,))
+    s.run("UPDATE runs SET relations_indexed = 1 WHERE run_id = ?", (run_id,))
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -111,7 +114,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def last_built(
-    conn: sqlite3.Connection,
+    s: Session,
     runs_dir: Path,
     relation: str,
     *,
@@ -134,22 +137,20 @@ def last_built(
         f" b.status AS b_status FROM built_relations b JOIN runs r ON r.run_id = b.run_id"
         f" WHERE {clause}{scope} {{extra}} ORDER BY r.finished_at DESC, r.run_id DESC LIMIT 1"
     )
-    row = conn.execute(sql.format(extra=""), [*params, *scope_params]).fetchone()
+    row = s.one(sql.format(extra=""), [*params, *scope_params])
     after = row["finished_at"] if row is not None else ""
-    pending = conn.execute(
+    pending = s.rows(
         "SELECT * FROM runs r WHERE relations_indexed IS NULL AND status != 'RUNNING'"  # noqa: S608
         f" AND artifacts IS NOT NULL AND finished_at > ?{scope}"
         " ORDER BY finished_at DESC, run_id DESC",
         [after, *scope_params],
-    ).fetchall()
+    )
     for candidate in pending:
         run = to_run(candidate, runs_dir)
         nodes = read_built(run.run_dir, run.start.command)
-        with write(conn):
-            index_run(conn, run.run_id, nodes)
-        found = conn.execute(
-            sql.format(extra="AND r.run_id = ?"), [*params, *scope_params, run.run_id]
-        ).fetchone()
+        with s.transaction():
+            index_run(s, run.run_id, nodes)
+        found = s.one(sql.format(extra="AND r.run_id = ?"), [*params, *scope_params, run.run_id])
         if found is not None:
             row = found
             break

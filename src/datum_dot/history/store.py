@@ -4,19 +4,27 @@ A run is recorded as RUNNING (its folder, metadata.json and index row) before db
 output is appended line by line (`RunOutput`); `finish` finalizes the row and rewrites
 metadata.json. Whenever the history is read, a RUNNING record whose writer is gone (a dead pid, or
 another boot: see `liveness`) is marked ABORTED, keeping the output it had.
+
+The index is SQLite under `$DATUM_HOME`, or PostgreSQL when `DATUM_DATABASE_URL` (or
+`database.url`) is set (see `dburl`): then the output lines go to the database too (`pgoutput`),
+so that any host shows and follows them; a RUNNING record whose writer stopped renewing its
+lease is ABORTED from any host; and the end of a run met with the database away is spooled
+(`pgspool`) and sent when it is back. The run's folder (artifacts, log files) stays on the host
+that ran it; the record names the host and the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import json
 import shutil
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datum_dot.errors import HistoryError
 from datum_dot.history import relations
@@ -27,6 +35,7 @@ from datum_dot.history.artifacts import (
 )
 from datum_dot.history.database import (
     ABORT,
+    COUNT_COLUMNS,
     FINISH,
     INSERT,
     NEWEST_FIRST,
@@ -47,6 +56,7 @@ from datum_dot.history.files import (
     write_json_atomic,
     written_since,
 )
+from datum_dot.history.index import Index, Row, Session, SqliteIndex
 from datum_dot.history.output import RunOutput
 from datum_dot.history.records import (
     RUN_ID,
@@ -60,9 +70,12 @@ from datum_dot.history.records import (
     run_time_of,
 )
 from datum_dot.home import sessionlog
+from datum_dot.home.dburl import DatabaseUrl, database_url
 from datum_dot.home.liveness import current_boot_id, is_writer_gone
-from datum_dot.home.sqlitefile import write
 from datum_dot.runs.run import RunStatus
+
+if TYPE_CHECKING:
+    from datum_dot.history.postgres import PgIndex
 
 HISTORY_FILE = "history.sqlite"
 ABORTED_CLASS = "aborted"
@@ -70,23 +83,54 @@ SHORT_ID = 8
 """How many characters of a run id's end name it for people: its 8 random hex digits."""
 
 
+_FROM_SETTINGS: Any = object()
+
+
 class RunStore:
-    """The run history under one `$DATUM_HOME`.
+    """The run history under one `$DATUM_HOME` (its index in SQLite there, or in PostgreSQL).
 
     Args:
         home: The `$DATUM_HOME` folder.
         clock: Gives the current UTC time (tests inject one).
         timeout: Seconds to wait for another process's write lock.
+        database: The PostgreSQL database to keep the index in; None for SQLite under `home`;
+            by default, what `DATUM_DATABASE_URL` or config.yaml's `database.url` says.
+
+    Raises:
+        ConfigError: config.yaml's `database.url` holds a password, or config.yaml is unusable.
+        HistoryError: `DATUM_DATABASE_URL` is not a PostgreSQL URL.
     """
 
     def __init__(
-        self, home: Path, *, clock: Callable[[], datetime] = utc_now, timeout: float = 30.0
+        self,
+        home: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        timeout: float = 30.0,
+        database: DatabaseUrl | None = _FROM_SETTINGS,
     ) -> None:
         self.home = home
         self.path = home / HISTORY_FILE
         self.runs_dir = home / "runs"
         self._clock = clock
         self._db = Database(self.path, timeout=timeout)
+        url = database_url(home) if database is _FROM_SETTINGS else database
+        self._pg: PgIndex | None = None
+        self._index: Index
+        if url is None:
+            self._index = SqliteIndex(self._db.connect, self.path)
+        else:
+            # lazy: psycopg loads only for a history kept in PostgreSQL
+            from datum_dot.history.postgres import PgIndex
+
+            self._pg = PgIndex(url)
+            self._index = self._pg
+        self._spool_checked = False
+
+    @property
+    def where(self) -> str:
+        """Where the index is, for messages: the SQLite file, or `host:port/database`."""
+        return self._index.where
 
     def clock(self) -> datetime:
         """The current UTC time, by this store's clock."""
@@ -142,8 +186,10 @@ class RunStore:
             for name in LOG_FILES:
                 (run.run_dir / name).touch(mode=0o600)
             write_json_atomic(run.run_dir / METADATA, run.to_json())
-            with self._db.connect(create=True) as conn, write(conn):
-                conn.execute(INSERT, start_row(run_id, start))
+            with self._session(create=True) as s, s.transaction():
+                s.run(INSERT, start_row(run_id, start))
+                if self._pg is not None:
+                    self._pg_begun(s, run)
         except BaseException:
             shutil.rmtree(run.run_dir, ignore_errors=True)
             raise
@@ -159,7 +205,19 @@ class RunStore:
             HistoryError: `run_id` is not a run id.
             OSError: The run's folder is gone.
         """
-        return RunOutput(self.run_dir(run_id), clock=self._clock)
+        output = RunOutput(self.run_dir(run_id), clock=self._clock)
+        output.tee = self.output_tee(run_id)
+        return output
+
+    def output_tee(self, run_id: str) -> Callable[[str, list[str]], None] | None:
+        """Where a run's stamped output lines go besides its log files: the database's
+        `run_lines` when the history is in PostgreSQL (None for SQLite)."""
+        if self._pg is None:
+            return None
+        # lazy: psycopg loads only for a history kept in PostgreSQL
+        from datum_dot.history.pgoutput import shipper
+
+        return functools.partial(shipper().add, run_id)
 
     def finish(self, run_id: str, end: RunEnd) -> StoredRun:
         """Finalize a run's record: status, codes, error, counts; copy run_results.json.
@@ -194,26 +252,29 @@ class RunStore:
             if end.status is not RunStatus.SUCCESS:
                 failed = first_failed_node(end.run_results)
         finished = end.finished_at or self._clock()
-        with self._db.connect(create=True) as conn, write(conn):
-            started = self._select(conn, run_id).started_at
-            conn.execute(
-                FINISH,
-                {
-                    "run_id": run_id,
-                    "status": end.status.value,
-                    "finished_at": iso(finished),
-                    "duration_seconds": max((finished - started).total_seconds(), 0.0),
-                    "exit_code": end.exit_code,
-                    "dbt_exit_code": end.dbt_exit_code,
-                    "error_class": end.error_class,
-                    "error_message": end.error_message or (failed.message if failed else None),
-                    "error_node": end.error_node or (failed.unique_id if failed else None),
-                    "suggestion": end.suggestion,
-                    "artifacts": artifacts_to_json(kept),
-                    **counts_row(counts),
-                },
-            )
-            run = self._select(conn, run_id)
+
+        def params(started: datetime) -> dict[str, object]:
+            return {
+                "run_id": run_id,
+                "status": end.status.value,
+                "finished_at": iso(finished),
+                "duration_seconds": max((finished - started).total_seconds(), 0.0),
+                "exit_code": end.exit_code,
+                "dbt_exit_code": end.dbt_exit_code,
+                "error_class": end.error_class,
+                "error_message": end.error_message or (failed.message if failed else None),
+                "error_node": end.error_node or (failed.unique_id if failed else None),
+                "suggestion": end.suggestion,
+                "artifacts": artifacts_to_json(kept),
+                **counts_row(counts),
+            }
+
+        if self._pg is not None:
+            run = self._pg_finish(run_id, params)
+        else:
+            with self._session(create=True) as s, s.transaction():
+                s.run(FINISH, params(self._select(s, run_id).started_at))
+                run = self._select(s, run_id)
         _rewrite_metadata(run)
         self._log(
             "info", f"run finished {run.status.value}", run_id=run_id, exit_code=end.exit_code
@@ -228,22 +289,19 @@ class RunStore:
                 matches, several do (the message lists them), or the history file is unusable.
         """
         part = check_run_id_prefix(run_id_or_part)
-        if not self.path.exists():
+        if not self._index.exists():
             raise self._unknown(part)
-        with self._db.connect(create=False) as conn:
-            self._abort_stale(conn)
-            rows = conn.execute("SELECT * FROM runs WHERE run_id = ?", (part,)).fetchall()
-            rows = (
-                rows
-                or conn.execute(
-                    "SELECT * FROM runs WHERE (run_id >= ? AND run_id < ?) OR substr(run_id, ?) = ?"
-                    " ORDER BY run_id LIMIT 11",
-                    # Every character a run id may hold sorts below DEL: this is a prefix range.
-                    (part, part + "\x7f", -len(part), part),
-                ).fetchall()
+        with self._session(create=False) as s:
+            self._abort_stale(s)
+            rows = s.rows("SELECT * FROM runs WHERE run_id = ?", (part,))
+            rows = rows or s.rows(
+                "SELECT * FROM runs WHERE (run_id >= ? AND run_id < ?)"
+                " OR substr(run_id, length(run_id) + 1 - ?) = ? ORDER BY run_id LIMIT 11",
+                # Every character a run id may hold sorts below DEL: this is a prefix range.
+                (part, part + "\x7f", len(part), part),
             )
         if len(rows) == 1:
-            return to_run(rows[0], self.runs_dir)
+            return self._run(rows[0])
         if not rows:
             raise self._unknown(part)
         shown = ", ".join(row["run_id"] for row in rows[:10]) + (", ..." if len(rows) > 10 else "")
@@ -262,24 +320,26 @@ class RunStore:
         Raises:
             HistoryError: The history file is unusable.
         """
-        if not run_ids or not self.path.exists():
+        if not run_ids or not self._index.exists():
             return {run_id: run_id for run_id in run_ids}
         shorts = sorted({run_id[-SHORT_ID:] for run_id in run_ids})
         taken: Counter[str] = Counter()
-        with self._db.connect(create=False) as conn:
+        # SQLite reads a negative start from the end; PostgreSQL has right() (and an index on it)
+        tail = f"substr(run_id, -{SHORT_ID})" if self._pg is None else f"right(run_id, {SHORT_ID})"
+        with self._session(create=False) as s:
             for chunk in (shorts[i : i + 500] for i in range(0, len(shorts), 500)):
                 marks = ", ".join("?" * len(chunk))
                 sql = (
-                    f"SELECT substr(run_id, -{SHORT_ID}) AS tail, count(*) FROM runs"  # noqa: S608
-                    f" WHERE tail IN ({marks}) GROUP BY tail"
+                    f"SELECT {tail} AS tail, count(*) AS n FROM runs"  # noqa: S608
+                    f" WHERE {tail} IN ({marks}) GROUP BY {tail}"
                 )
-                taken.update(dict(conn.execute(sql, chunk).fetchall()))
+                taken.update({row["tail"]: row["n"] for row in s.rows(sql, chunk)})
             for short in shorts:  # an id that starts with them (a project named in hex)
-                row = conn.execute(
-                    "SELECT count(*) FROM runs WHERE run_id >= ? AND run_id < ?",
+                row = s.one(
+                    "SELECT count(*) AS n FROM runs WHERE run_id >= ? AND run_id < ?",
                     (short, short + "\x7f"),
-                ).fetchone()
-                taken[short] += row[0]
+                )
+                taken[short] += row["n"] if row else 0
         return {
             run_id: run_id[-SHORT_ID:] if taken[run_id[-SHORT_ID:]] == 1 else run_id
             for run_id in run_ids
@@ -311,7 +371,7 @@ class RunStore:
         Raises:
             HistoryError: The history file is unusable.
         """
-        if not self.path.exists():
+        if not self._index.exists():
             return []
         where: list[str] = []
         params: list[object] = []
@@ -329,9 +389,9 @@ class RunStore:
         sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")  # noqa: S608
         sql += f" {NEWEST_FIRST}" + (" LIMIT ?" if last is not None else "")
         params += [last] if last is not None else []
-        with self._db.connect(create=False) as conn:
-            self._abort_stale(conn)
-            return [to_run(row, self.runs_dir) for row in conn.execute(sql, params)]
+        with self._session(create=False) as s:
+            self._abort_stale(s)
+            return [self._run(row) for row in s.rows(sql, params)]
 
     def last_isolated_runs(self, *, project: str, commits: Collection[str]) -> dict[str, StoredRun]:
         """The newest isolated run (one with a ref) of each commit, for `dot builds`.
@@ -347,19 +407,19 @@ class RunStore:
             HistoryError: The history file is unusable.
         """
         wanted = sorted(set(commits))
-        if not wanted or not self.path.exists():
+        if not wanted or not self._index.exists():
             return {}
         found: dict[str, StoredRun] = {}
-        with self._db.connect(create=False) as conn:
-            self._abort_stale(conn)
+        with self._session(create=False) as s:
+            self._abort_stale(s)
             for chunk in (wanted[i : i + 500] for i in range(0, len(wanted), 500)):
                 marks = ", ".join("?" * len(chunk))
                 sql = (
                     "SELECT * FROM runs WHERE project = ? AND ref IS NOT NULL"  # noqa: S608
                     f" AND commit_sha IN ({marks}) {NEWEST_FIRST}"
                 )
-                for row in conn.execute(sql, [project, *chunk]):
-                    found.setdefault(row["commit_sha"], to_run(row, self.runs_dir))
+                for row in s.rows(sql, [project, *chunk]):
+                    found.setdefault(row["commit_sha"], self._run(row))
         return found
 
     def plain_successes(self, *, project: str, env: str, limit: int = 50) -> list[StoredRun]:
@@ -369,15 +429,15 @@ class RunStore:
         Raises:
             HistoryError: The history file is unusable.
         """
-        if not self.path.exists():
+        if not self._index.exists():
             return []
         sql = (
             "SELECT * FROM runs WHERE project = ? AND env = ? AND status = 'SUCCESS'"
             " AND ref IS NULL ORDER BY finished_at DESC, run_id DESC LIMIT ?"
         )
-        with self._db.connect(create=False) as conn:
-            rows = conn.execute(sql, (project, env, limit)).fetchall()
-        return [to_run(row, self.runs_dir) for row in rows]
+        with self._session(create=False) as s:
+            rows = s.rows(sql, (project, env, limit))
+        return [self._run(row) for row in rows]
 
     def last_built(
         self, relation: str, *, env: str | None = None, project: str | None = None
@@ -390,10 +450,11 @@ class RunStore:
         Raises:
             HistoryError: The history file is unusable.
         """
-        if not self.path.exists():
+        if not self._index.exists():
             return None
-        with self._db.connect(create=False) as conn:
-            return relations.last_built(conn, self.runs_dir, relation, env=env, project=project)
+        with self._session(create=False) as s:
+            found = relations.last_built(s, self.runs_dir, relation, env=env, project=project)
+        return None if found is None else (self._run_from(found[0]), found[1])
 
     def mark_aborted_stale(self) -> list[str]:
         """Mark RUNNING records whose process is gone (dead pid, another boot) as ABORTED.
@@ -407,10 +468,10 @@ class RunStore:
         Raises:
             HistoryError: The history file is unusable.
         """
-        if not self.path.exists():
+        if not self._index.exists():
             return []
-        with self._db.connect(create=False) as conn:
-            return self._abort_stale(conn)
+        with self._session(create=False) as s:
+            return self._abort_stale(s)
 
     def prune(self, *, keep: int | None = None, older_than: timedelta | None = None) -> list[str]:
         """Remove finished records and their folders together; RUNNING ones are never removed.
@@ -437,7 +498,7 @@ class RunStore:
             raise HistoryError(
                 "prune limits cannot be negative", "for example: dot logs prune --keep 500"
             )
-        if not self.path.exists():
+        if not self._index.exists():
             return []
         where = ["status != 'RUNNING'"]
         params: list[object] = []
@@ -448,11 +509,11 @@ class RunStore:
             where.append("started_at < ?")
             params.append(iso(self._clock() - older_than))
         sql = f"SELECT run_id FROM runs WHERE {' AND '.join(where)} ORDER BY started_at, run_id"  # noqa: S608
-        with self._db.connect(create=False) as conn:
-            self._abort_stale(conn)
-            with write(conn):
-                ids = [row[0] for row in conn.execute(sql, params)]
-                conn.executemany("DELETE FROM runs WHERE run_id = ?", [(i,) for i in ids])
+        with self._session(create=False) as s:
+            self._abort_stale(s)
+            with s.transaction():
+                ids = [row["run_id"] for row in s.rows(sql, params)]
+                s.run_many("DELETE FROM runs WHERE run_id = ?", [(i,) for i in ids])
         for run_id in ids:
             shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
         self._sweep_orphans()
@@ -472,41 +533,55 @@ class RunStore:
             self._log("warning", line, run_id=run_id)
         return kept
 
-    def _abort_stale(self, conn: sqlite3.Connection) -> list[str]:
-        rows = conn.execute(
-            "SELECT run_id, hostname, pid, boot_id, start_ticks FROM runs WHERE status = 'RUNNING'"
-        ).fetchall()
+    def _abort_stale(self, s: Session) -> list[str]:
+        # A lease is the only sign of life another host's writer gives (PostgreSQL only).
+        expired = "lease_until < now()" if self._pg is not None else "0"
+        rows = s.rows(
+            "SELECT run_id, hostname, pid, boot_id, start_ticks,"  # noqa: S608 - constant text
+            f" {expired} AS expired FROM runs WHERE status = 'RUNNING'"
+        )
         host, boot = hostname(), current_boot_id()
-        stale = [
-            row["run_id"]
+        stale = {
+            row["run_id"]: bool(row["expired"])
             for row in rows
-            if row["hostname"] == host
-            and is_writer_gone(row["pid"], row["boot_id"], row["start_ticks"], now_boot_id=boot)
-        ]
+            if bool(row["expired"])
+            or (
+                row["hostname"] == host
+                and is_writer_gone(row["pid"], row["boot_id"], row["start_ticks"], now_boot_id=boot)
+            )
+        }
         if not stale:
             return []
         aborted: list[StoredRun] = []
-        with write(conn):
-            for run_id in stale:
-                run = self._select(conn, run_id)
+        with s.transaction():
+            for run_id, by_lease in stale.items():
+                run = self._select(s, run_id)
                 if run.status is not RunStatus.RUNNING:
                     continue  # another reader got there first
-                last_seen = last_change(run.run_dir) or self._clock()
-                conn.execute(
+                last_seen = (None if by_lease else last_change(run.run_dir)) or self._clock()
+                why = (
+                    f"the host recording this run ({run.start.hostname}, pid {run.start.pid}) "
+                    "stopped renewing its lease: it was stopped, lost the database for longer "
+                    "than the lease, or the machine went down"
+                    if by_lease
+                    else f"the process recording this run (pid {run.start.pid}) ended without "
+                    "finishing it: it was killed (SIGKILL, out of memory) or the machine restarted"
+                )
+                s.run(
                     ABORT,
                     {
                         "run_id": run_id,
                         "finished_at": iso(last_seen),
                         "duration_seconds": max((last_seen - run.started_at).total_seconds(), 0.0),
                         "error_class": ABORTED_CLASS,
-                        "error_message": f"the process recording this run (pid {run.start.pid}) "
-                        "ended without finishing it: it was killed (SIGKILL, out of memory) or "
-                        "the machine restarted",
+                        "error_message": why,
                         "suggestion": f"the output up to that moment is in {run.run_dir}/"
-                        f"{OUTPUT_LOG}; run the command again",
+                        f"{OUTPUT_LOG}"
+                        + (f" on {run.start.hostname}" if by_lease else "")
+                        + "; run the command again",
                     },
                 )
-                aborted.append(self._select(conn, run_id))
+                aborted.append(self._select(s, run_id))
         for run in aborted:
             with contextlib.suppress(OSError):  # the space its recorder set aside, given back
                 (run.run_dir / RESERVE).unlink(missing_ok=True)
@@ -514,11 +589,92 @@ class RunStore:
             self._log("warning", "run marked ABORTED", run_id=run.run_id)
         return [run.run_id for run in aborted]
 
-    def _select(self, conn: sqlite3.Connection, run_id: str) -> StoredRun:
-        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    def _select(self, s: Session, run_id: str) -> StoredRun:
+        row = s.one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         if row is None:
             raise self._unknown(run_id)
-        return to_run(row, self.runs_dir)
+        return self._run(row)
+
+    def _session(self, *, create: bool) -> contextlib.AbstractContextManager[Session]:
+        if self._pg is not None and not self._spool_checked:
+            self._spool_checked = True
+            # lazy: psycopg loads only for a history kept in PostgreSQL
+            from datum_dot.history import pgspool
+
+            if pgspool.pending(self.home):
+                for run_id in pgspool.send(self._pg, self.home):
+                    self._log("info", "spooled end of run sent to the database", run_id=run_id)
+        return self._index.session(create=create)
+
+    def _run(self, row: Row) -> StoredRun:
+        """The record a row holds; in PostgreSQL, its folder on its host, its lines from the
+        database."""
+        run = to_run(row, self.runs_dir)
+        return run if self._pg is None else self._run_from(run, row.get("run_dir"))
+
+    def _run_from(self, run: StoredRun, run_dir: str | None = None) -> StoredRun:
+        if self._pg is None:
+            return run
+        return dataclasses.replace(
+            run,
+            run_dir=Path(run_dir) if run_dir else run.run_dir,
+            lines=functools.partial(self.output_lines, run.run_id),
+        )
+
+    def output_lines(self, run_id: str, start: int = 0) -> list[str]:
+        """A run's stamped output lines from number `start` on, as the database has them
+        (PostgreSQL); the SQLite history reads them from the run's output.log instead.
+
+        Raises:
+            HistoryError: The database is unusable or away.
+        """
+        with self._index.session(create=False) as s:
+            rows = s.rows(
+                "SELECT line FROM run_lines WHERE run_id = ? AND seq >= ? ORDER BY seq",
+                (run_id, start),
+            )
+        return [row["line"] for row in rows]
+
+    def _pg_begun(self, s: Session, run: StoredRun) -> None:
+        """Name the run's folder and give it its first lease, in the transaction of `begin`."""
+        # lazy: psycopg loads only for a history kept in PostgreSQL
+        from datum_dot.history.pgoutput import lease_seconds, shipper
+
+        assert self._pg is not None  # noqa: S101 - called for PostgreSQL only
+        s.run(
+            "UPDATE runs SET run_dir = ?, lease_until = now() + make_interval(secs => ?)"
+            " WHERE run_id = ?",
+            (str(run.run_dir), lease_seconds(), run.run_id),
+        )
+        shipper().track(self._pg, run.run_id)
+
+    def _pg_finish(self, run_id: str, params: Callable[[datetime], dict[str, object]]) -> StoredRun:
+        """Finish a run in PostgreSQL: its last lines, then its record; spooled to local disk
+        when the database is away (see `pgspool`)."""
+        # lazy: psycopg loads only for a history kept in PostgreSQL
+        from datum_dot.history import pgspool
+        from datum_dot.history.pgoutput import INSERT_LINES, shipper
+        from datum_dot.history.postgres import DatabaseUnavailableError
+
+        unsent = shipper().release(run_id)
+        try:
+            with self._session(create=True) as s, s.transaction():
+                s.run_many(INSERT_LINES, [(run_id, *line) for line in unsent])
+                s.run(FINISH, params(self._select(s, run_id).started_at))
+                return self._select(s, run_id)
+        except DatabaseUnavailableError as e:
+            row = _row_from_metadata(self.run_dir(run_id))
+            if row is None:
+                raise
+            finish = params(datetime.fromisoformat(str(row["started_at"])))
+            pgspool.spool(self.home, run_id, unsent, finish)
+            self._log(
+                "warning",
+                f"the run's end is kept in {self.home / pgspool.SPOOL_DIR} until the database is "
+                f"back: {e.message}",
+                run_id=run_id,
+            )
+            return to_run({**row, **finish}, self.runs_dir)
 
     def _sweep_orphans(self) -> None:
         """Remove run folders left without a record by an interrupted prune (a day old or more)."""
@@ -534,11 +690,11 @@ class RunStore:
             return
         names = sorted(candidates)
         known: set[str] = set()
-        with self._db.connect(create=False) as conn:
+        with self._session(create=False) as s:
             for chunk in (names[i : i + 500] for i in range(0, len(names), 500)):
                 marks = ", ".join("?" * len(chunk))
                 sql = f"SELECT run_id FROM runs WHERE run_id IN ({marks})"  # noqa: S608
-                known.update(row[0] for row in conn.execute(sql, chunk))
+                known.update(row["run_id"] for row in s.rows(sql, chunk))
         for name in names:
             if name not in known:
                 shutil.rmtree(candidates[name], ignore_errors=True)
@@ -548,9 +704,32 @@ class RunStore:
 
     def _unknown(self, run_id: str) -> HistoryError:
         return HistoryError(
-            f"no run with id '{run_id}' in {self.path}",
+            f"no run with id '{run_id}' in {self._index.where}",
             "run `dot logs --last 50` to list recent runs and their ids",
         )
+
+
+def _row_from_metadata(run_dir: Path) -> dict[str, Any] | None:
+    """A run's start as an index row, from the metadata.json `begin` wrote (None if unreadable)."""
+    try:
+        data = json.loads((run_dir / METADATA).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    row = dict.fromkeys((*COUNT_COLUMNS, "start_ticks", "artifacts"))
+    row.update({k: data.get(k) for k in ("run_id", "project", "spec", "env", "ref", "runtime")})
+    row.update({k: data.get(k) for k in ("trigger", "hostname", "pid", "boot_id", "schedule")})
+    row.update(
+        commit_sha=data.get("commit"),
+        command=json.dumps(data.get("command") or []),
+        argv=json.dumps(data.get("argv") or []),
+        started_at=data.get("started_at"),
+        state=json.dumps(data["state"]) if data.get("state") else None,
+        error_node=None,
+        warm=1 if data.get("warm") else None,
+    )
+    return row
 
 
 def _rewrite_metadata(run: StoredRun) -> None:

@@ -33,7 +33,11 @@ WEBHOOK_KEYS = {
     "webhook.github-secret-env": "the environment variable holding the GitHub webhook secret",
     "webhook.branch-envs": "GitHub pushes to build, as branch=environment pairs (main=prod,develop=dev)",
 }
-SETTABLE_KEYS = {**PROJECT_KEYS, **WEBHOOK_KEYS}
+DATABASE_KEYS = {
+    "database.url": "the PostgreSQL database holding the run history (no password: use "
+    "PGPASSWORD, ~/.pgpass or a service file); \"\" for SQLite under $DATUM_HOME",
+}
+SETTABLE_KEYS = {**PROJECT_KEYS, **WEBHOOK_KEYS, **DATABASE_KEYS}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -103,6 +107,12 @@ def set_values(
         hook_pairs = [(k, v) for k, v in pairs if k in WEBHOOK_KEYS]
         if hook_pairs:
             webhook = _updated_webhook(webhook, hook_pairs, changes)
+        database = config.database
+        for key, raw in pairs:
+            if key in DATABASE_KEYS:
+                database = _updated_database(config, key, raw, changes, home)
+        if database != config.database:
+            config = config.model_copy(update={"database": database})
         return config.model_copy(update={"projects": projects, "webhook": webhook})
 
     userconfig.update_user_config(home, change)
@@ -173,6 +183,21 @@ def _updated_entry(
         return ProjectEntry.model_validate(values)
     except ValidationError as e:
         raise ConfigError(f"invalid value: {e.errors()[0]['msg']}", "see dot config show") from e
+
+
+def _updated_database(
+    config: UserConfig, key: str, raw: str, changes: list[ConfigChange], home: Path
+) -> userconfig.DatabaseSettings:
+    # lazy: loaded only when the key is set
+    from datum_dot.home.dburl import check_not_secret
+
+    url = raw.strip() or None
+    if url is not None:
+        check_not_secret(url, where=str(userconfig.config_path(home)))
+    before = config.database.url
+    if before != url:
+        changes.append(ConfigChange(key, before, url or "(none: SQLite under $DATUM_HOME)"))
+    return userconfig.DatabaseSettings(url=url)
 
 
 def _updated_webhook(

@@ -79,6 +79,14 @@ def format_branch_envs(mapping: Mapping[str, str]) -> str:
     return ",".join(f"{branch}={env}" for branch, env in mapping.items())
 
 
+class DatabaseSettings(BaseModel):
+    """Where the run history is kept when not in SQLite under `$DATUM_HOME` (`database.url`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+
+
 class UserConfig(BaseModel):
     """The whole of `config.yaml`."""
 
@@ -87,6 +95,7 @@ class UserConfig(BaseModel):
     version: Literal[1] = CURRENT_VERSION
     projects: dict[str, ProjectEntry] = Field(default_factory=dict)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @field_validator("projects")
     @classmethod
@@ -193,6 +202,8 @@ def save_user_config(home: Path, config: UserConfig) -> None:
         data["webhook"] = hook
     else:
         del data["webhook"]
+    if config.database.url is None:
+        del data["database"]
     text = _HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     ensure_datum_home(home)
     try:

@@ -1,0 +1,82 @@
+"""The run history's schema in PostgreSQL: versioned migrations, in the `datum_dot` schema.
+
+The columns are SQLite's (`database.MIGRATIONS`), so one SQL text serves both, plus what only a
+shared database needs: the folder of the run on the host that ran it (`run_dir`), the writer's
+lease (`lease_until`, renewed while the run runs: see `pglease`), and the output lines
+(`run_lines`), so that another host can show and follow them. Times stay fixed-width ISO text,
+as in SQLite: text order is time order, and a copy between the two is exact.
+
+`run_id` sorts by bytes (`COLLATE "C"`) whatever the database's locale, as SQLite sorts it: the
+prefix ranges `RunStore.get` uses depend on it.
+
+Ordered; never edit one once shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+SCHEMA_NAME = "datum_dot"
+LOCK_KEY = 0x646F7431  # "dot1": the advisory lock two starting hosts migrate under
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        run_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+        project TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        env TEXT,
+        ref TEXT,
+        commit_sha TEXT,
+        command TEXT NOT NULL,
+        argv TEXT NOT NULL,
+        runtime TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        boot_id TEXT NOT NULL,
+        start_ticks BIGINT,
+        started_at TEXT COLLATE "C" NOT NULL,
+        finished_at TEXT COLLATE "C",
+        duration_seconds DOUBLE PRECISION,
+        status TEXT NOT NULL CHECK (status IN
+            ('RUNNING', 'SUCCESS', 'FAILED', 'TIMEOUT', 'CANCELLED', 'ABORTED', 'SKIPPED')),
+        exit_code INTEGER,
+        dbt_exit_code INTEGER,
+        error_class TEXT,
+        error_message TEXT,
+        suggestion TEXT,
+        models INTEGER, seeds INTEGER, snapshots INTEGER, tests INTEGER,
+        failures INTEGER, warnings INTEGER, skipped INTEGER,
+        schedule TEXT,
+        error_node TEXT,
+        artifacts TEXT,
+        state TEXT,
+        relations_indexed INTEGER,
+        run_dir TEXT,
+        warm INTEGER,
+        lease_until TIMESTAMPTZ
+    );
+    CREATE INDEX runs_by_started ON runs (started_at, run_id);
+    CREATE INDEX runs_by_status ON runs (status, started_at, run_id);
+    CREATE INDEX runs_by_env ON runs (env, started_at, run_id);
+    CREATE INDEX runs_by_project ON runs (project, started_at, run_id);
+    CREATE INDEX runs_by_schedule ON runs (project, schedule, started_at, run_id);
+    CREATE INDEX runs_by_env_finished ON runs (project, env, status, finished_at);
+    CREATE INDEX runs_by_tail ON runs (right(run_id, 8));
+    CREATE TABLE built_relations (
+        run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        unique_id TEXT NOT NULL,
+        relation TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (run_id, unique_id)
+    );
+    CREATE INDEX built_by_relation ON built_relations (relation);
+    CREATE INDEX built_by_name ON built_relations (name);
+    CREATE TABLE run_lines (
+        run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        stream TEXT NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    """,
+)

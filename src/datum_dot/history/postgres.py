@@ -1,0 +1,246 @@
+"""The run history in PostgreSQL: connections, migrations, and the output lines of runs.
+
+One pool of connections per process and database (psycopg 3 and psycopg-pool), opened on first
+use. Before the pool, one plain connection checks the database is reachable (an unreachable one
+is bad input: exit 20, naming host and port) and brings the schema up to date under an advisory
+lock, so that two hosts starting at once migrate once. A schema newer than this release is
+refused with both version numbers.
+
+This module is imported only when `DATUM_DATABASE_URL` (or `database.url`) is set: psycopg is
+an optional dependency (the `postgres-store` extra).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from datum_dot.errors import HistoryError
+from datum_dot.history.index import Dialect, Params, Row, Session
+from datum_dot.history.pgschema import LOCK_KEY, MIGRATIONS, SCHEMA_NAME
+from datum_dot.home.dburl import DatabaseUrl
+
+CONNECT_TIMEOUT = 5
+"""Seconds to wait for the database to answer a new connection."""
+POOL_WAIT = 5.0
+"""Seconds to wait for a connection from the pool (all busy, or the database gone)."""
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class DatabaseUnavailableError(HistoryError):
+    """The run history's database cannot be reached (down, unreachable, refusing logins)."""
+
+
+@lru_cache(maxsize=256)
+def to_psycopg(sql: str) -> str:
+    """SQLite's `?` and `:name` parameters as psycopg's `%s` and `%(name)s`."""
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%").replace("?", "%s"))
+
+
+class PgSession:
+    """A `Session` over one psycopg connection (autocommit; `transaction` groups writes)."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, params: Params = ()) -> list[Row]:
+        """The rows a query returns."""
+        cur = self.conn.execute(to_psycopg(sql), params)
+        return cur.fetchall() if cur.description else []
+
+    def one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row a query returns, or None."""
+        cur = self.conn.execute(to_psycopg(sql), params)
+        return cur.fetchone() if cur.description else None
+
+    def run(self, sql: str, params: Params = ()) -> None:
+        """Run one statement."""
+        self.conn.execute(to_psycopg(sql), params)
+
+    def run_many(self, sql: str, seq: Sequence[Params]) -> None:
+        """Run one statement for each set of parameters (pipelined)."""
+        if seq:
+            with self.conn.cursor() as cur:
+                cur.executemany(to_psycopg(sql), seq)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A transaction around a block."""
+        return _transaction(self.conn)
+
+
+@contextlib.contextmanager
+def _transaction(conn: psycopg.Connection[Row]) -> Iterator[None]:
+    with conn.transaction():
+        yield
+
+
+class PgIndex:
+    """The run history's index in a PostgreSQL database.
+
+    Args:
+        url: The database's connection string.
+    """
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self.where = url.where()
+
+    def exists(self) -> bool:
+        """Always: the database is there or is an error (said when a session opens)."""
+        return True
+
+    @contextlib.contextmanager
+    def session(self, *, create: bool = False) -> Iterator[Session]:
+        """One pooled connection, as a session; database errors become `HistoryError`s.
+
+        Raises:
+            DatabaseUnavailableError: The database cannot be reached.
+            HistoryError: Its schema is newer than this release, or a statement failed.
+        """
+        pool = self._pool()
+        try:
+            with pool.connection(timeout=POOL_WAIT) as conn:
+                yield PgSession(conn)
+        except PoolTimeout as e:
+            raise self.unavailable(f"no connection within {POOL_WAIT:g}s") from e
+        except psycopg.OperationalError as e:
+            raise self.unavailable(_first_line(e)) from e
+        except psycopg.Error as e:
+            raise HistoryError(
+                f"the run history database at {self.where} refused a statement: {_first_line(e)}",
+                "check the role's rights on the datum_dot schema (`dot validate` checks them)",
+            ) from e
+
+    def unavailable(self, reason: str) -> DatabaseUnavailableError:
+        """The error for a database that cannot be reached."""
+        return DatabaseUnavailableError(
+            f"cannot reach the run history database at {self.where}: {reason}",
+            f"check that PostgreSQL runs there and that {self.url.source} names it; unset "
+            "DATUM_DATABASE_URL (and database.url) to keep the history in SQLite",
+        )
+
+    def schema_version(self) -> int:
+        """The schema version the database holds (0: none yet).
+
+        Raises:
+            DatabaseUnavailableError: The database cannot be reached.
+        """
+        with self._direct() as conn:
+            return _version(conn)
+
+    def _pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
+        key = (self.url.conninfo, os.getpid())
+        with _POOLS_LOCK:
+            pool = _POOLS.get(key)
+            if pool is None:
+                self._migrate()
+                pool = ConnectionPool(
+                    self.url.conninfo,
+                    min_size=1,
+                    max_size=4,
+                    kwargs=_connect_kwargs(),
+                    open=False,
+                    timeout=POOL_WAIT,
+                    check=ConnectionPool.check_connection,
+                    name="datum-dot-history",
+                )
+                pool.open(wait=False)
+                _POOLS[key] = pool
+        return pool
+
+    @contextlib.contextmanager
+    def _direct(self) -> Iterator[psycopg.Connection[Row]]:
+        try:
+            conn = psycopg.connect(self.url.conninfo, **_connect_kwargs())
+        except psycopg.OperationalError as e:
+            raise self.unavailable(_first_line(e)) from e
+        try:
+            yield conn
+        except psycopg.OperationalError as e:
+            raise self.unavailable(_first_line(e)) from e
+        finally:
+            conn.close()
+
+    def _migrate(self) -> None:
+        """Bring the schema up to date, once per process, under the advisory lock."""
+        with self._direct() as conn:
+            if _version(conn) == len(MIGRATIONS):
+                return
+            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+            try:
+                current = _version(conn)
+                if current > len(MIGRATIONS):
+                    raise HistoryError(
+                        f"the run history database at {self.where} has schema version "
+                        f"{current}, newer than this datum-dot knows ({len(MIGRATIONS)})",
+                        "upgrade datum-dot on this host: pip install -U 'datum-dot[postgres-store]'",
+                    )
+                with conn.transaction():
+                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA_NAME}")
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+                    )
+                    for number in range(current, len(MIGRATIONS)):
+                        conn.execute(MIGRATIONS[number])
+                    conn.execute("DELETE FROM schema_version")
+                    conn.execute(
+                        "INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),)
+                    )
+            except psycopg.errors.InsufficientPrivilege as e:
+                raise HistoryError(
+                    f"the run history database at {self.where} refused to create the "
+                    f"{SCHEMA_NAME} schema: {_first_line(e)}",
+                    "grant the role CREATE on the database, or create the schema for it once",
+                ) from e
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+def _version(conn: psycopg.Connection[Row]) -> int:
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL AS present", (f"{SCHEMA_NAME}.schema_version",)
+    ).fetchone()
+    if row is None or not row["present"]:
+        return 0
+    found = conn.execute("SELECT max(version) AS version FROM schema_version").fetchone()
+    return int(found["version"] or 0) if found else 0
+
+
+def _connect_kwargs() -> dict[str, Any]:
+    return {
+        "autocommit": True,
+        "row_factory": dict_row,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "options": f"-c search_path={SCHEMA_NAME}",
+        "application_name": "datum-dot",
+    }
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+_POOLS: dict[tuple[str, int], ConnectionPool[Any]] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_pools() -> None:
+    for (_, pid), pool in list(_POOLS.items()):
+        if pid == os.getpid():
+            with contextlib.suppress(Exception):
+                pool.close(timeout=1.0)
