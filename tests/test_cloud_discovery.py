@@ -147,6 +147,19 @@ def test_discovery_failure_falls_back_to_run_results(
     assert not any(TOKEN in text for _, text in sink.lines)
 
 
+def test_discovery_error_quoting_the_token_is_redacted(
+    cloud: tuple[CloudDouble, str], tmp_path: Path
+) -> None:
+    double, url = cloud
+    double.discovery = "echo-token"
+    sink = Sink()
+    result = runtime(url, tmp_path).invoke(BUILD, env={}, output=sink)
+    assert result.metadata["results_source"] == "artifacts"
+    [(_, note)] = sink.notes()
+    assert "bad credentials: Bearer ***" in note
+    assert not any(TOKEN in text for _, text in sink.lines)
+
+
 def test_discovery_partial_answer_is_completed_from_the_artifact(
     cloud: tuple[CloudDouble, str], tmp_path: Path
 ) -> None:
@@ -182,7 +195,9 @@ def test_results_artifacts_never_asks_the_discovery_api(
 ) -> None:
     double, url = cloud
     sink = Sink()
-    result = runtime(url, tmp_path, results="artifacts").invoke(BUILD, env={}, output=sink)
+    made = runtime(url, tmp_path, results="artifacts")
+    assert made.get_runtime_metadata()["results"] == "artifacts"
+    result = made.invoke(BUILD, env={}, output=sink)
     assert result.metadata["results_source"] == "artifacts"
     assert double.graphql == []
     [(_, note)] = sink.notes()

@@ -12,7 +12,7 @@ It also serves the Discovery API (GraphQL) on `POST /graphql` with `Authorizatio
 times `DISCOVERY_EXTRA_SECONDS` longer than the artifact's so a test can tell the sources apart.
 `discovery` switches it: `ok`, `no-access` (403), `graphql-error` (200 with `errors`, as for a
 token without metadata access), `down` (500), `partial` (some values null, one kind missing),
-`empty` (`job: null`, a run not ingested yet).
+`empty` (`job: null`, a run not ingested yet), `echo-token` (an error quoting the credentials).
 
 Each job has a scenario (how its runs end); each poll of a run moves it one step along
 queued -> starting -> running -> final. Faults (status codes, `Retry-After`) can be queued for
@@ -263,6 +263,8 @@ class CloudDouble:
             if mode == "graphql-error":
                 return JSONResponse({"data": None, "errors": [{"message": NO_METADATA_ACCESS,
                                      "extensions": {"code": "FORBIDDEN"}}]})  # fmt: skip
+            if mode == "echo-token":  # a careless server quoting the credentials back
+                return JSONResponse({"errors": [{"message": f"bad credentials: {auth}"}]})
             if mode == "empty" or run is None or run.job_id != variables.get("jobId"):
                 return JSONResponse({"data": {"job": None}})
             return JSONResponse({"data": {"job": _discovery_job(files, partial=mode == "partial")}})

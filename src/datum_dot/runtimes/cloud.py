@@ -347,6 +347,8 @@ class CloudRuntime(DbtCommandRuntime):
             "base_url": self.settings.base_url,
             "account_id": self.settings.account_id,
             "cache": self._use_cache,
+            "results": self.settings.results,
+            "discovery_url": self.settings.discovery_endpoint(),
         }
 
 
