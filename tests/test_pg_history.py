@@ -23,6 +23,8 @@ from datum_dot.errors import ConfigError, HistoryError
 from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
 from datum_dot.history.pgschema import MIGRATIONS
 from datum_dot.home.dburl import DatabaseUrl, database_url
+from datum_dot.preflight.model import Status
+from datum_dot.preflight.store import check_history_store
 from datum_dot.runs.run import RunStatus
 from tests.helpers.example import BIN, ExampleProject
 from tests.helpers.postgres import PostgresServer, free_port
@@ -342,3 +344,30 @@ def _scalar(url: str, statement: str) -> object:
         row = conn.execute(statement).fetchone()  # type: ignore[arg-type]
     assert row is not None
     return row[0]
+
+
+def test_validate_checks_the_database(
+    postgres_server: PostgresServer, shared_url: str, tmp_path: Path
+) -> None:
+    RunStore(tmp_path, database=DatabaseUrl(shared_url, "test")).query()  # migrated
+    ready = check_history_store(tmp_path, {"DATUM_DATABASE_URL": shared_url})
+    assert ready.status is Status.OK
+    assert "schema version 1, advisory locks work" in ready.detail
+    assert postgres_server.password not in ready.detail
+
+    fresh_url = new_database(postgres_server)
+    fresh = check_history_store(tmp_path, {"DATUM_DATABASE_URL": fresh_url})
+    assert fresh.status is Status.WARN
+    assert "the next command migrates it" in fresh.detail
+    assert _scalar(fresh_url, "select to_regclass('datum_dot.runs') is null") is True
+
+    port = free_port()
+    away = check_history_store(
+        tmp_path, {"DATUM_DATABASE_URL": f"postgresql://dot@127.0.0.1:{port}/datum"}
+    )
+    assert away.status is Status.FAIL
+    assert f"127.0.0.1:{port}" in away.detail
+
+    sqlite = check_history_store(tmp_path, {})
+    assert sqlite.status is Status.OK
+    assert sqlite.detail == f"SQLite: {tmp_path / 'history.sqlite'}"

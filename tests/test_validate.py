@@ -53,10 +53,10 @@ def test_validate_healthy_project_passes_every_check(registered: ExampleProject)
     result = registered.dot("validate", "--connection", "--env", "prod")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line[:2] in {"✓ ", "✗ ", "! ", "- "}]
-    assert len(lines) == 14, result.stdout
+    assert len(lines) == 15, result.stdout
     assert all(line.startswith("✓ ") for line in lines), result.stdout
     assert "target 'prod' connects" in result.stdout
-    assert "14 passed, 0 failed, 0 warnings, 0 skipped" in result.stdout
+    assert "15 passed, 0 failed, 0 warnings, 0 skipped" in result.stdout
     # the probe is a run like any other: recorded in the history
     logs = registered.dot("logs", "--last", "1", "--json")
     (probe,) = json.loads(logs.stdout)

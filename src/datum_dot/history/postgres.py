@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -138,7 +139,7 @@ class PgIndex:
         Raises:
             DatabaseUnavailableError: The database cannot be reached.
         """
-        with self._direct() as conn:
+        with self.direct() as conn:
             return _version(conn)
 
     def _pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
@@ -162,7 +163,12 @@ class PgIndex:
         return pool
 
     @contextlib.contextmanager
-    def _direct(self) -> Iterator[psycopg.Connection[Row]]:
+    def direct(self) -> Iterator[psycopg.Connection[Row]]:
+        """One connection of its own, outside the pool (migrations, `dot validate`).
+
+        Raises:
+            DatabaseUnavailableError: The database cannot be reached.
+        """
         try:
             conn = psycopg.connect(self.url.conninfo, **_connect_kwargs())
         except psycopg.OperationalError as e:
@@ -176,7 +182,7 @@ class PgIndex:
 
     def _migrate(self) -> None:
         """Bring the schema up to date, once per process, under the advisory lock."""
-        with self._direct() as conn:
+        with self.direct() as conn:
             if _version(conn) == len(MIGRATIONS):
                 return
             conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
@@ -244,3 +250,37 @@ def _close_pools() -> None:
         if pid == os.getpid():
             with contextlib.suppress(Exception):
                 pool.close(timeout=1.0)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What `dot validate` finds in the run history's database, without changing anything.
+
+    Attributes:
+        version: The schema version it holds (0: none yet).
+        can_create: Whether the role may create the schema (needed while it is missing).
+        can_lock: Whether the role can take (and give back) an advisory lock.
+    """
+
+    version: int
+    can_create: bool
+    can_lock: bool
+
+
+def probe(index: PgIndex) -> Probe:
+    """Look at the database: its schema version, and what the role may do there.
+
+    Raises:
+        DatabaseUnavailableError: The database cannot be reached.
+    """
+    with index.direct() as conn:
+        version = _version(conn)
+        row = conn.execute(
+            "SELECT has_database_privilege(current_database(), 'CREATE') AS can_create,"
+            " pg_try_advisory_lock(%s) AS locked",
+            (LOCK_KEY + 1,),
+        ).fetchone()
+        assert row is not None  # noqa: S101 - a SELECT without FROM returns one row
+        if row["locked"]:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY + 1,))
+        return Probe(version, can_create=bool(row["can_create"]), can_lock=bool(row["locked"]))

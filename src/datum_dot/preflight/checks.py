@@ -12,6 +12,7 @@ from datum_dot.home.settings import DEFAULT_RUNTIME
 from datum_dot.home.userconfig import LoadedConfig, read_user_config
 from datum_dot.preflight import dbt, project, setup
 from datum_dot.preflight.model import Check, Report, Status
+from datum_dot.preflight.store import check_history_store
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def run_preflight(
         setup.check_key(home, project_id),
         setup.check_token(home, registered=project_id is not None),
         setup.check_crontab(project_id, entry, environ),
+        check_history_store(home, environ),
         dbt.check_dbt(runtime or DEFAULT_RUNTIME),
         dbt.check_adapter(adapter_type),
         dbt.check_connection(
