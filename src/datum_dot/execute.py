@@ -130,7 +130,7 @@ def execute(
     trace = telemetry.start_run(
         start, plan=plan, run_id=recorder.run_id, environ=environ, warn=observer.telemetry_warning
     )
-    with recorder:
+    with recorder, trace:
         for note in request.notes:
             recorder.line("stderr", f"dot: {note}")
         try:
@@ -166,13 +166,14 @@ def execute(
             run_results=plan.target_path / "run_results.json",
         )
         _finish(recorder, end, observer, trace)
+        finished = datetime.now(UTC)  # before the trace is sent, which may take a while
     return RunRecord(
         request=request,
         plan=plan,
         status=status,
         exit_code=code,
         started_at=started,
-        finished_at=datetime.now(UTC),
+        finished_at=finished,
         node_statuses=result.statuses,
         dbt_exit_code=result.dbt_exit_code,
         warnings=plan.warnings,

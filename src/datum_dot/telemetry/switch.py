@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Self
 
 from datum_dot.history import RunEnd, RunStart
 from datum_dot.runs.plan import BuildPlan
@@ -18,7 +20,22 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_
 
 
 class RunTrace:
-    """One run's trace. This base class is the trace of an untraced run: it does nothing."""
+    """One run's trace. This base class is the trace of an untraced run: it does nothing.
+
+    Used as a context manager around the run: leaving it sends what the run queued.
+    """
+
+    def __enter__(self) -> Self:
+        """Nothing to do at the start: the run's span started with the trace."""
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Send what the run queued."""
 
     def sink(self, sink: OutputSink) -> OutputSink:
         """`sink`, with each line of the run's output also sent as a log record."""
@@ -29,7 +46,7 @@ class RunTrace:
         return handler
 
     def finish(self, end: RunEnd) -> None:
-        """End the run's span as the run ended, add its nodes' spans, and send them."""
+        """End the run's span as the run ended and add its nodes' spans."""
 
 
 OFF = RunTrace()
