@@ -239,7 +239,8 @@ def _add_export(verbs: argparse._SubParsersAction[P], common: AddOptions) -> Non
     cmd.add_argument("name", nargs="?", help="the schedule (or --all)")
     cmd.add_argument("--all", dest="all_schedules", action="store_true",
                      help="every schedule (of --project, else of the project here, else all)")  # fmt: skip
-    cmd.add_argument("--to", required=True, choices=("kubernetes", "systemd", "github-actions"),
+    cmd.add_argument("--to", required=True,
+                     choices=("kubernetes", "systemd", "github-actions", "dagster"),
                      help="the scheduler")  # fmt: skip
     cmd.add_argument("-o", "--output", default="-", metavar="DIR",
                      help="the folder to write the files into; - (default) prints them")  # fmt: skip

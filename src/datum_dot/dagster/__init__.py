@@ -4,6 +4,8 @@
 - `dot_assets`: a multi-asset of the models, seeds and snapshots of the commit a spec pins,
   keyed as dagster-dbt keys them; materializing runs `build` through the API (isolated at that
   commit, recorded with trigger `dagster`).
+- `dot_schedule`: a dot schedule as a Dagster job and schedule (what
+  `dot schedule export NAME --to dagster` writes).
 
 Example:
     >>> import dagster as dg  # doctest: +SKIP
@@ -19,5 +21,6 @@ from __future__ import annotations
 
 from datum_dot.dagster.assets import dot_assets
 from datum_dot.dagster.resource import DagsterProject, DatumDotResource
+from datum_dot.dagster.schedule import dot_schedule
 
-__all__ = ["DagsterProject", "DatumDotResource", "dot_assets"]
+__all__ = ["DagsterProject", "DatumDotResource", "dot_assets", "dot_schedule"]

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from datum_dot.errors import ScheduleError
 from datum_dot.scheduling.export.artifact import ExportedFile, Rendering
+from datum_dot.scheduling.export.dagster import DagsterOptions, render_definitions
 from datum_dot.scheduling.export.github import GithubOptions, render_workflow
 from datum_dot.scheduling.export.kubernetes import KubernetesOptions, render_cronjob
 from datum_dot.scheduling.export.source import export_source
 from datum_dot.scheduling.export.systemd import SystemdOptions, render_units
 from datum_dot.scheduling.schedules import Located, all_schedules, find_schedule
 
-Options = KubernetesOptions | SystemdOptions | GithubOptions
+Options = KubernetesOptions | SystemdOptions | GithubOptions | DagsterOptions
 
 
 class Target(StrEnum):
@@ -29,6 +30,7 @@ class Target(StrEnum):
     KUBERNETES = "kubernetes"
     SYSTEMD = "systemd"
     GITHUB_ACTIONS = "github-actions"
+    DAGSTER = "dagster"
 
 
 def select_schedules(home: Path, *, name: str | None, project_id: str | None) -> list[Located]:
@@ -61,6 +63,8 @@ def render(located: Located, options: Options, *, zone: str | None) -> Rendering
             return render_cronjob(source, options)
         if isinstance(options, SystemdOptions):
             return render_units(source, options)
+        if isinstance(options, DagsterOptions):
+            return render_definitions(source, options)
         return render_workflow(source, options)
     except ScheduleError as e:
         raise ScheduleError(f"schedule '{located.schedule.name}': {e.message}", e.hint) from e
