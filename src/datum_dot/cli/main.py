@@ -244,6 +244,11 @@ def _dispatch(
         from datum_dot.cli.logs import run_logs
 
         return run_logs(args, prog=prog)
+    if args.command == "history":
+        # lazy: each command loads its own modules; `dot --help` loads none
+        from datum_dot.cli.history import run_history_command
+
+        return run_history_command(args, prog=prog)
     if args.command == "which":
         # lazy: each command loads its own modules; `dot --help` loads none
         from datum_dot.cli.which import run_which

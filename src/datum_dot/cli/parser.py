@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from datum_dot.cli.buildargs import add_build_parsers
 from datum_dot.cli.diff import add_diff_parser
 from datum_dot.cli.durations import age_type, seconds_type
+from datum_dot.cli.history import HISTORY_HELP, add_history_parser
 from datum_dot.cli.preflightrun import takes_preflight
 from datum_dot.cli.projectarg import add_global_option, add_where_folder
 from datum_dot.cli.scheduleargs import add_schedule_parser
@@ -74,6 +75,7 @@ WARN_EXIT_ZERO = "--warn-exit-zero"
 WARN_EXIT_ZERO_ENV = "DOT_WARN_EXIT_ZERO"
 TOOL_COMMANDS = {
     "logs": "run history: list runs, show one, follow new ones, prune old ones",
+    "history": HISTORY_HELP,
     "runtimes": "installed runtimes, their versions, and which one is the default",
     "which": "which run, commit, environment and command last built a relation",
     "diff": "what changed between two builds: manifest, columns, row counts and rows",
@@ -290,6 +292,8 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
         return parser
     _add_logs_parser(sub)
     _add_which_parser(sub)
+    add_history_parser(sub)
+    _add_common_options(sub.choices["history"])
     add_diff_parser(sub)
     _add_common_options(sub.choices["diff"])
     runtimes = sub.add_parser(

@@ -132,6 +132,27 @@ class RunStore:
         """Where the index is, for messages: the SQLite file, or `host:port/database`."""
         return self._index.where
 
+    @property
+    def in_postgres(self) -> bool:
+        """Whether the index is in PostgreSQL (else SQLite under `home`)."""
+        return self._pg is not None
+
+    def index_exists(self) -> bool:
+        """Whether there is an index to read yet (a fresh SQLite home has none)."""
+        return self._index.exists()
+
+    def session(self, *, create: bool) -> contextlib.AbstractContextManager[Session]:
+        """One unit of work on the index itself (`copy` reads and writes rows through it).
+
+        Raises:
+            HistoryError: The index is unusable or, in PostgreSQL, unreachable.
+        """
+        return self._session(create=create)
+
+    def to_run(self, row: Row) -> StoredRun:
+        """The record a `SELECT * FROM runs` row of this store holds."""
+        return self._run(row)
+
     def clock(self) -> datetime:
         """The current UTC time, by this store's clock."""
         return self._clock()
