@@ -28,6 +28,7 @@ class Trigger(StrEnum):
     WEBHOOK = "webhook"
     SDK = "sdk"
     DAGSTER = "dagster"
+    AIRFLOW = "airflow"
 
 
 class RunStatus(StrEnum):
