@@ -371,3 +371,11 @@ def test_validate_checks_the_database(
     sqlite = check_history_store(tmp_path, {})
     assert sqlite.status is Status.OK
     assert sqlite.detail == f"SQLite: {tmp_path / 'history.sqlite'}"
+
+
+def test_a_run_id_is_recorded_once_across_hosts(homes: tuple[RunStore, RunStore]) -> None:
+    a, b = homes
+    run_id = a.begin(start("once"))
+    with pytest.raises(HistoryError, match="already in the history: a run is recorded once"):
+        b.begin(start("once"), run_id=run_id)
+    assert not b.run_dir(run_id).exists()  # host B's folder for it is not left behind

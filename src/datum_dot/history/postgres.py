@@ -43,6 +43,10 @@ class DatabaseUnavailableError(HistoryError):
     """The run history's database cannot be reached (down, unreachable, refusing logins)."""
 
 
+class DuplicateRowError(HistoryError):
+    """A row with this key is already there (a run id another host recorded first)."""
+
+
 @lru_cache(maxsize=256)
 def to_psycopg(sql: str) -> str:
     """SQLite's `?` and `:name` parameters as psycopg's `%s` and `%(name)s`."""
@@ -119,6 +123,8 @@ class PgIndex:
             raise self.unavailable(f"no connection within {POOL_WAIT:g}s") from e
         except psycopg.OperationalError as e:
             raise self.unavailable(_first_line(e)) from e
+        except psycopg.errors.UniqueViolation as e:
+            raise DuplicateRowError(_first_line(e)) from e
         except psycopg.Error as e:
             raise HistoryError(
                 f"the run history database at {self.where} refused a statement: {_first_line(e)}",

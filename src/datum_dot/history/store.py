@@ -211,8 +211,13 @@ class RunStore:
                 s.run(INSERT, start_row(run_id, start))
                 if self._pg is not None:
                     self._pg_begun(s, run)
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(run.run_dir, ignore_errors=True)
+            if self._pg is not None and _duplicate(e):  # another host recorded it first
+                raise HistoryError(
+                    f"run {run_id} is already in the history: a run is recorded once",
+                    f"see it with `dot logs {run_id}`",
+                ) from None
             raise
         self._log(
             "info", "run started", run_id=run_id, spec=start.spec, command=list(start.command)
@@ -728,6 +733,14 @@ class RunStore:
             f"no run with id '{run_id}' in {self._index.where}",
             "run `dot logs --last 50` to list recent runs and their ids",
         )
+
+
+def _duplicate(error: BaseException) -> bool:
+    """Whether PostgreSQL refused a row for a key it holds (a history in PostgreSQL only)."""
+    # lazy: psycopg loads only for a history kept in PostgreSQL
+    from datum_dot.history.postgres import DuplicateRowError
+
+    return isinstance(error, DuplicateRowError)
 
 
 def _row_from_metadata(run_dir: Path) -> dict[str, Any] | None:
