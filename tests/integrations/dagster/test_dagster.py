@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE_FILE = ROOT / "examples" / "dagster" / "definitions.py"
 BROKEN_MODEL = "select id, no_such_column from {{ ref('stg_orders') }}\n"
 AFTER_BROKEN = "select * from {{ ref('broken') }}\n"
+# a test of one model that fails: order_events has rows
+FAILING_TEST = "select * from {{ ref('order_events') }}\n"
 MODELS = {"stg_customers", "stg_orders", "stg_payments", "customers", "orders", "order_events"}
 SEEDS = {"raw_customers", "raw_orders", "raw_payments"}
 
@@ -57,8 +59,12 @@ def materialized(
     sha = repo.head()
     repo.git("checkout", "--quiet", "-b", "broken")
     repo.commit(
-        {"models/marts/broken.sql": BROKEN_MODEL, "models/marts/after_broken.sql": AFTER_BROKEN},
-        "a model that fails, and one after it",
+        {
+            "models/marts/broken.sql": BROKEN_MODEL,
+            "models/marts/after_broken.sql": AFTER_BROKEN,
+            "tests/assert_no_order_events.sql": FAILING_TEST,
+        },
+        "a model that fails, one after it, and a test that fails",
     )
     repo.checkout("main")
     home = Path(os.environ["DATUM_HOME"])
@@ -124,7 +130,7 @@ def test_dagster_run_is_in_the_history_with_trigger_dagster(materialized: Materi
     assert {run["trigger"] for run in runs} == {"dagster"}
 
 
-def test_dagster_failing_model_fails_its_asset_and_skips_downstream(
+def test_dagster_failing_model_fails_its_asset_skips_downstream_and_fails_its_check(
     materialized: Materialized,
 ) -> None:
     import dagster as dg
@@ -143,9 +149,14 @@ def test_dagster_failing_model_fails_its_asset_and_skips_downstream(
     data = failure.step_failure_data
     assert "broken" in (data.user_failure_data.description or "")
     meta = data.user_failure_data.metadata
-    assert meta["failed"].value == ["broken"]
+    assert set(meta["failed"].value) == {"broken", "test.jaffle_dot.assert_no_order_events"}
     assert meta["skipped"].value == ["after_broken"]
     assert meta["dot_logs"].value.startswith("dot logs ")
+    checks = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
+    failed = checks[("order_events", "assert_no_order_events")]
+    assert not failed.passed
+    assert failed.severity == dg.AssetCheckSeverity.ERROR
+    assert checks[("orders", "unique_orders_order_id")].passed
 
 
 def test_dagster_subset_builds_only_the_selected_assets(materialized: Materialized) -> None:
