@@ -24,6 +24,7 @@ from datum_dot.runs.run import RunStatus
 from datum_dot.telemetry import is_configured
 from datum_dot.telemetry.attributes import end_attributes, node_spans, run_attributes
 from datum_dot.telemetry.lines import Line, LineLevels
+from datum_dot.telemetry.pipeline import sends_logs
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.otlp import Received, attributes, otlp_receiver
 
@@ -237,6 +238,10 @@ def test_otel_is_configured_by_either_endpoint_unless_disabled() -> None:
     assert not is_configured(
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}
     )
+    # with only the traces endpoint, records would go to the SDK's default address: none are sent
+    assert not sends_logs({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c/v1/traces"})
+    assert sends_logs({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert sends_logs({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://c/v1/logs"})
 
 
 class _Event(dict[str, Any]):

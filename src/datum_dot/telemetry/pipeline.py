@@ -147,7 +147,7 @@ def pipeline() -> Pipeline:
     providers: list[TracerProvider | LoggerProvider] = [tracer_provider]
     watches = [span_watch]
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    if _sends_logs(os.environ):
+    if sends_logs(os.environ):
         log_watch = _Watch()
         logger_provider.add_log_record_processor(
             BatchLogRecordProcessor(_WatchedLogs(OTLPLogExporter(), log_watch))
@@ -170,7 +170,8 @@ def _resource() -> Resource:
     return found
 
 
-def _sends_logs(environ: Mapping[str, str]) -> bool:
+def sends_logs(environ: Mapping[str, str]) -> bool:
+    """Whether `environ` names where log records go (not only where spans go)."""
     # Only a traces endpoint set: logs would go to the SDK's default (localhost:4318), not there.
     return bool(
         environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
