@@ -20,6 +20,7 @@ from datum_dot.runs.plan import BuildPlan
 from datum_dot.runs.planner import make_plan, project_name, working_tree_commit
 from datum_dot.runs.run import RunRecord, RunRequest, RunStatus, Trigger
 from datum_dot.runs.runner import RetryPolicy, Runner, runtime_for
+from datum_dot.runs.served import is_served
 from datum_dot.runs.workdir import project_cwd
 from datum_dot.runtimes.base import EventHandler, InvocationResult, OutputSink, Runtime
 
@@ -344,6 +345,7 @@ def _run_start(
         started_at=started,
         schedule=request.schedule,
         state=plan.state_json(),
+        warm=is_served(),
     )
 
 

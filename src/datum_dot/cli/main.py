@@ -31,6 +31,7 @@ from datum_dot.cli.parser import (
 from datum_dot.cli.projectarg import GLOBAL_DEST, apply_project, take_global_project
 from datum_dot.cli.scheduleargs import SCHEDULE_COMMANDS, expand_shorthand, run_schedule_command
 from datum_dot.cli.setupargs import SETUP_COMMANDS, run_setup_command
+from datum_dot.cli.warm import hand_off_run
 from datum_dot.cli.webhookargs import WEBHOOK_COMMANDS, run_webhook_command
 from datum_dot.errors import DatumHomeError, DotError, ExitCode, UsageError
 
@@ -72,6 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(e, debug="--debug" in ours)
     word = _command_word(ours)
     completing = "_ARGCOMPLETE" in os.environ
+    if word in DBT_COMMANDS and argv is None and not completing:
+        # Before the parser and any heavy import: a warm runner's child runs it instead.
+        try:
+            handed = hand_off_run(ours, raw)
+        except DotError as e:
+            return _report(e, debug=False)
+        if handed is not None:
+            return handed
     partial = word in DBT_COMMANDS and not completing and not _asks_top_help(ours, word)
     parser = build_parser(prog, only=word if partial else None)
     if completing:
@@ -227,8 +236,10 @@ def _dispatch(
     if args.version:
         # lazy: each command loads its own modules; `dot --help` loads none
         from datum_dot.cli.render import print_versions
+        from datum_dot.cli.warm import runner_line
 
         print_versions(prog)
+        print(runner_line())
         return int(ExitCode.OK)
     if args.command is None:
         parser.print_help()
@@ -259,6 +270,11 @@ def _dispatch(
         from datum_dot.cli.diff import run_diff_command
 
         return run_diff_command(args, prog=prog)
+    if args.command == "warm":
+        # lazy: each command loads its own modules; `dot --help` loads none
+        from datum_dot.cli.warm import run_warm_command
+
+        return run_warm_command(args)
     if args.command == "runtimes":
         # lazy: each command loads its own modules; `dot --help` loads none
         from datum_dot.cli.runtimes import run_runtimes

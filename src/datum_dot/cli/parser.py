@@ -24,6 +24,7 @@ from datum_dot.cli.projectarg import add_global_option, add_where_folder
 from datum_dot.cli.scheduleargs import add_schedule_parser
 from datum_dot.cli.setupargs import add_setup_parsers
 from datum_dot.cli.stateargs import add_state_options
+from datum_dot.cli.warm import WARM_HELP, add_warm_parser
 from datum_dot.cli.webhookargs import add_webhook_parser
 from datum_dot.errors import UsageError
 
@@ -79,6 +80,7 @@ TOOL_COMMANDS = {
     "runtimes": "installed runtimes, their versions, and which one is the default",
     "which": "which run, commit, environment and command last built a relation",
     "diff": "what changed between two builds: manifest, columns, row counts and rows",
+    "warm": WARM_HELP,
 }
 
 
@@ -302,6 +304,8 @@ def build_parser(prog: str, *, only: str | None = None) -> argparse.ArgumentPars
     runtimes.add_argument("--json", action="store_true", help="print the list as JSON")
     runtimes.add_argument("--project-dir", type=Path, help="the dbt project (default: search up)")
     _add_common_options(runtimes)
+    add_warm_parser(sub)
+    _add_common_options(sub.choices["warm"])
     add_setup_parsers(sub, common=_add_common_options)
     add_build_parsers(sub, common=_add_common_options)
     add_schedule_parser(sub, common=_add_common_options)
@@ -422,6 +426,11 @@ def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
         )
     cmd.add_argument(
         "--disable-prompts", action="store_true", help="never ask the start-up questions"
+    )
+    cmd.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="run in this process, not in a running warm runner (or set DOT_WARM=0)",
     )
     if takes_preflight(name):
         cmd.add_argument(

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from datum_dot.config import profiles
 from datum_dot.errors import ConfigError, ProfileError, ProjectNotFoundError, UsageError
 from datum_dot.home import userconfig
-from datum_dot.home.userconfig import ProjectEntry, UserConfig, WebhookSettings, format_branch_envs
+from datum_dot.home.userconfig import (
+    ProjectEntry,
+    UserConfig,
+    WarmSettings,
+    WebhookSettings,
+    format_branch_envs,
+)
 from datum_dot.runtimes import registry
 
 PROJECT_KEYS = {
@@ -33,11 +39,16 @@ WEBHOOK_KEYS = {
     "webhook.github-secret-env": "the environment variable holding the GitHub webhook secret",
     "webhook.branch-envs": "GitHub pushes to build, as branch=environment pairs (main=prod,develop=dev)",
 }
+WARM_KEYS = {
+    "warm": "use the warm runner: auto (start it on first use), on (when started), off",
+    "warm.idle-timeout": "stop the warm runner after this long without a run (90s, 30m, 2h)",
+}
 DATABASE_KEYS = {
     "database.url": "the PostgreSQL database holding the run history (no password: use "
-    "PGPASSWORD, ~/.pgpass or a service file); \"\" for SQLite under $DATUM_HOME",
+    'PGPASSWORD, ~/.pgpass or a service file); "" for SQLite under $DATUM_HOME',
 }
-SETTABLE_KEYS = {**PROJECT_KEYS, **WEBHOOK_KEYS, **DATABASE_KEYS}
+SETTABLE_KEYS = {**PROJECT_KEYS, **WEBHOOK_KEYS, **WARM_KEYS, **DATABASE_KEYS}
+_DURATION = re.compile(r"(\d+)([smh]?)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -99,6 +110,7 @@ def set_values(
         changes.clear()
         projects = dict(config.projects)
         webhook = config.webhook
+        warm = config.warm
         project_pairs = [(k, v) for k, v in pairs if k in PROJECT_KEYS]
         if project_pairs:
             project_id, entry = _registered(config, project_dir, home)
@@ -113,7 +125,10 @@ def set_values(
                 database = _updated_database(config, key, raw, changes, home)
         if database != config.database:
             config = config.model_copy(update={"database": database})
-        return config.model_copy(update={"projects": projects, "webhook": webhook})
+        warm_pairs = [(k, v) for k, v in pairs if k in WARM_KEYS]
+        if warm_pairs:
+            warm = _updated_warm(warm, warm_pairs, changes)
+        return config.model_copy(update={"projects": projects, "webhook": webhook, "warm": warm})
 
     userconfig.update_user_config(home, change)
     return changes
@@ -183,6 +198,32 @@ def _updated_entry(
         return ProjectEntry.model_validate(values)
     except ValidationError as e:
         raise ConfigError(f"invalid value: {e.errors()[0]['msg']}", "see dot config show") from e
+
+
+def _updated_warm(
+    warm: WarmSettings, pairs: Sequence[tuple[str, str]], changes: list[ConfigChange]
+) -> WarmSettings:
+    values: dict[str, Any] = warm.model_dump(exclude_unset=True)
+    for key, raw in pairs:
+        if key == "warm":
+            if raw not in ("auto", "on", "off"):
+                raise ConfigError(
+                    f"warm must be auto, on or off, not '{raw}'",
+                    "for example: dot config set warm auto",
+                )
+            changes.append(ConfigChange(key, warm.mode, raw))
+            values["mode"] = raw
+            continue
+        match = _DURATION.fullmatch(raw.strip())
+        if match is None or int(match[1]) == 0:
+            raise ConfigError(
+                f"warm.idle-timeout must be a duration like 90s, 30m or 2h, not '{raw}'",
+                "for example: dot config set warm.idle-timeout 30m",
+            )
+        seconds = int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+        changes.append(ConfigChange(key, f"{warm.idle_timeout}s", f"{seconds}s"))
+        values["idle_timeout"] = seconds
+    return WarmSettings(**values)
 
 
 def _updated_database(

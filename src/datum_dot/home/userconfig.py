@@ -87,6 +87,21 @@ class DatabaseSettings(BaseModel):
     url: str | None = None
 
 
+class WarmSettings(BaseModel):
+    """The warm runner (`warm.*`): whether runs use it, and when it stops on its own.
+
+    Attributes:
+        mode: `auto` starts a runner on first use; `on` uses one `dot warm start` started;
+            `off` never uses one.
+        idle_timeout: Seconds without a run after which the runner stops.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["auto", "on", "off"] = "on"
+    idle_timeout: int = Field(default=1800, ge=1)
+
+
 class UserConfig(BaseModel):
     """The whole of `config.yaml`."""
 
@@ -96,6 +111,7 @@ class UserConfig(BaseModel):
     projects: dict[str, ProjectEntry] = Field(default_factory=dict)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    warm: WarmSettings = Field(default_factory=WarmSettings)
 
     @field_validator("projects")
     @classmethod
@@ -204,6 +220,11 @@ def save_user_config(home: Path, config: UserConfig) -> None:
         del data["webhook"]
     if config.database.url is None:
         del data["database"]
+    warm = config.warm.model_dump(mode="json", exclude_unset=True)
+    if warm:
+        data["warm"] = warm
+    else:
+        del data["warm"]
     text = _HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     ensure_datum_home(home)
     try:
