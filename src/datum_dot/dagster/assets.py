@@ -5,8 +5,9 @@ are those that commit builds, whatever is checked out. Materializing a selection
 `build(spec, select=...)` through the API: one run, at that commit, in its isolated schema,
 recorded with trigger `dagster`. Each node dbt built becomes a materialization with the run's
 identity as metadata; each test on one asset becomes that asset's check. A node that failed, and
-the nodes dbt skipped after it, get no materialization, and the step fails naming them (Dagster
-shows those assets as failed in the run), as dagster-dbt does when `dbt build` fails.
+the nodes dbt skipped after it, get no materialization, and the step fails naming them in its
+metadata (`failed`, `skipped`), as dagster-dbt's step fails when `dbt build` does: Dagster 1.13
+has no public event by which a step fails one of its assets alone.
 """
 
 # mypy: allow-subclassing-any, allow-untyped-decorators
