@@ -19,6 +19,14 @@ The core of datum-dot never imports this package: only a Dagster code location d
 
 from __future__ import annotations
 
+try:
+    import dagster  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+except ModuleNotFoundError as e:
+    # the extra is optional: say how to get it rather than which module is missing
+    raise ModuleNotFoundError(
+        "datum_dot.dagster needs Dagster: pip install 'datum-dot[dagster]'", name="dagster"
+    ) from e
+
 from datum_dot.dagster.assets import dot_assets
 from datum_dot.dagster.resource import DagsterProject, DatumDotResource
 from datum_dot.dagster.schedule import dot_schedule
