@@ -261,7 +261,7 @@ def test_otel_line_levels_pair_dbt_lines_with_their_event() -> None:
     levels.line("stderr", "dot: checking that every node lands in the isolated schema")
     levels.line("stdout", "a plain print")
     levels.line("stdout", "Done.")
-    levels.event({"no": "level"})  # a dbt executable's event: the level is not known
+    levels.event({"no": "level"})  # a child process's event: the level is not known
     levels.finish()
     assert [(line.text, line.level) for line in got] == [
         ("1 of 2 ERROR creating model", "error"),
@@ -305,3 +305,26 @@ def test_otel_attributes_from_records_and_run_results() -> None:
     assert second.started is None
     assert second.attributes()["dbt.node.failures"] == 3
     assert node_spans(None) == []
+
+
+def test_otel_subprocess_runtime_sends_nodes_and_line_levels(
+    example: ExampleProject, traced: TracedBuild
+) -> None:
+    del traced
+    with otlp_receiver() as (url, received):
+        result = example.dot(
+            "seed", "dev@HEAD", "--runtime", "subprocess", env={"OTEL_EXPORTER_OTLP_ENDPOINT": url}
+        )
+    assert result.returncode == 0, result.stderr
+    run = [span for _, span in received.spans if not span.parent_span_id]
+    assert len(run) == 1
+    assert attributes(run[0].attributes)["datum_dot.runtime"] == "subprocess"
+    seeds = [span.name for _, span in received.spans if span.parent_span_id]
+    assert sorted(seeds) == [
+        f"seed.jaffle_dot.raw_{n}" for n in ("customers", "orders", "payments")
+    ]
+    # dbt's JSON log gives each line its level
+    records = [record for _, record in received.logs]
+    started = next(r for r in records if "Running with dbt=" in r.body.string_value)
+    assert started.severity_text == "INFO"
+    assert all(r.trace_id == run[0].trace_id for r in records)

@@ -90,10 +90,11 @@ class ExecutableRuntime(DbtCommandRuntime):
             name, level, message, data = event
             if name in _ERROR_EVENTS and isinstance(data.get("exc"), str):
                 errors.append(data["exc"])
-            if on_event is not None:
-                on_event(name, data)
             for line in message.split("\n"):
                 show(stream, line, level)
+            # after its lines, as dbt in process calls back: the event's level is theirs
+            if on_event is not None:
+                on_event(name, _EventData(data, level))
 
         started = time.time()
         try:
@@ -176,6 +177,14 @@ class ExecutableRuntime(DbtCommandRuntime):
             "parallel": True,
             "executable": str(self.executable),
         }
+
+
+class _EventData(dict[str, Any]):
+    """An event's data from dbt's JSON log, with the event's level ("info", "warn", ...)."""
+
+    def __init__(self, data: Mapping[str, Any], level: str | None) -> None:
+        super().__init__(data)
+        self.level = level
 
 
 def _event(text: str) -> tuple[str, str | None, str, dict[str, Any]] | None:

@@ -2,8 +2,9 @@
 
 In process, dbt writes an event's line and then calls back with the event on the same thread,
 so a dbt line waits for the next event of its thread to learn its level (`LevelTagger`, as the
-terminal does). dot's own lines on stderr (`dot: ...`, `error: ...`) carry their level in their
-prefix. A line of a dbt executable or a child process has no known level.
+terminal does); the runtimes of a dbt executable call back in the same order from its JSON log.
+dot's own lines on stderr (`dot: ...`, `error: ...`) carry their level in their prefix. A line
+of the local runtime's child process has no known level.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class LineLevels:
 
     def event(self, data: Mapping[str, Any]) -> None:
         """A dbt event fired on this thread: its level is that of the line just written."""
-        level = getattr(data, "level", None)  # dbt's in-process events say it; others do not
+        level = getattr(data, "level", None)  # a child process's events do not say it
         if isinstance(level, str):
             self._tagger.level(level)
 
