@@ -312,10 +312,19 @@ def test_otel_subprocess_runtime_sends_nodes_and_line_levels(
 ) -> None:
     del traced
     with otlp_receiver() as (url, received):
-        result = example.dot(
-            "seed", "dev@HEAD", "--runtime", "subprocess", env={"OTEL_EXPORTER_OTLP_ENDPOINT": url}
-        )
+        otel = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+            "OTEL_SERVICE_NAME": "shop-dbt",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=staging",
+            "OTEL_EXPORTER_OTLP_HEADERS": "x-team=data",
+        }
+        result = example.dot("seed", "dev@HEAD", "--runtime", "subprocess", env=otel)
     assert result.returncode == 0, result.stderr
+    # the SDK reads the standard variables: the service, the resource, the headers
+    resource = received.spans[0][0]
+    assert resource["service.name"] == "shop-dbt"
+    assert resource["deployment.environment.name"] == "staging"
+    assert all(headers.get("x-team") == "data" for headers in received.headers)
     run = [span for _, span in received.spans if not span.parent_span_id]
     assert len(run) == 1
     assert attributes(run[0].attributes)["datum_dot.runtime"] == "subprocess"

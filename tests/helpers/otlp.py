@@ -45,11 +45,13 @@ class Received:
         spans: Each span, with `resource` (its resource's attributes) beside it.
         logs: Each log record, with `resource` beside it.
         requests: Each request's path and content type.
+        headers: Each request's headers (names in lower case).
     """
 
     spans: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
     logs: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -65,6 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = zlib.decompress(body)
         with self.received.lock:
             self.received.requests.append((self.path, self.headers.get("Content-Type", "")))
+            self.received.headers.append({k.lower(): v for k, v in self.headers.items()})
         if self.path == "/v1/traces":
             traces = ExportTraceServiceRequest.FromString(body)
             with self.received.lock:
