@@ -125,3 +125,15 @@ def test_readme_exit_codes_match_the_contract() -> None:
 def test_readme_example_paths_exist() -> None:
     assert (ROOT / ".dot-example" / "dot_environments.user.yml.example").is_file()
     assert Path(ROOT / "adr" / "0001-architecture.md").is_file()
+
+
+@pytest.mark.parametrize("section", ["Dagster"])
+def test_readme_integration_example_is_the_file_the_tests_run(section: str) -> None:
+    # The orchestrator examples run in their own environments (scripts/test-<name>) from
+    # examples/<name>/: the README must show exactly that file.
+    text = README.read_text()
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    shown = body.split("```python\n", 1)[1].split("```", 1)[0]
+    example = ROOT / "examples" / section.lower()
+    (path,) = sorted(example.glob("*.py"))
+    assert shown == path.read_text()
