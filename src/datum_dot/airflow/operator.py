@@ -25,11 +25,12 @@ from airflow.sdk.exceptions import (  # type: ignore[import-not-found, unused-ig
 )
 
 from datum_dot.api.commands import options_of
-from datum_dot.api.invocation import run
+from datum_dot.api.invocation import dry_run, run
 from datum_dot.api.options import command_words, make_request
 from datum_dot.api.project import Project
 from datum_dot.errors import DotError, ExitCode
-from datum_dot.runs.run import Trigger
+from datum_dot.runs.run import RunRequest, Trigger
+from datum_dot.runtimes.local import LocalRuntime, LocalSettings
 
 if TYPE_CHECKING:
     from datum_dot.api.result import Result
@@ -119,7 +120,6 @@ class DotOperator(BaseOperator):  # type: ignore[misc, unused-ignore]
         self.project_dir = project_dir
         self.home = home
         self._running_on: int | None = None
-        self._in_log_line = False
 
     def execute(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """Run the command; return the result's `to_dict()` (the XCom value).
@@ -131,6 +131,7 @@ class DotOperator(BaseOperator):  # type: ignore[misc, unused-ignore]
         try:
             result = self._run()
         except DotCancelled as e:
+            self.log.warning("the task was killed: dbt was stopped")
             raise AirflowException(
                 f"the dbt run for {self.spec or 'the working tree'} was cancelled; "
                 "`dot logs --last 1` shows its record"
@@ -170,7 +171,8 @@ class DotOperator(BaseOperator):  # type: ignore[misc, unused-ignore]
             self.log.warning("on_kill called off the task's thread: dbt is left to Airflow")
             return
         self._running_on = None
-        self.log.warning("the task is being killed: stopping dbt")
+        # No logging here: a signal handler may have interrupted a write to the task's output,
+        # whose lock it would wait for forever.
         raise DotCancelled
 
     def _run(self) -> Result:
@@ -181,19 +183,33 @@ class DotOperator(BaseOperator):  # type: ignore[misc, unused-ignore]
         request = make_request(project.path, command_words(self.command), self.spec, options,
                                environ=project.run_environ())  # fmt: skip
         request = replace(request, trigger=Trigger.AIRFLOW)
+        runtime = _stoppable_runtime(request)
         self._running_on = threading.get_ident()
         try:
-            return run(request, on_line=self._log_line)
+            # dbt's lines go to the task's stdout, which Airflow's supervisor writes into the
+            # task log; the operator logs nothing while dbt runs (see on_kill)
+            return run(request, echo=True, runtime=runtime)
         finally:
             self._running_on = None
 
-    def _log_line(self, stream: str, text: str) -> None:
-        # Where Airflow's logger writes to sys.stdout (dag.test() in process), that is the run's
-        # captured stdout: the log line comes back here, and must not be logged again.
-        if self._in_log_line:
-            return
-        self._in_log_line = True
-        try:
-            self.log.info("%s", text)
-        finally:
-            self._in_log_line = False
+
+def _stoppable_runtime(request: RunRequest) -> LocalRuntime | None:
+    """The `local` runtime in a child process, where the run would use `local`; else None.
+
+    dbt in this process cannot always be stopped: a query that ignores dbt's cancel keeps the
+    task alive until Airflow kills it, and the record would never end. In a child process
+    (forked, with the manifest the isolation check parsed) a cancel always ends it. An
+    environment that sets `runtimes.local.isolation: thread` keeps dbt in this process.
+    """
+    try:
+        plan = dry_run(replace(request, dry_run=True)).plan
+    except DotError:
+        return None  # the run itself fails the same way, and records why
+    if plan is None or plan.runtime != "local":
+        return None
+    settings = LocalSettings.model_validate(dict(plan.env.runtimes.get("local", {})))
+    if settings.isolation == "thread":
+        return None
+    return LocalRuntime(isolation="process", warm=settings.warm,
+                        lock_timeout=settings.lock_timeout_seconds,
+                        grace=settings.grace_seconds)  # fmt: skip

@@ -127,6 +127,7 @@ def run(
     on_event: EventHandler | None = None,
     echo: bool = False,
     on_line: LineHandler | None = None,
+    runtime: Runtime | None = None,
 ) -> Result:
     """Run one request through `execute()` and read its result.
 
@@ -135,6 +136,8 @@ def run(
         on_event: Receives each dbt event.
         on_line: Receives each line of the run's output as it is written.
         echo: Show dbt's lines and the preparation steps on this process's stdout/stderr.
+        runtime: What runs dbt, instead of the one the request's plan names (an integration
+            that must be able to stop dbt passes the local runtime in a child process).
 
     Returns:
         The result; a dbt failure is a result with status `error`.
@@ -148,7 +151,7 @@ def run(
     store = RunStore(datum_home(request.environ))
     try:
         with terminal_policy_for_call(TerminalPolicy(silent=not echo)):
-            record = execute(request, observer=observer, store=store)
+            record = execute(request, runtime=runtime, observer=observer, store=store)
     finally:
         observer.release()
     environ = request.environ if request.environ is not None else os.environ
