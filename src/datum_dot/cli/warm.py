@@ -59,6 +59,8 @@ def add_warm_parser(sub: argparse._SubParsersAction[Any]) -> None:
         "action", choices=[*ACTIONS, "serve"], metavar="ACTION", help="start, stop or status"
     )
     cmd.add_argument("--json", action="store_true", help="print status as JSON")
+    # `serve` is the runner itself; a run that starts one has it wait until that run has ended
+    cmd.add_argument("--after-pid", type=int, help=argparse.SUPPRESS)
 
 
 def run_warm_command(args: argparse.Namespace) -> int:
@@ -68,7 +70,7 @@ def run_warm_command(args: argparse.Namespace) -> int:
 
     paths = runner_paths(datum_home())
     if args.action == "serve":
-        return _serve(paths)
+        return _serve(paths, after_pid=args.after_pid)
     if args.action == "start":
         return _start(paths, as_json=args.json)
     if args.action == "stop":
@@ -105,7 +107,7 @@ def hand_off_run(ours: Sequence[str], raw: Sequence[str]) -> int | None:
     code = client.hand_off(paths, request, note=_note, on_lost=lambda pid: _abort(home, pid))
     if code is None and paths.fits() and not client.is_up(paths) and _starts_itself(home):
         _note("starting a warm runner in the background for the next runs")
-        client.spawn(paths, env=dict(os.environ))
+        client.spawn(paths, env=dict(os.environ), after_this=True)
     return code
 
 
@@ -165,7 +167,7 @@ def _abort(home: os.PathLike[str], child: int) -> None:
     RunStore(Path(home)).mark_aborted_stale()
 
 
-def _serve(paths: RunnerPaths) -> int:
+def _serve(paths: RunnerPaths, *, after_pid: int | None) -> int:
     import logging
 
     from datum_dot.cli.main import main
@@ -189,6 +191,7 @@ def _serve(paths: RunnerPaths) -> int:
         warm_up=warm_up,
         versions=all_versions,
         idle_timeout=float(settings.idle_timeout),
+        after_pid=after_pid,
     )
 
 

@@ -184,18 +184,22 @@ def wait_until_gone(pid: int, *, timeout: float = _GONE_SECONDS) -> None:
         time.sleep(0.02)
 
 
-def spawn(paths: RunnerPaths, *, env: dict[str, str]) -> None:
+def spawn(paths: RunnerPaths, *, env: dict[str, str], after_this: bool = False) -> None:
     """Start a runner in the background (`dot warm serve`), not waiting for it to listen.
 
-    A runner that finds another one up exits at once, so racing starters start one.
+    A runner that finds another one up exits at once, so racing starters start one. With
+    `after_this`, it warms up only once this process has ended (a run that starts it).
     """
     import subprocess  # lazy: only when a runner is started
 
+    argv = [sys.executable, "-m", "datum_dot", "warm", "serve"]
+    if after_this:
+        argv += ["--after-pid", str(os.getpid())]
     paths.make_private()
     with open(paths.log, "ab") as log:  # noqa: PTH123 - a raw append handle for the child
         paths.log.chmod(0o600)
         subprocess.Popen(
-            [sys.executable, "-m", "datum_dot", "warm", "serve"],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

@@ -64,6 +64,7 @@ def serve(
     warm_up: Callable[[], None],
     versions: Callable[[], Mapping[str, str]],
     idle_timeout: float,
+    after_pid: int | None = None,
 ) -> int:
     """Be the runner until idle, stopped or stale; 0, or 0 at once if another runner is up.
 
@@ -74,6 +75,8 @@ def serve(
         warm_up: Imports dbt and the adapters and warms dbt's caches.
         versions: datum-dot's, dbt-core's and the adapters' versions, for `status`.
         idle_timeout: Seconds without a request after which the runner stops.
+        after_pid: Warm up only once this process has ended: the run that started the runner
+            then has both cores to itself (on a small machine the warm-up would slow it).
     """
     paths.make_private()
     lock = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -82,6 +85,8 @@ def serve(
     except BlockingIOError:
         os.close(lock)
         return 0  # another runner holds it: that one serves
+    if after_pid is not None:
+        _wait_for_exit(after_pid)
     for module in preload:
         importlib.import_module(module)
     warm_up()
@@ -98,6 +103,19 @@ def serve(
         _finish(paths, listener, state)
     log.info("warm runner %s stopped after %d runs", os.getpid(), state.served)
     return 0
+
+
+def _wait_for_exit(pid: int) -> None:
+    """Wait (polling: it is not our child) until `pid` has ended or become a zombie."""
+    stat = Path(f"/proc/{pid}/stat")
+    while True:
+        try:
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in {"Z", "X"}:
+            return
+        time.sleep(0.1)
 
 
 def _listen(path: Path) -> socket.socket:
