@@ -5,24 +5,36 @@ the same schema; the newest 1,000 runs get real folders (metadata.json and logs)
 records from another host are included, so every read does its stale-record check. The reads are
 the installed `dot logs`, as a user runs it.
 
-Run: .venv/bin/python bench/history.py [N] [RECORDS]
+With `--postgres`, the same history is made in PostgreSQL (the database `DATUM_DATABASE_URL`
+names, else a throwaway cluster started for the run, as the tests start one), the RUNNING records
+from another host hold live leases, and the newest 1,000 runs have their output lines in the
+database; `dot logs` reads it there. Then the cost of recording one run (begin, 20 output lines,
+finish, through `RunRecorder`) is measured on SQLite and on PostgreSQL.
+
+Run: .venv/bin/python bench/history.py [N] [RECORDS] [--postgres]
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from common import BIN, environment, machine, median, run
+from common import BIN, ROOT, environment, machine, median, run
 
-from datum_dot.history import RunEnd, RunStart, RunStore
+from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
 from datum_dot.history.database import COUNT_COLUMNS, END_COLUMNS, START_COLUMNS
+from datum_dot.home.dburl import DatabaseUrl
 from datum_dot.runs.run import RunStatus
 
 TARGET_SECONDS = 0.3
@@ -30,9 +42,10 @@ STATUSES = [("SUCCESS", 86), ("FAILED", 10), ("TIMEOUT", 2), ("CANCELLED", 1), (
 ENVS = ["prod", "prod", "prod", "dev", "ci"]
 
 
-def fill(home: Path, records: int) -> None:
-    """Make a history of `records` runs under `home`, the newest 1,000 with their folders."""
-    store = RunStore(home)
+def fill(home: Path, records: int, url: DatabaseUrl | None = None) -> None:
+    """Make a history of `records` runs under `home` (or in PostgreSQL at `url`), the newest
+    1,000 with their folders (and, in PostgreSQL, their output lines)."""
+    store = RunStore(home, database=url)
     first = store.begin(RunStart(project="shop", spec="prod@main", command=("build",)))
     store.finish(first, RunEnd(status=RunStatus.SUCCESS, exit_code=0))
     rng = random.Random(7)
@@ -76,12 +89,18 @@ def fill(home: Path, records: int) -> None:
             }
         )
     columns = [*START_COLUMNS, *END_COLUMNS]
-    sql = f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"  # noqa: S608 - constant column names
-    conn = sqlite3.connect(store.path)
-    with conn:
-        conn.executemany(sql, rows)
-    conn.execute("ANALYZE")
-    conn.close()
+    for row in rows:  # columns the rows above leave out (state, artifacts, warm) are NULL
+        for column in columns:
+            row.setdefault(column, None)
+    if url is not None:
+        _fill_postgres(url, columns, rows)
+    else:
+        sql = f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"  # noqa: S608 - constant column names
+        conn = sqlite3.connect(store.path)
+        with conn:
+            conn.executemany(sql, rows)
+        conn.execute("ANALYZE")
+        conn.close()
     for row in rows[-1000:]:
         folder = store.runs_dir / row["run_id"]
         folder.mkdir()
@@ -90,16 +109,78 @@ def fill(home: Path, records: int) -> None:
             (folder / name).write_text("[06:00:00] Running with dbt=1.9.0\n")
 
 
+def _fill_postgres(url: DatabaseUrl, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Insert the rows with COPY; another host's RUNNING records hold live leases."""
+    import psycopg
+
+    names = [*dict.fromkeys(columns)]
+    with psycopg.connect(url.conninfo, autocommit=True) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY datum_dot.runs ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in names])
+        cur.execute(
+            "UPDATE datum_dot.runs SET lease_until = now() + interval '1 day'"
+            " WHERE status = 'RUNNING'"
+        )
+        with cur.copy("COPY datum_dot.run_lines (run_id, seq, stream, line) FROM STDIN") as copy:
+            for row in rows[-1000:]:
+                copy.write_row([row["run_id"], 0, "stdout", "[06:00:00] Running with dbt=1.9.0"])
+        cur.execute("ANALYZE datum_dot.runs")
+
+
+@contextlib.contextmanager
+def _postgres() -> Iterator[DatabaseUrl]:
+    """The database `DATUM_DATABASE_URL` names, else a throwaway cluster for this run."""
+    given = os.environ.get("DATUM_DATABASE_URL")
+    if given:
+        yield DatabaseUrl(given, "DATUM_DATABASE_URL")
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.helpers.postgres import running_server
+
+    with running_server() as server:
+        yield DatabaseUrl(
+            f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/"
+            f"{server.database}",
+            "a throwaway cluster",
+        )
+
+
+def recording_cost(home: Path, url: DatabaseUrl | None, runs: int = 200) -> list[float]:
+    """Seconds to record each of `runs` runs: begin, 20 output lines, finish."""
+    store = RunStore(home, database=url)
+    times = []
+    for n in range(runs):
+        began = time.perf_counter()
+        recorder = RunRecorder(store, RunStart(project="cost", spec="prod", command=("build",)))
+        recorder.begin()
+        for line in range(20):
+            recorder.line("stdout", f"{line} of 20 OK created sql table model m{n}_{line}")
+        recorder.finish(RunEnd(status=RunStatus.SUCCESS, exit_code=0))
+        times.append(time.perf_counter() - began)
+    return times
+
+
 def main() -> None:
     """Fill, then print the medians and whether each meets the target."""
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 11
-    records = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
+    args = [a for a in sys.argv[1:] if a != "--postgres"]
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(_postgres()) if "--postgres" in sys.argv else None
+        _main(args, url)
+
+
+def _main(args: list[str], url: DatabaseUrl | None) -> None:
+    n = int(args[0]) if args else 11
+    records = int(args[1]) if len(args) > 1 else 100_000
     base = Path(tempfile.mkdtemp(prefix="dot-bench-history-"))
     env = environment(base)
+    if url is not None:
+        env["DATUM_DATABASE_URL"] = url.conninfo
     home = Path(env["DATUM_HOME"])
     began = time.perf_counter()
-    fill(home, records)
-    print(f"filled {records:,} records in {time.perf_counter() - began:.1f}s ({home})")
+    fill(home, records, url)
+    where = home if url is None else f"PostgreSQL at {url.where()}"
+    print(f"filled {records:,} records in {time.perf_counter() - began:.1f}s ({where})")
     dot = str(BIN / "dot")
     failed = False
     for argv in (
@@ -121,6 +202,14 @@ def main() -> None:
         print(
             f"{label:<52} median {took * 1000:6.1f} ms  max {max(times) * 1000:6.1f} ms  (n={n}) {verdict}"
         )
+    if url is not None:
+        for label, database in (("SQLite", None), ("PostgreSQL", url)):
+            costs = recording_cost(base / f"cost-{label}", database)
+            print(
+                f"recording one run (begin, 20 lines, finish) on {label:<10}: median "
+                f"{statistics.median(costs) * 1000:6.2f} ms  p95 "
+                f"{sorted(costs)[int(len(costs) * 0.95)] * 1000:6.2f} ms  (n={len(costs)})"
+            )
     print(machine())
     if failed:
         raise SystemExit(f"a timed command took {TARGET_SECONDS}s or more")

@@ -89,9 +89,9 @@ class Shipper:
                 run.seq += 1
 
     def release(self, run_id: str) -> list[tuple[int, str, str]]:
-        """Stop tracking a run, after one last try to send its lines; returns what is unsent."""
-        self._flush(only=run_id)
-        with self._lock:
+        """Stop tracking a run; returns its lines not sent yet (the caller sends them with the
+        run's end, in one round trip)."""
+        with self._flush_lock, self._lock:  # not while the thread is sending some of them
             run = self._runs.pop(run_id, None)
         return [] if run is None else run.pending
 

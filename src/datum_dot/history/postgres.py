@@ -1,10 +1,13 @@
 """The run history in PostgreSQL: connections, migrations, and the output lines of runs.
 
-One pool of connections per process and database (psycopg 3 and psycopg-pool), opened on first
-use. Before the pool, one plain connection checks the database is reachable (an unreachable one
-is bad input: exit 20, naming host and port) and brings the schema up to date under an advisory
-lock, so that two hosts starting at once migrate once. A schema newer than this release is
-refused with both version numbers.
+One connection per thread and database (psycopg 3), opened on first use and kept; one that
+breaks (the database restarted, the network dropped) is thrown away and the next session opens
+a new one. Not a pool: importing psycopg-pool costs about 100 ms (it loads asyncio), a third of
+what `dot logs` may take, and a process here runs at most two sessions at once (its command, and
+the thread shipping output lines). The first connection of a process checks the database is
+reachable (an unreachable one is bad input: exit 20, naming host and port) and brings the schema
+up to date under an advisory lock, so that two hosts starting at once migrate once. A schema
+newer than this release is refused with both version numbers.
 
 This module is imported only when `DATUM_DATABASE_URL` (or `database.url`) is set: psycopg is
 an optional dependency (the `postgres-store` extra).
@@ -12,11 +15,11 @@ an optional dependency (the `postgres-store` extra).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -25,7 +28,6 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from datum_dot.errors import HistoryError
 from datum_dot.history.index import Dialect, Params, Row, Session
@@ -34,8 +36,8 @@ from datum_dot.home.dburl import DatabaseUrl
 
 CONNECT_TIMEOUT = 5
 """Seconds to wait for the database to answer a new connection."""
-POOL_WAIT = 5.0
-"""Seconds to wait for a connection from the pool (all busy, or the database gone)."""
+IDLE_CHECK = 2.0
+"""Seconds a kept connection may sit unused before it is checked before its next use."""
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -109,19 +111,18 @@ class PgIndex:
 
     @contextlib.contextmanager
     def session(self, *, create: bool = False) -> Iterator[Session]:
-        """One pooled connection, as a session; database errors become `HistoryError`s.
+        """This thread's connection, as a session; database errors become `HistoryError`s.
 
         Raises:
             DatabaseUnavailableError: The database cannot be reached.
             HistoryError: Its schema is newer than this release, or a statement failed.
         """
-        pool = self._pool()
+        conn = self._connection()
         try:
-            with pool.connection(timeout=POOL_WAIT) as conn:
-                yield PgSession(conn)
-        except PoolTimeout as e:
-            raise self.unavailable(f"no connection within {POOL_WAIT:g}s") from e
+            yield PgSession(conn)
         except psycopg.OperationalError as e:
+            _forget(self.url.conninfo)
+            conn.close()
             raise self.unavailable(_first_line(e)) from e
         except psycopg.errors.UniqueViolation as e:
             raise DuplicateRowError(_first_line(e)) from e
@@ -148,25 +149,46 @@ class PgIndex:
         with self.direct() as conn:
             return _version(conn)
 
-    def _pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
+    def _connection(self) -> psycopg.Connection[Row]:
         key = (self.url.conninfo, os.getpid())
-        with _POOLS_LOCK:
-            pool = _POOLS.get(key)
-            if pool is None:
-                self._migrate()
-                pool = ConnectionPool(
-                    self.url.conninfo,
-                    min_size=1,
-                    max_size=4,
-                    kwargs=_connect_kwargs(),
-                    open=False,
-                    timeout=POOL_WAIT,
-                    check=ConnectionPool.check_connection,
-                    name="datum-dot-history",
-                )
-                pool.open(wait=False)
-                _POOLS[key] = pool
-        return pool
+        conns: dict[tuple[str, int], psycopg.Connection[Row]] = _LOCAL.__dict__.setdefault(
+            "conns", {}
+        )
+        conn = conns.get(key)
+        if conn is not None and not conn.closed and not conn.broken and self._alive(conn, key):
+            return conn
+        try:
+            conn = psycopg.connect(self.url.conninfo, **_connect_kwargs())
+        except psycopg.OperationalError as e:
+            raise self.unavailable(_first_line(e)) from e
+        try:
+            with _MIGRATED_LOCK:
+                if key not in _MIGRATED:
+                    self._migrate(conn)
+                    _MIGRATED.add(key)
+        except BaseException:
+            conn.close()
+            raise
+        conns[key] = conn
+        _LOCAL.__dict__.setdefault("used", {})[key] = time.monotonic()
+        return conn
+
+    @staticmethod
+    def _alive(conn: psycopg.Connection[Row], key: tuple[str, int]) -> bool:
+        """Whether a kept connection still works: asked only after `IDLE_CHECK` seconds
+        unused (the database may have restarted meanwhile), not before every session."""
+        used: dict[tuple[str, int], float] = _LOCAL.__dict__.setdefault("used", {})
+        now = time.monotonic()
+        if now - used.get(key, now) < IDLE_CHECK:
+            used[key] = now
+            return True
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.Error:
+            conn.close()
+            return False
+        used[key] = now
+        return True
 
     @contextlib.contextmanager
     def direct(self) -> Iterator[psycopg.Connection[Row]]:
@@ -186,39 +208,41 @@ class PgIndex:
         finally:
             conn.close()
 
-    def _migrate(self) -> None:
+    def _migrate(self, conn: psycopg.Connection[Row]) -> None:
         """Bring the schema up to date, once per process, under the advisory lock."""
-        with self.direct() as conn:
+        try:
             if _version(conn) == len(MIGRATIONS):
                 return
             conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
             try:
-                current = _version(conn)
-                if current > len(MIGRATIONS):
-                    raise HistoryError(
-                        f"the run history database at {self.where} has schema version "
-                        f"{current}, newer than this datum-dot knows ({len(MIGRATIONS)})",
-                        "upgrade datum-dot on this host: pip install -U 'datum-dot[postgres-store]'",
-                    )
-                with conn.transaction():
-                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA_NAME}")
-                    conn.execute(
-                        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-                    )
-                    for number in range(current, len(MIGRATIONS)):
-                        conn.execute(MIGRATIONS[number])
-                    conn.execute("DELETE FROM schema_version")
-                    conn.execute(
-                        "INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),)
-                    )
-            except psycopg.errors.InsufficientPrivilege as e:
-                raise HistoryError(
-                    f"the run history database at {self.where} refused to create the "
-                    f"{SCHEMA_NAME} schema: {_first_line(e)}",
-                    "grant the role CREATE on the database, or create the schema for it once",
-                ) from e
+                self._apply(conn)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        except psycopg.OperationalError as e:
+            raise self.unavailable(_first_line(e)) from e
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise HistoryError(
+                f"the run history database at {self.where} refused to create the "
+                f"{SCHEMA_NAME} schema: {_first_line(e)}",
+                "grant the role CREATE on the database, or create the schema for it once",
+            ) from e
+
+    def _apply(self, conn: psycopg.Connection[Row]) -> None:
+        """The migrations the database lacks, in one transaction (the advisory lock held)."""
+        current = _version(conn)  # again: another host may have migrated meanwhile
+        if current > len(MIGRATIONS):
+            raise HistoryError(
+                f"the run history database at {self.where} has schema version "
+                f"{current}, newer than this datum-dot knows ({len(MIGRATIONS)})",
+                "upgrade datum-dot on this host: pip install -U 'datum-dot[postgres-store]'",
+            )
+        with conn.transaction():
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA_NAME}")
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            for number in range(current, len(MIGRATIONS)):
+                conn.execute(MIGRATIONS[number])
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (len(MIGRATIONS),))
 
 
 def _version(conn: psycopg.Connection[Row]) -> int:
@@ -246,16 +270,14 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
-_POOLS: dict[tuple[str, int], ConnectionPool[Any]] = {}
-_POOLS_LOCK = threading.Lock()
+def _forget(conninfo: str) -> None:
+    conns = _LOCAL.__dict__.get("conns", {})
+    conns.pop((conninfo, os.getpid()), None)
 
 
-@atexit.register
-def _close_pools() -> None:
-    for (_, pid), pool in list(_POOLS.items()):
-        if pid == os.getpid():
-            with contextlib.suppress(Exception):
-                pool.close(timeout=1.0)
+_LOCAL = threading.local()
+_MIGRATED: set[tuple[str, int]] = set()
+_MIGRATED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)

@@ -207,10 +207,11 @@ class RunStore:
             for name in LOG_FILES:
                 (run.run_dir / name).touch(mode=0o600)
             write_json_atomic(run.run_dir / METADATA, run.to_json())
-            with self._session(create=True) as s, s.transaction():
-                s.run(INSERT, start_row(run_id, start))
-                if self._pg is not None:
-                    self._pg_begun(s, run)
+            if self._pg is not None:
+                self._pg_begin(run)
+            else:
+                with self._session(create=True) as s, s.transaction():
+                    s.run(INSERT, start_row(run_id, start))
         except BaseException as e:
             shutil.rmtree(run.run_dir, ignore_errors=True)
             if self._pg is not None and _duplicate(e):  # another host recorded it first
@@ -661,17 +662,24 @@ class RunStore:
             )
         return [row["line"] for row in rows]
 
-    def _pg_begun(self, s: Session, run: StoredRun) -> None:
-        """Name the run's folder and give it its first lease, in the transaction of `begin`."""
+    def _pg_begin(self, run: StoredRun) -> None:
+        """Insert a run's record with its folder and first lease (one statement, one round
+        trip), and start shipping its lines and renewing its lease."""
         # lazy: psycopg loads only for a history kept in PostgreSQL
         from datum_dot.history.pgoutput import lease_seconds, shipper
 
         assert self._pg is not None  # noqa: S101 - called for PostgreSQL only
-        s.run(
-            "UPDATE runs SET run_dir = ?, lease_until = now() + make_interval(secs => ?)"
-            " WHERE run_id = ?",
-            (str(run.run_dir), lease_seconds(), run.run_id),
-        )
+        with self._session(create=True) as s:
+            s.run(
+                INSERT.replace(") VALUES (", ", run_dir, lease_until) VALUES (").replace(
+                    "'RUNNING')", "'RUNNING', :run_dir, now() + make_interval(secs => :lease))"
+                ),
+                {
+                    **start_row(run.run_id, run.start),
+                    "run_dir": str(run.run_dir),
+                    "lease": lease_seconds(),
+                },
+            )
         shipper().track(self._pg, run.run_id)
 
     def _pg_finish(self, run_id: str, params: Callable[[datetime], dict[str, object]]) -> StoredRun:
@@ -683,11 +691,29 @@ class RunStore:
         from datum_dot.history.postgres import DatabaseUnavailableError
 
         unsent = shipper().release(run_id)
+        # Two round trips: the last lines (pipelined), then the record; duration by the
+        # database from the start it holds. Lines sent twice (after an outage) are skipped.
+        finish_sql = FINISH.replace(
+            ":duration_seconds",
+            "greatest(extract(epoch FROM CAST(:finished_ts AS timestamptz)"
+            " - CAST(started_at AS timestamptz)), 0)",
+        )
+        values = params(self._clock())
+        values["finished_ts"] = values["finished_at"]
+        row: Row | None = None
         try:
-            with self._session(create=True) as s, s.transaction():
-                s.run_many(INSERT_LINES, [(run_id, *line) for line in unsent])
-                s.run(FINISH, params(self._select(s, run_id).started_at))
-                return self._select(s, run_id)
+            for attempt in (1, 2):  # a kept connection the database dropped fails once
+                try:
+                    with self._session(create=True) as s:
+                        s.run_many(INSERT_LINES, [(run_id, *line) for line in unsent])
+                        row = s.one(finish_sql + " RETURNING *", values)
+                    break
+                except DatabaseUnavailableError:
+                    if attempt == 2:
+                        raise
+            if row is None:
+                raise self._unknown(run_id)
+            return self._run(row)
         except DatabaseUnavailableError as e:
             row = _row_from_metadata(self.run_dir(run_id))
             if row is None:
