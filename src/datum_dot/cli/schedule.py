@@ -349,6 +349,7 @@ def _export(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
 def _export_options(args: argparse.Namespace) -> Options:
     # lazy: each verb loads only its own scheduling modules
     from datum_dot.scheduling.cronenv import entry_point
+    from datum_dot.scheduling.export.airflow import AirflowOptions
     from datum_dot.scheduling.export.dagster import DagsterOptions
     from datum_dot.scheduling.export.github import GithubOptions
     from datum_dot.scheduling.export.kubernetes import KubernetesOptions
@@ -365,6 +366,13 @@ def _export_options(args: argparse.Namespace) -> Options:
             "--profiles-in-repo is for --to kubernetes and github-actions",
             "systemd units use the profiles.yml of this machine's project folder: drop it",
         )
+    if args.to == "airflow":
+        if args.profiles_in_repo:
+            raise UsageError(
+                "--profiles-in-repo is for --to kubernetes and github-actions",
+                "Airflow runs use the profiles.yml of the project folder: drop it",
+            )
+        return AirflowOptions()
     if args.to == "dagster":
         if args.profiles_in_repo:
             raise UsageError(

@@ -234,13 +234,14 @@ def _add_export(verbs: argparse._SubParsersAction[P], common: AddOptions) -> Non
         "and nothing is written. The same schedule gives the same bytes.",
         epilog="examples: %(prog)s nightly --to kubernetes --image registry.example/dot:0.1 "
         "--git-url https://git.example/shop.git | %(prog)s --all --to systemd -o units/ | "
-        "%(prog)s nightly --to github-actions --time-zone UTC -o .github/workflows",
+        "%(prog)s nightly --to github-actions --time-zone UTC -o .github/workflows | "
+        "%(prog)s nightly --to airflow -o dags/",
     )
     cmd.add_argument("name", nargs="?", help="the schedule (or --all)")
     cmd.add_argument("--all", dest="all_schedules", action="store_true",
                      help="every schedule (of --project, else of the project here, else all)")  # fmt: skip
     cmd.add_argument("--to", required=True,
-                     choices=("kubernetes", "systemd", "github-actions", "dagster"),
+                     choices=("kubernetes", "systemd", "github-actions", "airflow", "dagster"),
                      help="the scheduler")  # fmt: skip
     cmd.add_argument("-o", "--output", default="-", metavar="DIR",
                      help="the folder to write the files into; - (default) prints them")  # fmt: skip

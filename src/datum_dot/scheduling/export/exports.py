@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from datum_dot.errors import ScheduleError
+from datum_dot.scheduling.export.airflow import AirflowOptions, render_dag
 from datum_dot.scheduling.export.artifact import ExportedFile, Rendering
 from datum_dot.scheduling.export.dagster import DagsterOptions, render_definitions
 from datum_dot.scheduling.export.github import GithubOptions, render_workflow
@@ -21,7 +22,7 @@ from datum_dot.scheduling.export.source import export_source
 from datum_dot.scheduling.export.systemd import SystemdOptions, render_units
 from datum_dot.scheduling.schedules import Located, all_schedules, find_schedule
 
-Options = KubernetesOptions | SystemdOptions | GithubOptions | DagsterOptions
+Options = KubernetesOptions | SystemdOptions | GithubOptions | AirflowOptions | DagsterOptions
 
 
 class Target(StrEnum):
@@ -31,6 +32,7 @@ class Target(StrEnum):
     SYSTEMD = "systemd"
     GITHUB_ACTIONS = "github-actions"
     DAGSTER = "dagster"
+    AIRFLOW = "airflow"
 
 
 def select_schedules(home: Path, *, name: str | None, project_id: str | None) -> list[Located]:
@@ -63,6 +65,8 @@ def render(located: Located, options: Options, *, zone: str | None) -> Rendering
             return render_cronjob(source, options)
         if isinstance(options, SystemdOptions):
             return render_units(source, options)
+        if isinstance(options, AirflowOptions):
+            return render_dag(source, options)
         if isinstance(options, DagsterOptions):
             return render_definitions(source, options)
         return render_workflow(source, options)
