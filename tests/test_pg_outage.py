@@ -42,7 +42,7 @@ def pg_ctl(server: PostgresServer, *args: str) -> None:
 
 
 def stop(server: PostgresServer) -> None:
-    pg_ctl(server, "-m", "immediate", "-w", "stop")
+    pg_ctl(server, "-m", "fast", "-w", "stop")
 
 
 def start(server: PostgresServer) -> None:
