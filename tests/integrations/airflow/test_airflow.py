@@ -2,9 +2,10 @@
 
 One example project per module: tag `v1.0`, then a commit on main (so `v1.0` is not HEAD) and a
 branch `broken` with a model that fails. The README's DAG file (examples/airflow/dot_dag.py) is
-copied into the session's dags folder and run with `dag.test()` twice: at `v1.0` with a
-sample rate from the run's conf, and at `broken`. The tests read those two runs: the task's
-state, its XCom value, the tables in the pinned commit's schema, and the history.
+copied into the session's dags folder and run with `dag.test()` three times: at `v1.0` with a
+sample rate from the run's conf, at `broken`, and at a ref that does not exist. The tests read
+those runs: the task's state, its XCom value, the tables in the pinned commit's schema, and the
+history.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class DagRuns:
     main: str
     built: Any
     broken: Any
+    unknown: Any
     dag: Any
 
 
@@ -67,8 +69,9 @@ def runs(
     dag = _load_dags(airflow_home.dags)[DAG_ID]
     built = dag.test(run_conf={"ref": "v1.0", "sample_rate": 25})
     broken = dag.test(run_conf={"ref": "broken"})
+    unknown = dag.test(run_conf={"ref": "no-such-ref"})
     project = datum_dot.Project(example.path, home=Path(os.environ["DATUM_HOME"]))
-    return DagRuns(example, project, sha, main, built, broken, dag)
+    return DagRuns(example, project, sha, main, built, broken, unknown, dag)
 
 
 def _load_dags(folder: Path) -> dict[str, Any]:
@@ -170,3 +173,11 @@ def test_airflow_failing_model_fails_the_task(runs: DagRuns) -> None:
     assert failed == ["model.jaffle_dot.broken"]
     row = {r["run_id"]: r for r in runs.project.runs(last=None)}[value["run_id"]]
     assert (row["trigger"], row["status"]) == ("airflow", "FAILED")
+
+
+def test_airflow_unknown_ref_fails_the_task_and_is_recorded(runs: DagRuns) -> None:
+    assert str(runs.unknown.state) == "failed"
+    assert _task_state(runs.unknown, TASK_ID) == "failed"
+    row = runs.project.runs(last=None)[0]
+    assert (row["trigger"], row["status"], row["exit_code"]) == ("airflow", "FAILED", 20)
+    assert row["spec"] == "prod@no-such-ref"
