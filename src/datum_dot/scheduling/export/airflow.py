@@ -13,6 +13,7 @@ so it is in the same history as the schedule's other runs. The text is Python so
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,7 +151,7 @@ def _task_arguments(source: ExportSource) -> list[tuple[str, str]]:
     arguments.append(("project_dir", _literal(str(source.located.project.path))))
     if schedule.timeout is not None:
         arguments.append(("timeout", _literal(float(schedule.timeout))))
-        grace = int(schedule.timeout) + 1 + TIMEOUT_GRACE
+        grace = math.ceil(schedule.timeout) + TIMEOUT_GRACE
         arguments.append(("execution_timeout", f"timedelta(seconds={grace})"))
     # a schedule retries nothing itself: the task does not either
     arguments.append(("retries", "0"))
