@@ -137,8 +137,11 @@ class DotOperator(BaseOperator):  # type: ignore[misc, unused-ignore]
                 "`dot logs --last 1` shows its record"
             ) from e
         except DotError as e:
-            kind = AirflowFailException if e.exit_code == ExitCode.BAD_INPUT else AirflowException
-            raise kind(f"{e.message}\nhint: {e.hint}" if e.hint else e.message) from e
+            text = f"{e.message}\nhint: {e.hint}" if e.hint else e.message
+            if e.exit_code == ExitCode.BAD_INPUT:
+                # what is wrong and what to do say it all: no traceback of dot's to read
+                raise AirflowFailException(text) from None
+            raise AirflowException(text) from e
         data = result.to_dict()
         if result.status == "error":
             context["ti"].xcom_push(key=XCOM_KEY, value=data)
