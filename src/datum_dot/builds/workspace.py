@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +89,10 @@ def prepared(
     env_parts = iso.env_dir.relative_to(project_dir).parts
     ownership.require_real_dirs(project_dir, *env_parts, create=True).chmod(0o700)
     waiting = _waiter(on_wait, f"another dot process is building {plan.spec}; waiting for it")
-    with file_lock(iso.env_dir.with_suffix(".lock"), timeout=LOCK_TIMEOUT_SECONDS, on_wait=waiting):
+    with (
+        file_lock(iso.env_dir.with_suffix(".lock"), timeout=LOCK_TIMEOUT_SECONDS, on_wait=waiting),
+        _shared_lock(plan, on_wait),
+    ):
         with file_lock(
             iso.build_dir / "worktree.lock", timeout=LOCK_TIMEOUT_SECONDS, on_wait=waiting
         ):
@@ -101,6 +104,24 @@ def prepared(
             deps = _install_packages(plan, run_deps) if plan.deps_args else "skipped"
         write_profile(iso)
         yield Workspace(worktree=status, deps=deps)
+
+
+def _shared_lock(
+    plan: BuildPlan, on_wait: Callable[[str], None] | None
+) -> AbstractContextManager[None]:
+    """The build's lock across hosts sharing a PostgreSQL history (nothing otherwise), keyed by
+    the warehouse schema it writes and the commit: two hosts never build it at once."""
+    # lazy: the history (and psycopg) load only for an isolated build
+    from datum_dot.history import RunStore
+    from datum_dot.home.settings import datum_home
+
+    iso = plan.isolated
+    assert iso is not None  # noqa: S101 - called for isolated builds only
+    p = iso.profile
+    parts = ("build", p.profile, str(p.database or ""), p.schema_after, iso.commit)
+    return RunStore(datum_home()).shared_lock(
+        parts, name=f"the build of {plan.spec}", timeout=LOCK_TIMEOUT_SECONDS, on_wait=on_wait
+    )
 
 
 def write_profile(iso: IsolatedBuild) -> None:

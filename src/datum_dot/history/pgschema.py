@@ -80,3 +80,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+MIGRATIONS += (
+    # 2: who holds each advisory lock (builds, schedules), so that a waiter can name the host.
+    """
+    CREATE TABLE lock_holders (
+        key BIGINT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        since TEXT NOT NULL
+    );
+    """,
+)

@@ -149,6 +149,34 @@ class RunStore:
         """
         return self._session(create=create)
 
+    def shared_lock(
+        self,
+        parts: tuple[str, ...],
+        *,
+        name: str,
+        timeout: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """A lock every host sharing this history respects (a PostgreSQL advisory lock keyed
+        by `parts`); nothing for a SQLite history, whose host's file locks are all there is.
+
+        Args:
+            parts: What it guards (`("schedule", project, name)`).
+            name: What people call it (`the build of prod@main`).
+            timeout: Seconds to wait for another host; 0 tries once.
+            on_wait: Told, once, which host holds it, before waiting.
+
+        Raises:
+            LockTimeoutError: Another host held it past `timeout` (the message names it).
+            HistoryError: The database cannot be reached.
+        """
+        if self._pg is None:
+            return contextlib.nullcontext()
+        # lazy: psycopg loads only for a history kept in PostgreSQL
+        from datum_dot.history.pglocks import advisory_lock
+
+        return advisory_lock(self._pg, parts, name=name, timeout=timeout, on_wait=on_wait)
+
     def to_run(self, row: Row) -> StoredRun:
         """The record a `SELECT * FROM runs` row of this store holds."""
         return self._run(row)

@@ -88,6 +88,11 @@ def fire(
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(file_lock(lock, timeout=wait))
+            # every host sharing a PostgreSQL history: one firing of a schedule at a time
+            shared = ("schedule", located.project_id, schedule.name)
+            stack.enter_context(
+                store.shared_lock(shared, name=f"schedule {schedule.name}", timeout=wait)
+            )
         except LockTimeoutError as e:
             return _overlapped(store, located, trigger, project_dir, wait, e)
         notes: tuple[str, ...] = ()
@@ -228,4 +233,7 @@ def _holder(error: LockTimeoutError) -> str:
     if marker not in error.message:
         return ""
     pid = error.message.split(marker, 1)[1].split(",", 1)[0].split(")", 1)[0]
+    if "held by host " in error.message:  # a lock shared by the hosts of a PostgreSQL history
+        host = error.message.split("held by host ", 1)[1].split(" ", 1)[0]
+        return f" (on {host}, pid {pid})" if pid.isdigit() else f" (on {host})"
     return f" (pid {pid})" if pid.isdigit() else ""
