@@ -358,7 +358,7 @@ def test_warm_runner_killed_mid_run_aborts_the_run_with_exit_30(tmp_path: Path) 
         kill_runners(warm.home)
 
 
-def test_warm_two_starters_start_one_runner(tmp_path: Path) -> None:
+def test_warm_two_starters_start_one_runner_and_warm_off_stops_it(tmp_path: Path) -> None:
     warm = make_warm(tmp_path)
     try:
         starters = [warm.popen("warm", "start", "--json") for _ in range(2)]
@@ -370,6 +370,11 @@ def test_warm_two_starters_start_one_runner(tmp_path: Path) -> None:
         assert len(pids) == 1
         wait_for(lambda: len(runner_pids(warm.home)) == 1, 30, "the second runner to exit")
         assert runner_pids(warm.home) == list(pids)
+        # `warm: off` set while it runs: the next run goes the normal way, and the runner stops
+        assert warm.dot("config", "set", "warm", "off").returncode == 0
+        assert warm.dot("ls").returncode == 0
+        assert warm.last_run()["warm"] is False
+        wait_for(lambda: not runner_pids(warm.home), 30, "the runner to stop")
     finally:
         kill_runners(warm.home)
 

@@ -30,15 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datum_dot.errors import DotError
+from datum_dot.home.userconfig import load_user_config
 from datum_dot.warm.paths import RunnerPaths
 from datum_dot.warm.protocol import ClosedError, ProtocolError, receive_request, send_line
-from datum_dot.warm.session import refusal, serve_session
+from datum_dot.warm.session import STALE, refusal, serve_session
 from datum_dot.warm.stamp import Stamp, take_stamp, watched_files
 
 log = logging.getLogger("datum_dot.warm")
 REQUEST_SECONDS = 5.0  # a client sends its request at once; a silent peer is dropped
 _TICK_SECONDS = 5.0  # how often an idle loop reaps children and checks the idle timeout
 _PEERCRED = struct.Struct("3i")
+SWITCHED_OFF = "warm is off in config.yaml (dot config set warm off)"
 
 
 @dataclass
@@ -50,6 +53,7 @@ class RunnerState:
     stamp: Stamp
     files: list[Path]
     idle_timeout: float
+    home: Path
     served: int = 0
     last_active: float = field(default_factory=time.monotonic)
     children: set[int] = field(default_factory=set)
@@ -91,7 +95,8 @@ def serve(
         importlib.import_module(module)
     warm_up()
     files = watched_files()
-    state = RunnerState(time.time(), versions(), take_stamp(files), files, idle_timeout)
+    home = paths.folder.parent
+    state = RunnerState(time.time(), versions(), take_stamp(files), files, idle_timeout, home)
     listener = _listen(paths.socket)
     _write_pid(paths, state)
     signal.signal(signal.SIGTERM, lambda _s, _f: _request_stop(state))
@@ -199,14 +204,14 @@ def _handle(
             os.close(fd)
         _answer(conn, op, state)
         return
-    why = refusal(request, state.stamp, state.files)
+    why = refusal(request, state.stamp, state.files) or _switched_off(state)
     if why is not None:
         for fd in fds:
             os.close(fd)
         with contextlib.suppress(OSError):
             send_line(conn, {"refused": why})
-        if "changed" in why:
-            state.stopping = True  # stale code: stop, so the next start imports the new one
+        if why in (STALE, SWITCHED_OFF):
+            state.stopping = True  # the next start imports the new code, or none starts
         return
     pid = os.fork()
     if pid == 0:
@@ -222,6 +227,16 @@ def _handle(
         os.close(fd)
     state.children.add(pid)
     state.served += 1
+
+
+def _switched_off(state: RunnerState) -> str | None:
+    """`warm: off` set since the runner started: refuse. Also takes a new `warm.idle-timeout`."""
+    try:
+        settings = load_user_config(state.home).warm
+    except DotError:
+        return None  # a broken config.yaml: the run itself reports it
+    state.idle_timeout = float(settings.idle_timeout)
+    return SWITCHED_OFF if settings.mode == "off" else None
 
 
 def _answer(conn: socket.socket, op: object, state: RunnerState) -> None:

@@ -35,6 +35,7 @@ _PR_SET_PDEATHSIG = 1
 _RESET_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT, signal.SIGUSR1)
 _FORWARDED = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 _CRASH = 30
+STALE = "datum-dot, dbt-core or an adapter changed since the runner started"
 
 
 def refusal(request: Mapping[str, Any], stamp: Stamp, files: list[Any]) -> str | None:
@@ -42,7 +43,7 @@ def refusal(request: Mapping[str, Any], stamp: Stamp, files: list[Any]) -> str |
     if request.get("executable") != sys.executable or request.get("prefix") != sys.prefix:
         return "another Python interpreter or virtual environment"
     if take_stamp(files) != stamp:
-        return "datum-dot, dbt-core or an adapter changed since the runner started"
+        return STALE
     return None
 
 
