@@ -244,6 +244,7 @@ def _answer(conn: socket.socket, op: object, state: RunnerState) -> None:
         state.stopping = True
         reply: dict[str, Any] = {"stopping": True, "pid": os.getpid()}
     elif op == "status":
+        _reap(state)  # a run that ended since the last tick is not running any more
         reply = status(state)
     else:
         reply = {"refused": f"unknown request {op!r}"}
