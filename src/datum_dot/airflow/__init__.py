@@ -9,6 +9,14 @@ the task's XCom value. Nothing else in datum_dot imports this package, or airflo
 
 from __future__ import annotations
 
+try:
+    import airflow.sdk  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
+except ModuleNotFoundError as e:
+    # the extra is optional: say how to get it rather than which module is missing
+    raise ModuleNotFoundError(
+        "datum_dot.airflow needs Airflow 3: pip install 'datum-dot[airflow]'", name="airflow"
+    ) from e
+
 from datum_dot.airflow.operator import DotOperator
 
 __all__ = ["DotOperator"]
