@@ -96,7 +96,7 @@ def test_a_schedule_firing_on_another_host_makes_this_one_skip(
     )
 
 
-def test_two_hosts_building_prod_at_main_one_builds_the_other_waits(
+def test_two_hosts_building_prod_at_main_one_builds_the_other_waits_then_both_see_it(
     url: DatabaseUrl, example: ExampleProject, tmp_path: Path
 ) -> None:
     env = {"DATUM_HOME": str(tmp_path / "host-b"), "DATUM_DATABASE_URL": url.conninfo}
@@ -130,3 +130,18 @@ def test_two_hosts_building_prod_at_main_one_builds_the_other_waits(
     assert built.returncode == 0, built.stderr
     assert f"the build of prod@main is held by host {HOST} (process {os.getpid()}" in built.stderr
     assert waited >= 4.0
+    # The build host B made shows on host A, with its output, from the shared history.
+    shown = example.dot(
+        "logs", "last", "--json", env={**env, "DATUM_HOME": str(tmp_path / "host-a")}
+    )
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert (record["status"], record["spec"], record["command"][0]) == (
+        "SUCCESS",
+        "prod@main",
+        "build",
+    )
+    assert record["run_dir"].startswith(str(tmp_path / "host-b"))
+    assert any("stg_customers" in line for line in record["output"])
+    assert record["counts"]["models"] == 1
+    assert record["counts"]["seeds"] == 1
