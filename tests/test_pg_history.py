@@ -11,6 +11,7 @@ import dataclasses
 import multiprocessing
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -360,3 +361,15 @@ def test_a_run_id_is_recorded_once_across_hosts(homes: tuple[RunStore, RunStore]
     with pytest.raises(HistoryError, match="already in the history: a run is recorded once"):
         b.begin(start("once"), run_id=run_id)
     assert not b.run_dir(run_id).exists()  # host B's folder for it is not left behind
+
+
+def test_a_run_of_another_host_names_where_its_files_are(
+    homes: tuple[RunStore, RunStore], shared_url: str
+) -> None:
+    a, b = homes
+    run_id = a.begin(dataclasses_replace(start("elsewhere"), hostname="pod-7f9c"))
+    a.finish(run_id, RunEnd(status=RunStatus.SUCCESS, exit_code=0))
+    shutil.rmtree(a.run_dir(run_id))  # the pod is gone, and its disk with it
+    shown = dot("logs", run_id, home=b.home, url=shared_url)
+    assert shown.returncode == 0, shown.stderr
+    assert f"folder  {a.run_dir(run_id)} on pod-7f9c" in shown.stdout

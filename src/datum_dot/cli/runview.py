@@ -6,6 +6,7 @@ it is wrapped in `Text`, or written to the stream as it is. Times are UTC.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -119,6 +120,9 @@ def print_run(run: StoredRun) -> None:
         out.print(Text(f"({MISSING})", style="yellow"))
     out.print(Text("\nfiles", style="bold"))
     files = [(role, Text(str(path))) for role, path in run.files().items() if path.exists()]
+    if not files and run.lines is not None and run.start.hostname != os.uname().nodename:
+        # a shared history's run made on another host: its folder is there, not here
+        files = [("folder", Text(f"{run.run_dir} on {run.start.hostname}"))]
     if run.artifacts:
         names = ", ".join(sorted(set(run.artifacts) - {"run_results.json"}))
         files.append(("artifacts", Text(f"{names} (dot logs {run.run_id} --artifacts)")))
