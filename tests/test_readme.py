@@ -127,7 +127,7 @@ def test_readme_example_paths_exist() -> None:
     assert Path(ROOT / "adr" / "0001-architecture.md").is_file()
 
 
-@pytest.mark.parametrize("section", ["Dagster"])
+@pytest.mark.parametrize("section", ["Dagster", "Airflow"])
 def test_readme_integration_example_is_the_file_the_tests_run(section: str) -> None:
     # The orchestrator examples run in their own environments (scripts/test-<name>) from
     # examples/<name>/: the README must show exactly that file.

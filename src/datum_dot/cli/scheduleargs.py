@@ -224,10 +224,12 @@ def _add_pin(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
 def _add_export(verbs: argparse._SubParsersAction[P], common: AddOptions) -> None:
     cmd = verbs.add_parser(
         "export",
-        help="write a schedule as a Kubernetes CronJob, systemd timer or GitHub Actions workflow",
+        help="write a schedule for Kubernetes, systemd, GitHub Actions, Airflow or Dagster",
         description="Write the schedule (or every schedule, --all) as files another scheduler "
-        "runs: each calls `dot schedule run NAME` with the schedule's definition in "
-        "DOT_SCHEDULE_DEFINITION, so it needs no `dot schedule add` where it runs. The cron "
+        "runs: a Kubernetes CronJob, a systemd timer or a GitHub Actions workflow calls `dot "
+        "schedule run NAME` with the schedule's definition in DOT_SCHEDULE_DEFINITION, so it "
+        "needs no `dot schedule add` where it runs; an Airflow DAG or Dagster definitions run "
+        "the schedule's command through the Python API at the pinned commit. The cron "
         "expression is read in --time-zone (default: this machine's, as cron reads it). "
         "Secrets are named, never written: a Kubernetes Secret, GitHub secrets, a systemd "
         "EnvironmentFile. A schedule that the scheduler cannot run exactly is refused (exit 20) "
@@ -235,7 +237,7 @@ def _add_export(verbs: argparse._SubParsersAction[P], common: AddOptions) -> Non
         epilog="examples: %(prog)s nightly --to kubernetes --image registry.example/dot:0.1 "
         "--git-url https://git.example/shop.git | %(prog)s --all --to systemd -o units/ | "
         "%(prog)s nightly --to github-actions --time-zone UTC -o .github/workflows | "
-        "%(prog)s nightly --to airflow -o dags/",
+        "%(prog)s nightly --to airflow -o dags/ | %(prog)s nightly --to dagster -o defs/",
     )
     cmd.add_argument("name", nargs="?", help="the schedule (or --all)")
     cmd.add_argument("--all", dest="all_schedules", action="store_true",
