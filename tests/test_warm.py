@@ -336,11 +336,15 @@ def test_warm_ctrl_c_cancels_the_child_with_exit_50(served: Warm, tmp_path: Path
         model.unlink()
 
 
-def test_warm_runner_killed_mid_run_aborts_the_run_with_exit_30(tmp_path: Path) -> None:
-    warm = make_warm(tmp_path)
+def test_warm_runner_killed_mid_run_aborts_the_run_with_exit_30(
+    served: Warm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warm = Warm(served.example, tmp_path / "datum")  # a home, so a runner, of its own
+    monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(tmp_path / "own.duckdb"))
+    slow = warm.example.path / "models" / "warm_slow.py"
     try:
         pid = warm.start()
-        (warm.example.path / "models" / "warm_slow.py").write_text(SLOW_MODEL)
+        slow.write_text(SLOW_MODEL)
         proc = warm.popen("run", "--disable-prompts", "-s", "warm_slow")
         wait_for(lambda: _running(warm), 120, "the run to start")
         time.sleep(2)
@@ -355,11 +359,15 @@ def test_warm_runner_killed_mid_run_aborts_the_run_with_exit_30(tmp_path: Path) 
         assert warm.dot("ls").returncode == 0
         assert warm.last_run()["warm"] is False
     finally:
+        slow.unlink(missing_ok=True)
         kill_runners(warm.home)
 
 
-def test_warm_two_starters_start_one_runner_and_warm_off_stops_it(tmp_path: Path) -> None:
-    warm = make_warm(tmp_path)
+def test_warm_two_starters_start_one_runner_and_warm_off_stops_it(
+    served: Warm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warm = Warm(served.example, tmp_path / "datum")  # a home, so a runner, of its own
+    monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(tmp_path / "own.duckdb"))
     try:
         starters = [warm.popen("warm", "start", "--json") for _ in range(2)]
         pids = set()
@@ -379,8 +387,11 @@ def test_warm_two_starters_start_one_runner_and_warm_off_stops_it(tmp_path: Path
         kill_runners(warm.home)
 
 
-def test_warm_auto_replaces_a_stale_socket_and_stops_on_a_code_change(tmp_path: Path) -> None:
-    warm = make_warm(tmp_path)
+def test_warm_auto_replaces_a_stale_socket_and_stops_on_a_code_change(
+    served: Warm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warm = Warm(served.example, tmp_path / "datum")  # a home, so a runner, of its own
+    monkeypatch.setenv("DOT_EXAMPLE_DUCKDB", str(tmp_path / "own.duckdb"))
     try:
         # a socket file left by a runner that died: nothing listens on it
         warm.paths.make_private()
