@@ -110,7 +110,30 @@ def _add(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
         return int(ExitCode.OK)
     apply_add(plan, home=home)
     print(f"added schedule '{s.name}'; check it with `{prog} schedule status`")
+    _warn_history_not_shared(home, prog)
     return int(ExitCode.OK)
+
+
+def _warn_history_not_shared(home: Path, prog: str) -> None:
+    """Say so when this shell keeps the history in PostgreSQL but cron's runs would not: a
+    crontab line carries `DATUM_HOME`, never a connection string (it may hold a password)."""
+    # lazy: only `schedule add` asks
+    from datum_dot.home.dburl import URL_VARIABLE, database_url
+
+    if not os.environ.get(URL_VARIABLE, "").strip():
+        return
+    if database_url(home, {}) is not None:
+        return  # config.yaml names the database: the cron run reads it there
+    print(
+        f"warning: {URL_VARIABLE} is set in this shell, but cron does not pass it on: this "
+        f"schedule's runs are recorded in SQLite under {home}",
+        file=sys.stderr,
+    )
+    print(
+        f"  to record them in PostgreSQL too: {prog} config set database.url <URL without its "
+        "password> (the password in ~/.pgpass)",
+        file=sys.stderr,
+    )
 
 
 def _list(args: argparse.Namespace, passthrough: list[str], prog: str) -> int:
