@@ -12,7 +12,7 @@ from typing import Any
 from datum_dot import telemetry
 from datum_dot.builds import state, workspace
 from datum_dot.errors import DbtError, DotError, ExitCode, UsageError
-from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
+from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore, dbartifacts
 from datum_dot.history.states import HistoryStates
 from datum_dot.home.settings import datum_home
 from datum_dot.runs import commands, isolation, parents, warehouse
@@ -97,7 +97,15 @@ def execute(
     observer = observer or Observer()
     started = datetime.now(UTC)
     try:
-        states = HistoryStates(store or RunStore(datum_home(request.environ)))
+        store = store or RunStore(datum_home(request.environ))
+        to_db = dbartifacts.wanted(
+            request.artifacts_to_db,
+            os.environ if request.environ is None else request.environ,
+            home=store.home,
+            in_postgres=store.in_postgres,
+            history=store.where,
+        )
+        states = HistoryStates(store)
         plan = make_plan(request, options_for=commands.command_options, states=states)
         runtime = runtime or runtime_for(request, plan)  # bad runtime settings fail a dry run too
     except DotError as e:
@@ -165,6 +173,7 @@ def execute(
             error_message=result.error,
             suggestion=result.suggestion,
             run_results=plan.target_path / "run_results.json",
+            artifacts_to_db=to_db,
         )
         _finish(recorder, end, observer, trace)
         finished = datetime.now(UTC)  # before the trace is sent, which may take a while

@@ -74,6 +74,7 @@ def _run(
         retries=args.retries,
         retry_delay=args.retry_delay,
         cache=not args.no_cache,
+        artifacts_to_db=args.artifacts_to_db,
     )
     debug = bool(getattr(args, "debug", False))
     observer = CliObserver(

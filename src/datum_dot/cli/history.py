@@ -7,6 +7,8 @@ DATUM_DATABASE_URL=postgresql://... dot history copy --to sqlite  PostgreSQL -> 
 
 The source is the history this home uses now (`DATUM_DATABASE_URL` / `database.url`, else
 SQLite); the target is the other kind. Copying again copies what changed, nothing twice.
+`--artifacts-to-db` stores the runs' artifacts in a PostgreSQL target too; a copy to SQLite
+writes the artifacts the database keeps into the runs' folders.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def add_history_parser(sub: argparse._SubParsersAction[Any]) -> None:
         help="a postgresql:// URL (its password from PGPASSWORD, ~/.pgpass or a service file), "
         "or `sqlite` for this home's history.sqlite",
     )
+    cmd.add_argument(
+        "--artifacts-to-db",
+        action="store_true",
+        help="to PostgreSQL: store the runs' dbt artifacts in the database too (compressed)",
+    )
     cmd.add_argument("--json", action="store_true", help="print what was copied as JSON")
 
 
@@ -70,8 +77,16 @@ def run_history_command(args: argparse.Namespace, *, prog: str) -> int:
             f"copy to the other kind: {prog} history copy --to "
             + ("sqlite" if source.in_postgres else "postgresql://USER@HOST:5432/DATABASE"),
         )
+    if args.artifacts_to_db and not target.in_postgres:
+        raise UsageError(
+            "--artifacts-to-db stores artifacts in a PostgreSQL target, and this copy is to SQLite",
+            "drop it: a copy to SQLite writes the artifacts the database keeps into the runs' "
+            "folders anyway",
+        )
     with _Bar(enabled=not args.json and sys.stderr.isatty()) as bar:
-        result = copy_history(source, target, progress=bar.update)
+        result = copy_history(
+            source, target, progress=bar.update, artifacts_to_db=args.artifacts_to_db
+        )
     if args.json:
         # lazy: rich loads only for what is shown
         from datum_dot.cli.render import print_json
@@ -83,11 +98,16 @@ def run_history_command(args: argparse.Namespace, *, prog: str) -> int:
                 "runs": result.runs,
                 "lines": result.lines,
                 "folders": result.folders,
+                "artifacts": result.artifacts,
             }
         )
         return 0
     extra = f", {result.lines} output lines" if target.in_postgres else ""
     extra += f", {result.folders} run folders made" if result.folders else ""
+    if result.artifacts:
+        extra += f", {result.artifacts} artifacts " + (
+            "stored in the database" if target.in_postgres else "written from the database"
+        )
     runs = f"{result.runs} run" + ("" if result.runs == 1 else "s")
     print(f"copied {runs}{extra} from {source.where} to {target.where}")
     return 0

@@ -4,6 +4,7 @@
 dot logs [--last N] [--status S[,S]] [--env E] [--project P] [--since AGE|DATE] [--json]
 dot logs RUN_ID [--raw] [--json]       RUN_ID may be any unique prefix or suffix of the id
 dot logs RUN_ID --artifacts [--json]   the dbt artifacts kept with the run, with their sha256
+dot logs RUN_ID --artifact NAME        one artifact's bytes (from the database: --artifacts-to-db)
 dot logs last [--status S] [--env E] [--project P] [--since AGE|DATE] [--raw] [--json]
 dot logs [RUN_ID|last] --follow [--raw] [--json]
 dot logs prune [--keep N] [--older-than AGE] [--json]
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -78,6 +80,10 @@ def run_logs(args: argparse.Namespace, *, prog: str) -> int:
         run = run.with_failed_node()
         if args.artifacts:
             return _show_artifacts(run, as_json=args.json)
+        if args.artifact is not None:
+            sys.stdout.buffer.write(store.artifact(run, args.artifact))
+            sys.stdout.flush()
+            return 0
         if args.follow:
             # lazy: rich and the run views load only for what is shown
             from datum_dot.cli.follow import follow_run
@@ -230,6 +236,14 @@ def _check_combinations(args: argparse.Namespace, prog: str) -> None:
             "--artifacts lists one run's kept dbt artifacts and needs a run id (not --follow "
             "or --raw)",
             f"name the run: {prog} logs <run-id> --artifacts (`{prog} logs` lists recent ids)",
+        )
+    if args.artifact is not None and (
+        args.run_id is None or args.follow or args.raw or args.artifacts or args.json
+    ):
+        raise UsageError(
+            "--artifact NAME writes one artifact of one run and needs a run id (not --follow, "
+            "--raw, --artifacts or --json)",
+            f"name the run: {prog} logs <run-id> --artifact manifest.json > manifest.json",
         )
     if args.raw and args.run_id is None:
         raise UsageError(

@@ -348,6 +348,12 @@ def _add_logs_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
         action="store_true",
         help="a run's kept dbt artifacts (manifest.json, ...) with sizes, sha256 and paths",
     )
+    cmd.add_argument(
+        "--artifact",
+        metavar="NAME",
+        help="write one kept artifact's bytes to stdout (manifest.json, ...), from the "
+        "database for a run another host kept there",
+    )
     cmd.add_argument("--json", action="store_true", help="print JSON (JSON lines with --follow)")
     cmd.add_argument("--keep", type=int, metavar="N", help="prune: keep the newest N records")
     cmd.add_argument(
@@ -431,6 +437,12 @@ def _add_run_options(cmd: argparse.ArgumentParser, name: str) -> None:
         "--no-warm",
         action="store_true",
         help="run in this process, not in a running warm runner (or set DOT_WARM=0)",
+    )
+    cmd.add_argument(
+        "--artifacts-to-db",
+        action="store_true",
+        help="keep the run's dbt artifacts in the PostgreSQL run history too, so they outlive "
+        "this host (or set DATUM_ARTIFACTS_TO_DB=1)",
     )
     if takes_preflight(name):
         cmd.add_argument(

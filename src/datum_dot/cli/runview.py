@@ -210,7 +210,8 @@ def print_pruned(removed: list[str]) -> None:
 
 
 def artifacts_json(run: StoredRun) -> dict[str, Any]:
-    """The artifacts kept with a run, for machines: name, size, sha256, path, present."""
+    """The artifacts kept with a run, for machines: name, size, sha256, path, present, and
+    whether the PostgreSQL history keeps a copy (`in_db`)."""
     return {
         "run_id": run.run_id,
         "artifacts": [
@@ -220,6 +221,7 @@ def artifacts_json(run: StoredRun) -> dict[str, Any]:
                 "sha256": artifact.sha256,
                 "path": str(run.run_dir / name),
                 "present": (run.run_dir / name).is_file(),
+                "in_db": artifact.in_db,
             }
             for name, artifact in sorted(run.artifacts.items())
         ],
@@ -237,6 +239,8 @@ def print_artifacts(run: StoredRun) -> None:
     width = max(len(name) for name in run.artifacts)
     for item in artifacts_json(run)["artifacts"]:
         gone = "" if item["present"] else "  (file missing)"
+        if item["in_db"]:
+            gone = "  (also in the database)" if item["present"] else "  (in the database)"
         size = f"{item['bytes'] / 1024:.1f} KiB"
         out.print(
             Text(f"{item['name']:<{width}}  {size:>10}  sha256:{item['sha256'][:16]}  ")

@@ -40,15 +40,21 @@ class ArtifactFile:
         name: Its file name (`manifest.json`).
         sha256: The hex digest of its bytes as copied.
         size: Its size in bytes.
+        in_db: A copy is in the PostgreSQL history too (`--artifacts-to-db`: see `dbartifacts`).
     """
 
     name: str
     sha256: str
     size: int
+    in_db: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The record's form (what the history's `artifacts` column holds)."""
-        return {"sha256": self.sha256, "bytes": self.size}
+        return {
+            "sha256": self.sha256,
+            "bytes": self.size,
+            **({"in_db": True} if self.in_db else {}),
+        }
 
 
 def keep_artifacts(
@@ -130,7 +136,12 @@ def artifacts_from_json(text: str | None) -> dict[str, ArtifactFile]:
     if not isinstance(data, dict):
         return {}
     return {
-        name: ArtifactFile(name, str(meta.get("sha256", "")), int(meta.get("bytes", 0)))
+        name: ArtifactFile(
+            name,
+            str(meta.get("sha256", "")),
+            int(meta.get("bytes", 0)),
+            in_db=meta.get("in_db") is True,
+        )
         for name, meta in data.items()
         if isinstance(meta, dict)
     }

@@ -9,7 +9,13 @@ columns (status, codes, counts, error, state, the artifacts' index), the relatio
 - to SQLite, a run whose folder is not on this host gets one, with its output.log, stdout.log
   and stderr.log written from the database's lines and its metadata.json; a folder that exists is
   left as it is. The artifacts stay where the run made them: the record lists them (name, sha256,
-  size), as it did.
+  size), as it did; those the database keeps (`--artifacts-to-db`) are written into the run's
+  folder on this host, checked against their sha256.
+
+With `artifacts_to_db` (`dot history copy --to postgresql://... --artifacts-to-db`), the
+artifacts of each run copied to PostgreSQL are stored in the database too, compressed, as
+`--artifacts-to-db` stores a run's (`dbartifacts`): those whose file in the run's folder is still
+what the run wrote.
 
 A copy is idempotent: a record already in the target is replaced by the source's (a run that
 has finished since the last copy shows finished), and a line already there is skipped by its
@@ -19,10 +25,12 @@ number. Records are read in start order, in batches of `BATCH`; `progress` is to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from datum_dot.history import dbartifacts
+from datum_dot.history.artifacts import artifacts_from_json, artifacts_to_json, sha256_of
 from datum_dot.history.database import END_COLUMNS, START_COLUMNS
 from datum_dot.history.files import (
     LOG_FILES,
@@ -61,11 +69,14 @@ class CopyResult:
         runs: Records copied (new or replaced).
         lines: Output lines sent to a PostgreSQL target (0 for SQLite).
         folders: Run folders made on this host (a SQLite target only).
+        artifacts: Artifacts stored in the PostgreSQL target, or written from the PostgreSQL
+            source into run folders on this host.
     """
 
     runs: int
     lines: int
     folders: int
+    artifacts: int = 0
 
 
 def copy_history(
@@ -73,6 +84,7 @@ def copy_history(
     target: RunStore,
     *,
     progress: Callable[[int, int], None] | None = None,
+    artifacts_to_db: bool = False,
 ) -> CopyResult:
     """Copy every record of `source` into `target`.
 
@@ -80,6 +92,7 @@ def copy_history(
         source: The history copied from.
         target: The history copied to (the other kind of store).
         progress: Told `(records copied, records in all)` after each batch.
+        artifacts_to_db: To PostgreSQL, store the runs' artifacts in the database too.
 
     Returns:
         What was copied.
@@ -94,7 +107,7 @@ def copy_history(
     with source.session(create=False) as s:
         total_row = s.one("SELECT count(*) AS n FROM runs")
     total = int(total_row["n"]) if total_row else 0
-    done = lines = folders = 0
+    done = lines = folders = artifacts = 0
     after = ("", "")
     if progress is not None:
         progress(0, total)
@@ -112,7 +125,11 @@ def copy_history(
             break
         after = (rows[-1]["started_at"], rows[-1]["run_id"])
         with target.session(create=True) as t, t.transaction():
-            t.run_many(_UPSERT, [{c: row[c] for c in COLUMNS} for row in rows])
+            # A copy's own store keeps no artifact the other database keeps: stored again
+            # below when asked (to PostgreSQL) or written into the run's folder (to SQLite).
+            t.run_many(
+                _UPSERT, [{**{c: row[c] for c in COLUMNS}, **_unmarked(row)} for row in rows]
+            )
             t.run_many(_UPSERT_RELATION, relations)
             if target.in_postgres:
                 sent = _local_lines(source, rows)
@@ -122,13 +139,70 @@ def copy_history(
                     [(str(source.run_dir(row["run_id"])), row["run_id"]) for row in rows],
                 )
                 lines += len(sent)
+                if artifacts_to_db:
+                    artifacts += _store_artifacts(t, source, rows)
         if not target.in_postgres:
             for row in rows:
                 folders += _make_folder(target, row, remote.get(row["run_id"], []))
+            artifacts += _write_artifacts(source, target, rows)
         done += len(rows)
         if progress is not None:
             progress(done, total)
-    return CopyResult(done, lines, folders)
+    return CopyResult(done, lines, folders, artifacts)
+
+
+def _unmarked(row: Row) -> dict[str, Any]:
+    """The row's artifacts' index without the marks of copies in the source's database."""
+    listed = artifacts_from_json(row["artifacts"])
+    plain = {name: replace(a, in_db=False) for name, a in listed.items()}
+    return {"artifacts": artifacts_to_json(plain)} if listed else {}
+
+
+def _store_artifacts(t: Session, source: RunStore, rows: list[Row]) -> int:
+    """Store the artifacts of these runs, from their folders on this host, in the PostgreSQL
+    target (one run at a time: a manifest may be large); how many were stored."""
+    count = 0
+    for row in rows:
+        listed = artifacts_from_json(row["artifacts"])
+        if not listed:
+            continue
+        run_id = row["run_id"]
+        stored = dbartifacts.store(t, run_id, source.run_dir(run_id), listed)
+        count += sum(a.in_db for a in stored.values())
+        t.run("UPDATE runs SET artifacts = ? WHERE run_id = ?", (artifacts_to_json(stored), run_id))
+    return count
+
+
+def _write_artifacts(source: RunStore, target: RunStore, rows: list[Row]) -> int:
+    """Write the artifacts the PostgreSQL source keeps of these runs into their folders on
+    this host, where a file is not already what the run wrote; how many were written."""
+    count = 0
+    for row in rows:
+        run = source.to_run(row)
+        wanted = [a for a in run.artifacts.values() if a.in_db]
+        folder = target.run_dir(run.run_id)
+        missing = [a for a in wanted if not _holds(folder / a.name, a.sha256)]
+        if not missing:
+            continue
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with source.session(create=False) as s:
+            for artifact in missing:
+                data = dbartifacts.read(s, run, artifact.name)
+                _write_private_bytes(folder / artifact.name, data)
+                count += 1
+    return count
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    try:
+        return sha256_of(path) == sha256
+    except OSError:
+        return False
+
+
+def _write_private_bytes(path: Path, data: bytes) -> None:
+    path.touch(mode=0o600)
+    path.write_bytes(data)
 
 
 def _relations(s: Session, ids: list[str]) -> list[dict[str, Any]]:

@@ -92,3 +92,19 @@ MIGRATIONS += (
     );
     """,
 )
+MIGRATIONS += (
+    # 3: a run's dbt artifacts, kept in the database with `--artifacts-to-db` so that they
+    # outlive the host (a pod) that ran it: zlib-compressed, with the sha256 of the bytes before
+    # compression (see `dbartifacts`). Already compressed, so TOAST stores them as they are.
+    """
+    CREATE TABLE run_artifacts (
+        run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (run_id, name)
+    );
+    ALTER TABLE run_artifacts ALTER COLUMN data SET STORAGE EXTERNAL;
+    """,
+)

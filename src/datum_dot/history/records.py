@@ -147,6 +147,8 @@ class RunEnd:
         finished_at: When the run ended (UTC); None means now, by the store's clock.
         error_node: The dbt node that failed (`model.shop.orders`); None to take the first
             failed node of `run_results`, if any.
+        artifacts_to_db: Keep the artifacts in the PostgreSQL history too, compressed
+            (`--artifacts-to-db`; see `dbartifacts`).
     """
 
     status: RunStatus
@@ -159,6 +161,7 @@ class RunEnd:
     run_results: Path | None = None
     finished_at: datetime | None = None
     error_node: str | None = None
+    artifacts_to_db: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,17 @@
 manifest of the newest successful plain run of ENV that wrote them (build, run, seed, snapshot,
 clone; a cron or webhook run without `@ref` counts). A newer run whose folder was deleted, or
 whose manifest.json is no longer what it wrote (its sha256 differs; not JSON), is passed over
-with a line saying so, and the next older one is used.
+with a line saying so, and the next older one is used. With the history in PostgreSQL, a run
+whose artifacts are in the database (`--artifacts-to-db`) is used from there when its folder is
+not on this host (a run another host, or a pod, made): they are fetched into
+`$DATUM_HOME/artifacts/<run_id>/`, checked against their sha256.
 """
 
 from __future__ import annotations
 
 import json
 
+from datum_dot.errors import HistoryError
 from datum_dot.history.artifacts import MANIFEST, sha256_of
 from datum_dot.history.records import StoredRun
 from datum_dot.history.store import RunStore
@@ -40,7 +44,14 @@ class HistoryStates:
                 continue
             if MANIFEST not in run.artifacts:
                 continue  # recorded before runs kept their artifacts, or dbt wrote none
+            state_dir = run.run_dir
             problem = _manifest_problem(run)
+            if problem is not None and run.artifacts[MANIFEST].in_db and self.store.in_postgres:
+                try:
+                    state_dir = self.store.fetch_artifacts(run)
+                    problem = None
+                except (HistoryError, OSError) as e:
+                    problem = f"{problem}; its copy in the database cannot be used: {_why(e)}"
             if problem is not None:
                 skipped.append(problem)
                 continue
@@ -49,12 +60,18 @@ class HistoryStates:
                 run_id=run.run_id,
                 commit=run.start.commit,
                 finished_at=run.finished_at,
-                state_dir=run.run_dir,
+                state_dir=state_dir,
                 command=run.start.command,
                 trigger=run.start.trigger,
             )
             return LiveSearch(found, tuple(skipped))
         return LiveSearch(None, tuple(skipped))
+
+
+def _why(error: HistoryError | OSError) -> str:
+    if isinstance(error, HistoryError):
+        return error.message
+    return str(error.strerror or error)
 
 
 def _manifest_problem(run: StoredRun) -> str | None:

@@ -21,13 +21,13 @@ import functools
 import json
 import shutil
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datum_dot.errors import HistoryError
-from datum_dot.history import relations
+from datum_dot.history import dbartifacts, relations
 from datum_dot.history.artifacts import (
     ArtifactFile,
     artifacts_to_json,
@@ -325,7 +325,7 @@ class RunStore:
             }
 
         if self._pg is not None:
-            run = self._pg_finish(run_id, params)
+            run = self._pg_finish(run_id, params, kept if end.artifacts_to_db else None)
         else:
             with self._session(create=True) as s, s.transaction():
                 s.run(FINISH, params(self._select(s, run_id).started_at))
@@ -510,6 +510,53 @@ class RunStore:
         with self._session(create=False) as s:
             found = relations.last_built(s, self.runs_dir, relation, env=env, project=project)
         return None if found is None else (self._run_from(found[0]), found[1])
+
+    def artifact(self, run: StoredRun, name: str) -> bytes:
+        """The bytes of an artifact kept with a run: its file in the run's folder when that is
+        on this host and still what the run wrote, else the copy in the PostgreSQL history
+        (`--artifacts-to-db`), checked against the same sha256.
+
+        Raises:
+            HistoryError: The run kept no such artifact, or it is neither on this host nor in
+                the database, or the database's copy is damaged.
+        """
+        artifact = run.artifacts.get(name)
+        if artifact is None:
+            kept = ", ".join(sorted(run.artifacts)) or "none"
+            raise HistoryError(
+                f"run {run.run_id} kept no {name} (it kept: {kept})",
+                f"list them with: dot logs {run.run_id} --artifacts",
+            )
+        local = dbartifacts.local_copy(run, name)
+        if local is not None:
+            return local.read_bytes()
+        if not artifact.in_db or self._pg is None:
+            raise HistoryError(
+                f"{name} of run {run.run_id} is not on this host ({run.run_dir / name} on "
+                f"{run.start.hostname}) nor in the database",
+                f"read it on {run.start.hostname}; keep the artifacts of later runs in the "
+                "database with --artifacts-to-db",
+            )
+        with self._session(create=False) as s:
+            return dbartifacts.read(s, run, name)
+
+    def fetch_artifacts(self, run: StoredRun) -> Path:
+        """A folder on this host holding the artifacts of `run` the PostgreSQL history keeps
+        (`$DATUM_HOME/artifacts/<run_id>/`), written once and reused: dbt's `--state` for a
+        run made on another host.
+
+        Raises:
+            HistoryError: The history is not in PostgreSQL, or an artifact is missing or
+                damaged there.
+            OSError: The folder cannot be written.
+        """
+        if self._pg is None:
+            raise HistoryError(
+                f"the artifacts of run {run.run_id} are in no database: the history is SQLite",
+                f"read them in {run.run_dir}",
+            )
+        with self._session(create=False) as s:
+            return dbartifacts.fetch(s, run, self.home)
 
     def mark_aborted_stale(self) -> list[str]:
         """Mark RUNNING records whose process is gone (dead pid, another boot) as ABORTED.
@@ -710,9 +757,14 @@ class RunStore:
             )
         shipper().track(self._pg, run.run_id)
 
-    def _pg_finish(self, run_id: str, params: Callable[[datetime], dict[str, object]]) -> StoredRun:
-        """Finish a run in PostgreSQL: its last lines, then its record; spooled to local disk
-        when the database is away (see `pgspool`)."""
+    def _pg_finish(
+        self,
+        run_id: str,
+        params: Callable[[datetime], dict[str, object]],
+        to_db: Mapping[str, ArtifactFile] | None = None,
+    ) -> StoredRun:
+        """Finish a run in PostgreSQL: its last lines, its artifacts `to_db`, then its record;
+        spooled to local disk when the database is away (see `pgspool`)."""
         # lazy: psycopg loads only for a history kept in PostgreSQL
         from datum_dot.history import pgspool
         from datum_dot.history.pgoutput import INSERT_LINES, shipper
@@ -734,6 +786,9 @@ class RunStore:
                 try:
                     with self._session(create=True) as s:
                         s.run_many(INSERT_LINES, [(run_id, *line) for line in unsent])
+                        if to_db:  # before the record that says they are there
+                            stored = dbartifacts.store(s, run_id, self.run_dir(run_id), to_db)
+                            values["artifacts"] = artifacts_to_json(stored)
                         row = s.one(finish_sql + " RETURNING *", values)
                     break
                 except DatabaseUnavailableError:
@@ -751,7 +806,8 @@ class RunStore:
             self._log(
                 "warning",
                 f"the run's end is kept in {self.home / pgspool.SPOOL_DIR} until the database is "
-                f"back: {e.message}",
+                f"back: {e.message}"
+                + (f"; its artifacts are in {self.run_dir(run_id)} only" if to_db else ""),
                 run_id=run_id,
             )
             return to_run({**row, **finish}, self.runs_dir)

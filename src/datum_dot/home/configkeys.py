@@ -46,6 +46,8 @@ WARM_KEYS = {
 DATABASE_KEYS = {
     "database.url": "the PostgreSQL database holding the run history (no password: use "
     'PGPASSWORD, ~/.pgpass or a service file); "" for SQLite under $DATUM_HOME',
+    "database.artifacts-to-db": "keep every run's dbt artifacts in that database too "
+    "(true/false), as --artifacts-to-db does",
 }
 SETTABLE_KEYS = {**PROJECT_KEYS, **WEBHOOK_KEYS, **WARM_KEYS, **DATABASE_KEYS}
 _DURATION = re.compile(r"(\d+)([smh]?)")
@@ -122,7 +124,7 @@ def set_values(
         database = config.database
         for key, raw in pairs:
             if key in DATABASE_KEYS:
-                database = _updated_database(config, key, raw, changes, home)
+                database = _updated_database(database, key, raw, changes, home)
         if database != config.database:
             config = config.model_copy(update={"database": database})
         warm_pairs = [(k, v) for k, v in pairs if k in WARM_KEYS]
@@ -227,18 +229,32 @@ def _updated_warm(
 
 
 def _updated_database(
-    config: UserConfig, key: str, raw: str, changes: list[ConfigChange], home: Path
+    database: userconfig.DatabaseSettings,
+    key: str,
+    raw: str,
+    changes: list[ConfigChange],
+    home: Path,
 ) -> userconfig.DatabaseSettings:
     # lazy: loaded only when the key is set
     from datum_dot.home.dburl import check_not_secret
 
+    if key == "database.artifacts-to-db":
+        wanted = raw.strip().lower()
+        if wanted not in ("true", "false"):
+            raise ConfigError(
+                f"database.artifacts-to-db must be true or false, not '{raw}'",
+                "for example: dot config set database.artifacts-to-db true",
+            )
+        if database.artifacts_to_db != (wanted == "true"):
+            changes.append(ConfigChange(key, str(database.artifacts_to_db).lower(), wanted))
+        return database.model_copy(update={"artifacts_to_db": wanted == "true"})
     url = raw.strip() or None
     if url is not None:
         check_not_secret(url, where=str(userconfig.config_path(home)))
-    before = config.database.url
+    before = database.url
     if before != url:
         changes.append(ConfigChange(key, before, url or "(none: SQLite under $DATUM_HOME)"))
-    return userconfig.DatabaseSettings(url=url)
+    return database.model_copy(update={"url": url})
 
 
 def _updated_webhook(

@@ -80,11 +80,13 @@ def format_branch_envs(mapping: Mapping[str, str]) -> str:
 
 
 class DatabaseSettings(BaseModel):
-    """Where the run history is kept when not in SQLite under `$DATUM_HOME` (`database.url`)."""
+    """Where the run history is kept when not in SQLite under `$DATUM_HOME` (`database.url`),
+    and whether runs keep their dbt artifacts in it too (`database.artifacts_to_db`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str | None = None
+    artifacts_to_db: bool = False
 
 
 class WarmSettings(BaseModel):
@@ -218,7 +220,10 @@ def save_user_config(home: Path, config: UserConfig) -> None:
         data["webhook"] = hook
     else:
         del data["webhook"]
-    if config.database.url is None:
+    database = config.database.model_dump(mode="json", exclude_defaults=True)
+    if database:
+        data["database"] = database
+    else:
         del data["database"]
     warm = config.warm.model_dump(mode="json", exclude_unset=True)
     if warm:

@@ -80,6 +80,8 @@ class RunRequest:
         commit: The full hash `spec.ref` was resolved to when the request was accepted; an
             isolated build of a request that waited in a queue builds this commit, not where
             the ref points by the time it runs. None resolves the ref when the run starts.
+        artifacts_to_db: Keep the run's dbt artifacts in the PostgreSQL run history too
+            (`--artifacts-to-db`); `DATUM_ARTIFACTS_TO_DB` and config.yaml may ask it as well.
     """
 
     command: tuple[str, ...]
@@ -105,6 +107,7 @@ class RunRequest:
     schedule: str | None = None
     notes: tuple[str, ...] = ()
     commit: str | None = None
+    artifacts_to_db: bool = False
 
 
 @dataclass
