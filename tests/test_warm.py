@@ -107,7 +107,11 @@ class Warm:
 
 
 def runner_pids(home: Path) -> list[int]:
-    """The live (not zombie) `dot warm serve` processes whose DATUM_HOME is `home`."""
+    """The live (not zombie) `dot warm serve` processes whose DATUM_HOME is `home`.
+
+    A runner's forked sessions and children have its command line too: while runs are under
+    way they are listed as well (what `kill_runners` wants).
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -118,11 +122,8 @@ def runner_pids(home: Path) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if (
-            cmdline[-3:-1] == [b"warm", b"serve"]
-            and state != "Z"
-            and (f"DATUM_HOME={home}".encode() in environ)
-        ):
+        serving = b"serve" in cmdline and cmdline[cmdline.index(b"serve") - 1] == b"warm"
+        if serving and state != "Z" and f"DATUM_HOME={home}".encode() in environ:
             found.append(int(entry.name))
     return found
 
