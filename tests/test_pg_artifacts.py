@@ -11,14 +11,18 @@ import hashlib
 import json
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from datum_dot.history import RunStore
+from datum_dot.errors import HistoryError
+from datum_dot.history import RunEnd, RunRecorder, RunStart, RunStore
 from datum_dot.history.dbartifacts import CACHE_DIR
+from datum_dot.history.states import HistoryStates
 from datum_dot.home.dburl import DatabaseUrl
+from datum_dot.runs.run import RunStatus
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.postgres import PostgresServer
 from tests.test_pg_history import new_database
@@ -197,3 +201,49 @@ def test_the_option_with_a_sqlite_history_is_bad_input(
         env={**env, "DATUM_DATABASE_URL": "postgresql://dot@127.0.0.1:1/x"},
     )  # fmt: skip
     assert copy.returncode == 20
+
+
+def test_a_damaged_copy_is_refused_and_passed_over_and_prune_removes_the_copies(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    url = DatabaseUrl(new_database(postgres_server), "test")
+    a, b = RunStore(tmp_path / "a", database=url), RunStore(tmp_path / "b", database=url)
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "manifest.json").write_text('{"nodes": {}}')
+    (target / "run_results.json").write_text('{"results": []}')
+    start = RunStart(project="shop", spec="prod", env="prod", command=("build",))
+    recorder = RunRecorder(a, start)
+    run_id = recorder.begin()
+    assert run_id is not None
+    os.utime(target / "manifest.json")
+    os.utime(target / "run_results.json")
+    recorder.finish(
+        RunEnd(
+            RunStatus.SUCCESS,
+            0,
+            run_results=target / "run_results.json",
+            artifacts_to_db=True,
+        )
+    )
+    shutil.rmtree(a.run_dir(run_id))
+    run = b.get(run_id)
+    assert run.artifacts["manifest.json"].in_db
+    assert b.artifact(run, "manifest.json") == b'{"nodes": {}}'
+    with b.session(create=True) as s:
+        s.run(
+            "UPDATE run_artifacts SET data = ? WHERE run_id = ? AND name = ?",
+            (zlib.compress(b'{"nodes": {"x": 1}}'), run_id, "manifest.json"),
+        )
+    with pytest.raises(HistoryError) as damaged:
+        b.artifact(run, "manifest.json")
+    assert "damaged: its sha256 differs" in damaged.value.message
+    search = HistoryStates(b).live_state("shop", "prod")
+    assert search.found is None
+    assert "its copy in the database cannot be used" in search.skipped[0]
+
+    assert b.prune(keep=0) == [run_id]
+    with b.session(create=False) as s:
+        left = s.one("SELECT count(*) AS n FROM run_artifacts WHERE run_id = ?", (run_id,))
+    assert left is not None
+    assert left["n"] == 0

@@ -125,7 +125,8 @@ def print_run(run: StoredRun) -> None:
         files = [("folder", Text(f"{run.run_dir} on {run.start.hostname}"))]
     if run.artifacts:
         names = ", ".join(sorted(set(run.artifacts) - {"run_results.json"}))
-        files.append(("artifacts", Text(f"{names} (dot logs {run.run_id} --artifacts)")))
+        stored = "in the database too; " if any(a.in_db for a in run.artifacts.values()) else ""
+        files.append(("artifacts", Text(f"{names} ({stored}dot logs {run.run_id} --artifacts)")))
     _print_rows(out, files or [("folder", Text(f"{run.run_dir} ({MISSING})", style="yellow"))])
 
 
