@@ -103,9 +103,21 @@ def test_the_database_going_away_mid_run_loses_no_line_and_no_record(
     second = recorder.begin()
     assert second is not None
     recorder.line("stdout", "first line")
+    target = tmp_path / "target"  # dbt's artifacts, kept in the database (--artifacts-to-db)
+    target.mkdir()
+    (target / "manifest.json").write_text('{"nodes": {}}')
+    (target / "run_results.json").write_text('{"results": []}')
     stop(own_server)
     recorder.line("stdout", "printed while the database is away")
-    recorder.finish(RunEnd(status=RunStatus.FAILED, exit_code=30, error_message="a model failed"))
+    recorder.finish(
+        RunEnd(
+            status=RunStatus.FAILED,
+            exit_code=30,
+            error_message="a model failed",
+            run_results=target / "run_results.json",
+            artifacts_to_db=True,
+        )
+    )
     assert recorder.unsaved() is None  # nothing lost: it is spooled
     spooled = list((writer.home / SPOOL_DIR).iterdir())
     assert [p.name for p in spooled] == [f"{second}.jsonl"]
@@ -122,4 +134,8 @@ def test_the_database_going_away_mid_run_loses_no_line_and_no_record(
         "first line",
         "printed while the database is away",
     ]
+    # Its artifacts reached the database with its end, from its folder on host A.
+    assert ended.artifacts["manifest.json"].in_db
+    shutil.rmtree(writer.run_dir(second))
+    assert reader.artifact(ended, "manifest.json") == b'{"nodes": {}}'
     shutil.rmtree(tmp_path, ignore_errors=True)

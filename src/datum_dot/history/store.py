@@ -322,12 +322,12 @@ class RunStore(RunReads, RunPruning):
             if row is None:
                 raise
             finish = params(datetime.fromisoformat(str(row["started_at"])))
-            pgspool.spool(self.home, run_id, unsent, finish)
+            folder = self.run_dir(run_id)
+            pgspool.spool(self.home, run_id, unsent, finish, (folder, to_db) if to_db else None)
             self._log(
                 "warning",
                 f"the run's end is kept in {self.home / pgspool.SPOOL_DIR} until the database is "
-                f"back: {e.message}"
-                + (f"; its artifacts are in {self.run_dir(run_id)} only" if to_db else ""),
+                f"back: {e.message}",
                 run_id=run_id,
             )
             return to_run({**row, **finish}, self.runs_dir)
