@@ -97,6 +97,11 @@ def test_host_b_lists_and_reads_the_artifacts_of_a_run_whose_folder_is_gone(buil
     assert unknown.returncode == 20
     assert f"run {built.run_id} kept no catalog.json" in unknown.stderr
 
+    # `dot which` on host B reads the run's relations from the database's copies.
+    which = built.example.dot("which", "stg_customers", "--json", env=env)
+    assert which.returncode == 0, which.stderr
+    assert json.loads(which.stdout)["run_id"] == built.run_id
+
     # Compressed in the database: the row holds fewer bytes than the manifest.
     store = RunStore(built.tmp / "host-b", database=DatabaseUrl(built.url, "test"))
     with store.session(create=False) as s:

@@ -5,6 +5,9 @@ ran and how; manifest.json names each node's relation) the first time `dot which
 and kept in `built_relations`; a run is read once. Only runs that write (build, run, seed,
 snapshot, clone) count, and only their models, seeds and snapshots not skipped.
 
+With the history in PostgreSQL, a run another host made is read from the artifacts the database
+keeps of it (`--artifacts-to-db`) when its folder is not on this host.
+
 Relations are matched without quotes and case: `analytics.orders` matches
 `"warehouse"."analytics"."orders"`; a bare name matches the node's name (`orders`).
 """
@@ -12,10 +15,13 @@ Relations are matched without quotes and case: `analytics.orders` matches
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from datum_dot.errors import HistoryError
+from datum_dot.history import dbartifacts
 from datum_dot.history.artifacts import MANIFEST
 from datum_dot.history.database import to_run
 from datum_dot.history.files import RUN_RESULTS
@@ -64,12 +70,24 @@ def match_clause(relation: str) -> tuple[str, tuple[str | int, ...]]:
     return "b.relation = ?", (wanted,)
 
 
-def read_built(run_dir: Path, command: tuple[str, ...]) -> list[BuiltNode]:
-    """The relations a run built, from its kept artifacts (none when they are missing or bad)."""
+def read_built(
+    run_dir: Path,
+    command: tuple[str, ...],
+    load: Callable[[str], dict[str, Any]] | None = None,
+) -> list[BuiltNode]:
+    """The relations a run built, from its kept artifacts (none when they are missing or bad).
+
+    Args:
+        run_dir: The run's folder.
+        command: The dbt command words it ran.
+        load: Reads one artifact by name as JSON (`{}` when missing or bad); by default from
+            `run_dir`.
+    """
     if not command or command[0] not in WRITING_RUNS:
         return []
-    results = _load(run_dir / RUN_RESULTS).get("results")
-    nodes = _load(run_dir / MANIFEST).get("nodes")
+    read = load or (lambda name: _load(run_dir / name))
+    results = read(RUN_RESULTS).get("results")
+    nodes = read(MANIFEST).get("nodes")
     if not isinstance(results, list) or not isinstance(nodes, dict):
         return []
     built: dict[str, BuiltNode] = {}
@@ -103,6 +121,24 @@ def index_run(s: Session, run_id: str, nodes: list[BuiltNode]) -> None:
         [(run_id, n.unique_id, n.relation, n.name, n.status) for n in nodes],
     )
     s.run("UPDATE runs SET relations_indexed = 1 WHERE run_id = ?", (run_id,))
+
+
+def _reader(s: Session, run: StoredRun) -> Callable[[str], dict[str, Any]]:
+    """Reads a run's artifact as JSON: its file on this host, else the copy the PostgreSQL
+    history keeps (`--artifacts-to-db`), for a run another host made."""
+
+    def load(name: str) -> dict[str, Any]:
+        data = _load(run.run_dir / name)
+        artifact = run.artifacts.get(name)
+        if data or artifact is None or not artifact.in_db or s.dialect != "postgresql":
+            return data
+        try:
+            found = json.loads(dbartifacts.read(s, run, name))
+        except (HistoryError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    return load
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -147,7 +183,7 @@ def last_built(
     )
     for candidate in pending:
         run = to_run(candidate, runs_dir)
-        nodes = read_built(run.run_dir, run.start.command)
+        nodes = read_built(run.run_dir, run.start.command, _reader(s, run))
         with s.transaction():
             index_run(s, run.run_id, nodes)
         found = s.one(sql.format(extra="AND r.run_id = ?"), [*params, *scope_params, run.run_id])
