@@ -70,7 +70,7 @@ def _serve(args: argparse.Namespace, prog: str) -> int:
         runtime = "warm local runtime (fork server)" if args.warm else "subprocess runtime"
         lines = [
             f"webhook server listening on {started.url} ({options.workers} workers, {runtime})",
-            f"queue: {home / 'webhook.sqlite'} ({started.queued} queued)",
+            f"queue: {started.queue or home / 'webhook.sqlite'} ({started.queued} queued)",
             "trigger a run:",
             f"  curl -X POST {auth}-H 'Content-Type: application/json' \\",
             f'       -d \'{{"spec": "prod@main", "command": "build"}}\' '

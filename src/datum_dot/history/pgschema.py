@@ -108,3 +108,41 @@ MIGRATIONS += (
     ALTER TABLE run_artifacts ALTER COLUMN data SET STORAGE EXTERNAL;
     """,
 )
+MIGRATIONS += (
+    # 4: the webhook's queue, shared by the servers of every host (webhook/pgqueue.py). One
+    # running job per project and environment is a unique index, so two servers claiming at
+    # once cannot both start one; a job's `run_id` is its current attempt's, `retry_of` the
+    # attempt before it, taken over after its server stopped renewing `lease_until`.
+    """
+    CREATE TABLE jobs (
+        seq BIGSERIAL PRIMARY KEY,
+        run_id TEXT COLLATE "C" NOT NULL UNIQUE,
+        project TEXT NOT NULL,
+        env TEXT NOT NULL,
+        idempotency_key TEXT,
+        fingerprint TEXT NOT NULL,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done')),
+        accepted_at TEXT NOT NULL,
+        claimed_at TEXT,
+        finished_at TEXT,
+        outcome TEXT,
+        worker_host TEXT,
+        worker_pid BIGINT,
+        worker_boot_id TEXT,
+        worker_start_ticks BIGINT,
+        lease_until TIMESTAMPTZ,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        retry_of TEXT COLLATE "C",
+        UNIQUE (project, idempotency_key)
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, seq);
+    CREATE UNIQUE INDEX jobs_one_running ON jobs (project, env) WHERE state = 'running';
+    CREATE INDEX jobs_by_retry ON jobs (retry_of) WHERE retry_of IS NOT NULL;
+    CREATE TABLE job_signatures (
+        signature TEXT PRIMARY KEY,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX job_signatures_by_expiry ON job_signatures (expires_at);
+    """,
+)

@@ -16,7 +16,7 @@ from datum_dot.history import RunStore
 from datum_dot.webhook.auth import TokenSource
 from datum_dot.webhook.committer import GroupCommitter
 from datum_dot.webhook.intake import Intake
-from datum_dot.webhook.queue import JobQueue
+from datum_dot.webhook.queues import Queue
 
 DEFAULT_MAX_BODY = 64 * 1024
 
@@ -27,7 +27,7 @@ class AppContext:
 
     Attributes:
         home: `$DATUM_HOME`.
-        queue: The durable queue.
+        queue: The durable queue (SQLite under `home`, or PostgreSQL: `queues`).
         intake: Accept-time checks.
         store: The run history.
         tokens: The current webhook token.
@@ -40,7 +40,7 @@ class AppContext:
     """
 
     home: Path
-    queue: JobQueue
+    queue: Queue
     intake: Intake
     store: RunStore
     tokens: TokenSource

@@ -100,6 +100,9 @@ class Job:
         claimed_at: When a worker took it.
         finished_at: When the worker was done with it.
         outcome: The run's final status as the worker saw it (`SUCCESS`, `ABORTED`, ...).
+        attempt: 1, or more for a job another server took over after its first server stopped
+            renewing its lease (a queue in PostgreSQL only).
+        retry_of: The run id of the attempt before this one, which did not end.
     """
 
     seq: int
@@ -112,6 +115,8 @@ class Job:
     claimed_at: datetime | None = None
     finished_at: datetime | None = None
     outcome: str | None = None
+    attempt: int = 1
+    retry_of: str | None = None
 
 
 @dataclass(frozen=True)

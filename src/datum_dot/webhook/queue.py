@@ -189,6 +189,21 @@ class JobQueue:
         with self._connect() as conn:
             return conn.execute(_CLAIMABLE).fetchone() is not None
 
+    @property
+    def where(self) -> str:
+        """Where the queue is, for people: its file."""
+        return str(self.path)
+
+    def renew(self, pids: list[int]) -> None:
+        """Nothing: a job here is settled by its process's liveness on this host (`recover`),
+        not by a lease (the PostgreSQL queue's jobs have one)."""
+        del pids
+
+    def retried_as(self, run_id: str) -> str | None:
+        """None: a job here is never retried (its run is settled by `recover`)."""
+        del run_id
+        return None
+
     def claimed_by(self, pids: list[int]) -> list[str]:
         """The run ids of the running jobs claimed by these processes on this host.
 

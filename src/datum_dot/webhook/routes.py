@@ -151,7 +151,8 @@ def get_run(run_id: str, request: Request, ctx: Context) -> dict[str, Any]:
     job = ctx.queue.get(run_id)
     base, runs_dir = str(request.base_url), ctx.store.runs_dir
     if run is not None:
-        return views.run_view(run, job, base_url=base, runs_dir=runs_dir)
+        again = ctx.queue.retried_as(run_id) if run.status is RunStatus.ABORTED else None
+        return views.run_view(run, job, base_url=base, runs_dir=runs_dir, retried_as=again)
     if job is None:
         raise _unknown_run(run_id)
     position = ctx.queue.position(job) if job.state is JobState.QUEUED else None

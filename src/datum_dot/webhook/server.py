@@ -36,7 +36,7 @@ from typing import Any
 
 import uvicorn
 
-from datum_dot.errors import BadInputError, UsageError
+from datum_dot.errors import BadInputError, DotError, UsageError
 from datum_dot.history import RunStore
 from datum_dot.home.privatefiles import ensure_datum_home
 from datum_dot.home.serverstate import forget_server, record_server
@@ -48,6 +48,7 @@ from datum_dot.webhook.execution import history_status
 from datum_dot.webhook.intake import Intake
 from datum_dot.webhook.jobs import JobState, Recovered
 from datum_dot.webhook.queue import DEFAULT_MAX_UNFINISHED, JobQueue
+from datum_dot.webhook.queues import Queue, open_queue
 from datum_dot.webhook.workers import WorkerOptions, WorkerPool
 
 log = logging.getLogger("datum_dot.webhook")
@@ -107,12 +108,14 @@ class Started:
         token: Whether requests must authenticate (a token file exists).
         recovered: What was found of a previous server's jobs.
         queued: Jobs waiting when it started.
+        queue: Where the queue is (its file, or the database).
     """
 
     url: str
     token: bool
     recovered: Recovered
     queued: int
+    queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,11 +165,12 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
     intake.config()  # an invalid config.yaml stops the start, not the first request
     sock = bind(options.host, options.port)
     store = RunStore(home)
-    queue = JobQueue(home, max_unfinished=options.max_queue)
+    queue = open_queue(home, max_unfinished=options.max_queue)
     recovered = queue.recover(lambda run_id: history_status(store, run_id))
     queue.prune(older_than=KEEP_DONE)
     pool = WorkerPool(WorkerOptions(home=home, warm=options.warm), workers=options.workers)
-    committer = GroupCommitter(queue)
+    # Group commit saves SQLite's fsyncs; PostgreSQL commits concurrent requests side by side.
+    committer = GroupCommitter(queue) if isinstance(queue, JobQueue) else None
     ctx = AppContext(
         home=home,
         queue=queue,
@@ -193,7 +197,8 @@ def serve(options: ServerOptions, *, home: Path, announce: Callable[[Started], N
     # Before the announcement: whoever read it finds the server in `schedule status`.
     record_server(home, url, workers=options.workers)
     try:
-        announce(Started(url, not tokens.is_open, recovered, queue.counts()[JobState.QUEUED]))
+        queued = queue.counts()[JobState.QUEUED]
+        announce(Started(url, not tokens.is_open, recovered, queued, queue.where))
         # What start-up made (FastAPI, pydantic schemas, routes) lives as long as the server: out
         # of the collector's way, a full collection under load takes milliseconds, not tens.
         gc.collect()
@@ -207,14 +212,15 @@ def _serve_until_stopped(
     server: _Server,
     sock: socket.socket,
     pool: WorkerPool,
-    committer: GroupCommitter,
+    committer: GroupCommitter | None,
     ctx: AppContext,
     options: ServerOptions,
 ) -> Stopped:
     """Serve on the bound socket until stopped, then let running jobs finish (or cancel them)."""
     queue, store = ctx.queue, ctx.store
     with _signals(server, pool, ctx), _quiet_stdio():
-        committer.start()
+        if committer is not None:
+            committer.start()
         pool.start()
         monitor = threading.Thread(
             target=_monitor, args=(pool, queue, store, ctx), name="dot-webhook-monitor", daemon=True
@@ -222,7 +228,8 @@ def _serve_until_stopped(
         monitor.start()
         asyncio.run(server.serve(sockets=[sock]))
         ctx.stopping.set()
-        committer.stop()
+        if committer is not None:
+            committer.stop()
         log.info("stopped accepting requests; waiting up to %gs for running jobs", options.grace)
         running = queue.claimed_by(pool.pids())
         stopped = pool.stop(options.grace)
@@ -319,9 +326,14 @@ def _quiet_stdio() -> Iterator[None]:
             sys.stdout, sys.stderr = saved
 
 
-def _monitor(pool: WorkerPool, queue: JobQueue, store: RunStore, ctx: AppContext) -> None:
-    """Replace workers that die while the server runs, and settle the jobs they held."""
+def _monitor(pool: WorkerPool, queue: Queue, store: RunStore, ctx: AppContext) -> None:
+    """Renew the leases of the jobs the workers hold (a queue in PostgreSQL), replace workers
+    that die while the server runs, and settle the jobs they held."""
     while not ctx.stopping.wait(MONITOR_SECONDS):
+        try:
+            queue.renew(pool.pids())
+        except DotError as e:  # the database is away: the lease runs on until it is back
+            log.warning("cannot renew the leases of running jobs: %s", e.message)
         dead = pool.respawn_dead()
         if dead:
             log.error("worker %s ended unexpectedly; started another", ", ".join(map(str, dead)))

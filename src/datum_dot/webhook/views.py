@@ -60,13 +60,30 @@ def queued_view(job: Job, *, base_url: str, runs_dir: Path, position: int | None
     }
 
 
-def run_view(run: StoredRun, job: Job | None, *, base_url: str, runs_dir: Path) -> dict[str, Any]:
-    """A run the history has, with the webhook's facts about it when it came in that way."""
+def run_view(
+    run: StoredRun,
+    job: Job | None,
+    *,
+    base_url: str,
+    runs_dir: Path,
+    retried_as: str | None = None,
+) -> dict[str, Any]:
+    """A run the history has, with the webhook's facts about it when it came in that way.
+
+    A job another server took over after its first server stopped (a queue in PostgreSQL)
+    links its attempts: the retry names the run it retries (`retry_of`, `attempt`), and the
+    ABORTED attempt the run that retried it (`retried_as`).
+    """
     view = run.to_json()
     if job is not None:
         view["project_id"] = job.request.project
         view["accepted_at"] = job.accepted_at.isoformat()
         view["idempotency_key"] = job.idempotency_key
+        if job.retry_of is not None:
+            view["retry_of"] = job.retry_of
+            view["attempt"] = job.attempt
+    if retried_as is not None:
+        view["retried_as"] = retried_as
     return {**view, **urls(base_url, runs_dir, run.run_id)}
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from datum_dot.errors import DotError
 from datum_dot.history import RunStore
 from datum_dot.webhook.execution import JobRunner, history_status
-from datum_dot.webhook.queue import JobQueue
+from datum_dot.webhook.queues import open_queue
 
 log = logging.getLogger("datum_dot.webhook")
 CANCEL_WAIT_SECONDS = 15.0
@@ -178,7 +178,7 @@ def worker_main(options: WorkerOptions, ready: Event) -> None:
         target=_watch_parent, args=(os.getppid(), stopping), name="parent-watch", daemon=True
     ).start()
     store = RunStore(options.home)
-    queue = JobQueue(options.home)
+    queue = open_queue(options.home)
     runner = JobRunner(home=options.home, store=store, warm=options.warm)
     try:
         runner.warm_up()
@@ -190,6 +190,12 @@ def worker_main(options: WorkerOptions, ready: Event) -> None:
             job = queue.claim()
             if job is None:
                 continue
+            if job.retry_of is not None:
+                # Its first attempt's server stopped renewing the lease: show that run ABORTED
+                # (the history's lease rule) before this one begins.
+                store.mark_aborted_stale()
+                log.info("run %s retries run %s (attempt %d)", job.run_id, job.retry_of,
+                         job.attempt)  # fmt: skip
             started = time.monotonic()
             log.info(
                 "run %s started: %s %s", job.run_id, " ".join(job.request.command), job.request.spec
