@@ -29,9 +29,11 @@ import psycopg
 import pytest
 import yaml
 
-from datum_dot.history import RunStore
+from datum_dot.history import RunEnd, RunStart, RunStore
 from datum_dot.home.dburl import DatabaseUrl
 from datum_dot.runs.run import RunStatus
+from datum_dot.webhook.jobs import JobRequest, JobState
+from datum_dot.webhook.pgqueue import MAX_ATTEMPTS, PgJobQueue
 from tests.helpers.example import ExampleProject, make_example
 from tests.helpers.postgres import PostgresServer
 from tests.helpers.webhook import Server, environ, start_server, use_fake_dbt, write_fake_dbt
@@ -327,3 +329,105 @@ def test_a_killed_host_s_job_is_taken_over_only_after_its_lease(hosts: Hosts) ->
     with other.client() as client:
         assert client.get(f"/v1/runs/{first}").json()["retried_as"] == run_id
     assert len(hosts.calls_with("killed")) == 2  # begun once by each host, never twice at once
+
+
+# --- the queue itself, two "hosts" as two PgJobQueue objects on one database ------------------
+
+
+@pytest.fixture
+def url(postgres_server: PostgresServer) -> DatabaseUrl:
+    return DatabaseUrl(new_database(postgres_server), "test")
+
+
+def job_request(env: str) -> JobRequest:
+    return JobRequest(
+        project="shop",
+        project_dir="/srv/shop",
+        project_name="jaffle_dot",
+        spec=env,
+        env=env,
+        ref=None,
+        commit=None,
+        command=("build",),
+    )
+
+
+def test_claims_made_at_once_start_one_job_per_environment(url: DatabaseUrl) -> None:
+    host_a, host_b = PgJobQueue(url), PgJobQueue(url)
+    for env in ("dev", "dev", "prod", "prod", "dev"):
+        host_a.enqueue(job_request(env), idempotency_key=None, fingerprint=env)
+    claimed: list[str] = []
+    barrier = threading.Barrier(12)
+
+    def claim(queue: PgJobQueue) -> None:
+        barrier.wait()
+        job = queue.claim()
+        if job is not None:
+            claimed.append(job.request.env)
+
+    threads = [threading.Thread(target=claim, args=(q,)) for q in (host_a, host_b) * 6]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == ["dev", "prod"]
+    assert host_b.counts() == {JobState.QUEUED: 3, JobState.RUNNING: 2, JobState.DONE: 0}
+
+
+def test_a_lapsed_lease_of_a_run_that_never_began_is_claimed_again_under_its_id(
+    url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATUM_HISTORY_LEASE_SECONDS", "1")
+    host_a, host_b = PgJobQueue(url), PgJobQueue(url)
+    host_a.enqueue(job_request("dev"), idempotency_key=None, fingerprint="x")
+    first = host_a.claim()
+    assert first is not None
+    assert host_b.claim() is None  # its lease runs
+    time.sleep(1.2)
+    again = host_b.claim()
+    assert again is not None
+    assert (again.run_id, again.attempt, again.retry_of) == (first.run_id, 1, None)
+
+
+def test_a_lapsed_lease_of_a_run_that_ended_settles_the_job_without_running_it(
+    url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATUM_HISTORY_LEASE_SECONDS", "1")
+    queue, store = PgJobQueue(url), RunStore(tmp_path, database=url)
+    queue.enqueue(job_request("dev"), idempotency_key=None, fingerprint="x")
+    job = queue.claim()
+    assert job is not None
+    store.begin(RunStart(project="jaffle_dot", spec="dev", command=("build",)), run_id=job.run_id)
+    store.finish(job.run_id, RunEnd(RunStatus.SUCCESS, 0))
+    time.sleep(1.2)  # the server died after the run, before telling the queue
+    assert queue.claim() is None
+    settled = queue.get(job.run_id)
+    assert settled is not None
+    assert (settled.state, settled.outcome) == (JobState.DONE, "SUCCESS")
+
+
+def test_an_aborted_run_is_retried_up_to_the_attempts_allowed(
+    url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATUM_HISTORY_LEASE_SECONDS", "1")
+    queue, store = PgJobQueue(url), RunStore(tmp_path, database=url)
+    queue.enqueue(job_request("dev"), idempotency_key="k", fingerprint="x")
+    job = queue.claim()
+    attempts: list[str] = []
+    while job is not None:
+        attempts.append(job.run_id)
+        assert (job.attempt, job.retry_of) == (len(attempts), ([None, *attempts])[-2])
+        start = RunStart(project="jaffle_dot", spec="dev", command=("build",))
+        store.begin(start, run_id=job.run_id)
+        store.finish(job.run_id, RunEnd(RunStatus.ABORTED, 40))  # as the lease rule leaves it
+        time.sleep(1.2)
+        job = queue.claim()
+    assert len(attempts) == MAX_ATTEMPTS
+    last = queue.get(attempts[-1])
+    assert last is not None
+    assert (last.state, last.outcome) == (JobState.DONE, "ABORTED")
+    assert [queue.retried_as(run_id) for run_id in attempts] == [*attempts[1:], None]
+    # Its key still names the job, now under its last attempt's id.
+    found = queue.find("shop", "k", "x")
+    assert found is not None
+    assert found.run_id == attempts[-1]

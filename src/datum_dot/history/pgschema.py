@@ -112,7 +112,8 @@ MIGRATIONS += (
     # 4: the webhook's queue, shared by the servers of every host (webhook/pgqueue.py). One
     # running job per project and environment is a unique index, so two servers claiming at
     # once cannot both start one; a job's `run_id` is its current attempt's, `retry_of` the
-    # attempt before it, taken over after its server stopped renewing `lease_until`.
+    # attempt before it, taken over after its server stopped renewing `lease_until`;
+    # `job_retries` links each attempt that did not end to the one that retried it.
     """
     CREATE TABLE jobs (
         seq BIGSERIAL PRIMARY KEY,
@@ -138,7 +139,12 @@ MIGRATIONS += (
     );
     CREATE INDEX jobs_by_state ON jobs (state, seq);
     CREATE UNIQUE INDEX jobs_one_running ON jobs (project, env) WHERE state = 'running';
-    CREATE INDEX jobs_by_retry ON jobs (retry_of) WHERE retry_of IS NOT NULL;
+    CREATE TABLE job_retries (
+        run_id TEXT COLLATE "C" PRIMARY KEY,
+        retried_as TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE
+    );
+    CREATE INDEX job_retries_by_job ON job_retries (seq);
     CREATE TABLE job_signatures (
         signature TEXT PRIMARY KEY,
         expires_at DOUBLE PRECISION NOT NULL

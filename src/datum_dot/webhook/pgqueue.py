@@ -216,7 +216,8 @@ class PgJobQueue:
         return [row["run_id"] for row in rows]
 
     def finish(self, run_id: str, outcome: str) -> None:
-        """Mark a job done, with its run's final status (nothing if it was taken over).
+        """Mark a job this process claimed done, with its run's final status (nothing if
+        another server took it over meanwhile: it is that server's now).
 
         Raises:
             QueueError: The database cannot be used.
@@ -224,12 +225,13 @@ class PgJobQueue:
         with self._session() as s:
             s.run(
                 "UPDATE jobs SET state = 'done', finished_at = ?, outcome = ?, lease_until = NULL"
-                " WHERE run_id = ? AND state = 'running'",
-                (iso(self._clock()), outcome, run_id),
+                " WHERE run_id = ? AND state = 'running' AND worker_host = ? AND worker_pid = ?",
+                (iso(self._clock()), outcome, run_id, hostname(), os.getpid()),
             )
 
     def release(self, run_id: str) -> None:
-        """Put a claimed job whose run never began back in the queue, in its old place.
+        """Put a job this process claimed, whose run never began, back in the queue, in its
+        old place (nothing if another server took it over meanwhile).
 
         Raises:
             QueueError: The database cannot be used.
@@ -238,8 +240,9 @@ class PgJobQueue:
             s.run(
                 "UPDATE jobs SET state = 'queued', claimed_at = NULL, worker_host = NULL,"
                 " worker_pid = NULL, worker_boot_id = NULL, worker_start_ticks = NULL,"
-                " lease_until = NULL WHERE run_id = ? AND state = 'running'",
-                (run_id,),
+                " lease_until = NULL WHERE run_id = ? AND state = 'running' AND worker_host = ?"
+                " AND worker_pid = ?",
+                (run_id, hostname(), os.getpid()),
             )
 
     def recover(self, history_status: Callable[[str], str | None]) -> Recovered:
@@ -270,8 +273,8 @@ class PgJobQueue:
             QueueError: The database cannot be used.
         """
         with self._session() as s:
-            row = s.one("SELECT run_id FROM jobs WHERE retry_of = ?", (run_id,))
-        return None if row is None else str(row["run_id"])
+            row = s.one("SELECT retried_as FROM job_retries WHERE run_id = ?", (run_id,))
+        return None if row is None else str(row["retried_as"])
 
     def unfinished(self, *, limit: int, project: str | None = None) -> list[Job]:
         """Queued and running jobs, newest first.
@@ -355,6 +358,10 @@ class PgJobQueue:
             retry_of, attempt = run_id, attempt + 1
             run_id = new_run_id(JobRequest.from_json(json.loads(row["request"])).project_name,
                                 self._clock())  # fmt: skip
+            s.run(
+                "INSERT INTO job_retries (run_id, retried_as, seq) VALUES (?, ?, ?)",
+                (retry_of, run_id, row["seq"]),
+            )
         pid = os.getpid()
         claimed = s.one(
             _CLAIM,
