@@ -39,4 +39,6 @@ def test_ci_missing_program_fails_instead_of_skipping(tmp_path: Path) -> None:
 
 def test_ci_script_tells_the_suite_it_runs_in_ci() -> None:
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert lines.index("export CI=true") < lines.index("exec bash scripts/test")
+    exported = lines.index("export CI=true")
+    for script in ("scripts/test", "scripts/test-dagster", "scripts/test-airflow"):
+        assert exported < lines.index(f"bash {script}"), script
