@@ -8,6 +8,7 @@ in config.yaml are each said plainly.
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing
 import os
 import secrets
@@ -373,3 +374,23 @@ def test_a_run_of_another_host_names_where_its_files_are(
     shown = dot("logs", run_id, home=b.home, url=shared_url)
     assert shown.returncode == 0, shown.stderr
     assert f"folder  {a.run_dir(run_id)} on pod-7f9c" in shown.stdout
+
+
+def test_which_on_another_host_leaves_the_run_for_its_own_host_to_index(
+    homes: tuple[RunStore, RunStore], tmp_path: Path
+) -> None:
+    a, b = homes
+    made = tmp_path / "made"
+    made.mkdir()
+    node = {"name": "orders_elsewhere", "relation_name": '"w"."analytics"."orders_elsewhere"'}
+    (made / "manifest.json").write_text(json.dumps({"nodes": {"model.shop.orders_x": node}}))
+    results = {"results": [{"unique_id": "model.shop.orders_x", "status": "success"}]}
+    (made / "run_results.json").write_text(json.dumps(results))
+    run_id = a.begin(start())
+    a.finish(run_id, RunEnd(RunStatus.SUCCESS, 0, run_results=made / "run_results.json"))
+    # host B cannot read the run's files, so it finds nothing and must not mark the run read
+    assert b.last_built("orders_elsewhere") is None
+    found = a.last_built("orders_elsewhere")
+    assert found is not None
+    assert found[0].run_id == run_id
+    assert b.last_built("orders_elsewhere") is not None  # now in the shared index

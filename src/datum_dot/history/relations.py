@@ -141,6 +141,15 @@ def _reader(s: Session, run: StoredRun) -> Callable[[str], dict[str, Any]]:
     return load
 
 
+def _readable_here(s: Session, run: StoredRun) -> bool:
+    """Whether this host can read what the run built: its folder is here, or the PostgreSQL
+    history keeps its artifacts. A run another host made is not marked read from here, or that
+    host would never index it."""
+    if s.dialect != "postgresql" or run.run_dir.is_dir():
+        return True
+    return any(artifact.in_db for artifact in run.artifacts.values())
+
+
 def _load(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_bytes())
@@ -183,6 +192,8 @@ def last_built(
     )
     for candidate in pending:
         run = to_run(candidate, runs_dir)
+        if not _readable_here(s, run):
+            continue  # another host's run: that host (or a copy in the database) indexes it
         nodes = read_built(run.run_dir, run.start.command, _reader(s, run))
         with s.transaction():
             index_run(s, run.run_id, nodes)
