@@ -4,7 +4,9 @@ Each worker is a process of its own (spawned, not forked from the threaded serve
 and running, which are CPU-bound Python, never hold up the server's answers (one process, one
 GIL), and a worker can be stopped the way the CLI is. A worker imports dbt once when it starts
 (`JobRunner.warm_up`), then loops: claim the oldest job whose environment is free (the queue is
-SQLite, shared by every process), run it, mark it done with the run's status.
+shared by every process: SQLite under `$DATUM_HOME`, or PostgreSQL, shared by the servers of
+every host, `pgqueue`), run it, mark it done with the run's status. A job another server took
+over after its lease ran out is a retry: its first attempt is marked ABORTED before it begins.
 
 Signals, from the server (`WorkerPool`):
 
