@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from datum_dot import installed
 from datum_dot.outcomes import ErrorClass, NodeOutcome, NodeTarget
 
 # dbt's in-process runner keeps global adapter state: one invocation at a time per process.
@@ -83,17 +83,7 @@ class Invocation:
 
 def versions() -> dict[str, str]:
     """Return the installed versions of dbt-core and every dbt adapter, without importing dbt."""
-    found: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] or ""
-        if name.lower() == "dbt-core" or (name.lower().startswith("dbt-") and _is_adapter(dist)):
-            found[name.lower()] = dist.version
-    return dict(sorted(found.items(), key=lambda item: (item[0] != "dbt-core", item[0])))
-
-
-def _is_adapter(dist: metadata.Distribution) -> bool:
-    files = dist.files or []
-    return any(str(f).startswith("dbt/adapters/") and str(f).endswith("__init__.py") for f in files)
+    return installed.versions()
 
 
 @cache
