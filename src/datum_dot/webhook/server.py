@@ -54,6 +54,8 @@ from datum_dot.webhook.workers import WorkerOptions, WorkerPool
 log = logging.getLogger("datum_dot.webhook")
 KEEP_DONE = timedelta(days=7)
 MONITOR_SECONDS = 1.0
+DB_THREADS = 8
+"""Request threads of a server whose queue and history are in PostgreSQL (see `_serve_on`)."""
 LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -226,7 +228,7 @@ def _serve_until_stopped(
             target=_monitor, args=(pool, queue, store, ctx), name="dot-webhook-monitor", daemon=True
         )
         monitor.start()
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(_serve_on(server, sock, threads=None if _in_sqlite(queue) else DB_THREADS))
         ctx.stopping.set()
         if committer is not None:
             committer.stop()
@@ -238,6 +240,26 @@ def _serve_until_stopped(
             queue.recover(lambda run_id: history_status(store, run_id))
     sock.close()
     return Stopped(tuple(cancelled), queue.counts()[JobState.QUEUED])
+
+
+def _in_sqlite(queue: Queue) -> bool:
+    return isinstance(queue, JobQueue)
+
+
+async def _serve_on(server: _Server, sock: socket.socket, *, threads: int | None) -> None:
+    """Serve; with `threads`, at most that many requests run in threads at once.
+
+    Each thread that talks to a PostgreSQL queue and history keeps a connection of its own:
+    left at the default (40 threads), two servers under load held 70 of the database's
+    default 100 connections. A few threads do as well, since each statement takes about a
+    millisecond.
+    """
+    if threads is not None:
+        # lazy: anyio is Starlette's; the limiter exists only inside the running loop
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+    await server.serve(sockets=[sock])
 
 
 def is_loopback(host: str) -> bool:
