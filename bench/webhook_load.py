@@ -211,7 +211,8 @@ def _wait_up(url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).json().get("warm"):
+            # up is enough: a server started without --warm never says warm
+            if httpx.get(f"{url}/healthz", timeout=1).json().get("status") == "ok":
                 return
         except (httpx.HTTPError, json.JSONDecodeError):
             pass
