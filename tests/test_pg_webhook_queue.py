@@ -325,6 +325,7 @@ def test_a_killed_host_s_job_is_taken_over_only_after_its_lease(hosts: Hosts) ->
     assert (retry["retry_of"], retry["attempt"]) == (first, 2)
     aborted = store.get(first)
     assert aborted.status is RunStatus.ABORTED
+    assert store.get(run_id).start.retry_of == first  # the history itself names the attempt
     assert "stopped renewing its lease" in (aborted.error_message or "")
     with other.client() as client:
         assert client.get(f"/v1/runs/{first}").json()["retried_as"] == run_id

@@ -325,6 +325,7 @@ def _record_planning_failure(
         trigger=request.trigger.value,
         started_at=started,
         schedule=request.schedule,
+        retry_of=request.retry_of,
     )
     with RunRecorder(store, start, run_id=request.run_id) as recorder:
         recorder.begin()
@@ -355,6 +356,7 @@ def _run_start(
         schedule=request.schedule,
         state=plan.state_json(),
         warm=is_served(),
+        retry_of=request.retry_of,
     )
 
 

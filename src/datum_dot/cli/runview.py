@@ -91,7 +91,7 @@ def print_run(run: StoredRun) -> None:
         ("ref", Text(_ref(run))),
         ("command", Text(command_line(run))),
         ("runtime", Text(s.runtime)),
-        ("trigger", Text(s.trigger)),
+        ("trigger", Text(s.trigger + (f", retrying run {s.retry_of}" if s.retry_of else ""))),
         ("host", Text(f"{s.hostname} (pid {s.pid})")),
         ("started", Text(f"{when(run.started_at)} UTC")),
         ("finished", Text(f"{when(run.finished_at)} UTC" if run.finished_at else "-")),

@@ -133,6 +133,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN warm INTEGER;
     """,
+    # 6: the run this one retries (a webhook job taken over after its first host stopped).
+    """
+    ALTER TABLE runs ADD COLUMN retry_of TEXT;
+    """,
 )
 SCHEMA = sqlitefile.Schema(APPLICATION_ID, MIGRATIONS, lock=".history.lock")
 COUNT_COLUMNS = tuple(f.name for f in dataclasses.fields(NodeCounts))
@@ -217,7 +221,7 @@ class Database:
 START_COLUMNS = (
     "run_id", "project", "spec", "env", "ref", "commit_sha", "command", "argv", "runtime",
     "trigger", "hostname", "pid", "boot_id", "start_ticks", "started_at", "schedule", "state",
-    "warm",
+    "warm", "retry_of",
 )  # fmt: skip
 INSERT = (
     f"INSERT INTO runs ({', '.join(START_COLUMNS)}, status) "  # noqa: S608 - constant text
@@ -263,6 +267,7 @@ def start_row(run_id: str, start: RunStart) -> dict[str, object]:
         if start.state
         else None,
         "warm": 1 if start.warm else None,
+        "retry_of": start.retry_of,
     }
 
 
@@ -297,6 +302,7 @@ def to_run(row: Mapping[str, Any], runs_dir: Path) -> StoredRun:
         schedule=row["schedule"],
         state=_json_object(row["state"]),
         warm=bool(row["warm"]),
+        retry_of=row["retry_of"],
     )
     counted = row["models"] is not None
     return StoredRun(

@@ -152,3 +152,9 @@ MIGRATIONS += (
     CREATE INDEX job_signatures_by_expiry ON job_signatures (expires_at);
     """,
 )
+MIGRATIONS += (
+    # 5: the run this one retries (SQLite's migration 6): a webhook job another server took over.
+    """
+    ALTER TABLE runs ADD COLUMN retry_of TEXT COLLATE "C";
+    """,
+)

@@ -108,6 +108,8 @@ class RunStart:
         state: Where the state the run deferred to or compared against came from (the
             plan's `defer` and `state_from`, as JSON), or None.
         warm: Whether a child of the warm runner ran it (`dot warm`), not a fresh process.
+        retry_of: The run this one retries (a webhook run taken over from a host that stopped),
+            or None.
     """
 
     project: str
@@ -127,6 +129,7 @@ class RunStart:
     schedule: str | None = None
     state: Mapping[str, Any] | None = None
     warm: bool = False
+    retry_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,7 @@ class StoredRun:
             "state": None if s.state is None else dict(s.state),
             "artifacts": {name: a.to_json() for name, a in sorted(self.artifacts.items())},
             "warm": s.warm,
+            "retry_of": s.retry_of,
         }
 
 

@@ -82,6 +82,8 @@ class RunRequest:
             the ref points by the time it runs. None resolves the ref when the run starts.
         artifacts_to_db: Keep the run's dbt artifacts in the PostgreSQL run history too
             (`--artifacts-to-db`); `DATUM_ARTIFACTS_TO_DB` and config.yaml may ask it as well.
+        retry_of: The run this one retries: the webhook's attempt that another server took
+            over after the first server's host stopped renewing its lease.
     """
 
     command: tuple[str, ...]
@@ -108,6 +110,7 @@ class RunRequest:
     notes: tuple[str, ...] = ()
     commit: str | None = None
     artifacts_to_db: bool = False
+    retry_of: str | None = None
 
 
 @dataclass

@@ -91,6 +91,7 @@ class JobRunner:
             state_source="cloud" if req.state_source == "cloud" else "history",
             state_from=parse_state_from_spec(req.state_from) if req.state_from else None,
             max_state_age=req.max_state_age,
+            retry_of=job.retry_of,
         )
         try:
             return execute(request, runtime=runtime, store=self.store).status.value
