@@ -285,3 +285,31 @@ def test_config_set_webhook_branch_envs(registered: ExampleProject) -> None:
     cleared = registered.dot("config", "set", "webhook.branch-envs", "")
     assert cleared.returncode == 0, cleared.stderr
     assert config_yaml()["webhook"]["branch_envs"] == {}
+
+
+def test_config_show_names_the_history_store_and_the_warm_runner_without_a_password(
+    registered: ExampleProject,
+) -> None:
+    plain = show(registered)
+    assert plain["database.url"]["value"] is None
+    assert plain["database.url"]["detail"] == f"SQLite under {datum_home()}"
+    assert (plain["warm"]["value"], plain["warm"]["source"]) == ("on", "default")
+    secret = "s3cr3t-pw"  # noqa: S105 - a test value that must never be shown
+    url = f"postgresql://dot:{secret}@db.example:5433/history"
+    result = registered.dot("config", "show", env={"DATUM_DATABASE_URL": url, "DOT_WARM": "0"})
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout + result.stderr
+    by_var = show(registered, env={"DATUM_DATABASE_URL": url, "DOT_WARM": "0"})
+    assert by_var["database.url"] == {
+        "key": "database.url",
+        "value": "db.example:5433/history",
+        "source": "env var",
+        "detail": "DATUM_DATABASE_URL",
+    }
+    assert (by_var["warm"]["value"], by_var["warm"]["source"]) == ("0", "env var")
+    assert (
+        registered.dot("config", "set", "warm", "auto", "warm.idle-timeout", "90s").returncode == 0
+    )
+    saved = show(registered)
+    assert (saved["warm"]["value"], saved["warm"]["source"]) == ("auto", "user config")
+    assert saved["warm.idle-timeout"]["value"] == "90s"

@@ -242,6 +242,42 @@ def resolve_settings(
             value = None if raw is None else str(raw)
         key = f"webhook.{field.replace('_', '-')}"
         out.append(Setting(key, value, source, str(config_path(home))))
+    return out + _store_and_warm_settings(config, environ, home)
+
+
+def _store_and_warm_settings(
+    config: UserConfig, environ: Mapping[str, str], home: Path
+) -> list[Setting]:
+    """The run history's store and the warm runner: config.yaml, below their variables."""
+    # lazy: the connection string's parts are read only here
+    from datum_dot.home.dburl import URL_VARIABLE, database_url
+
+    where = str(config_path(home))
+    found = database_url(home, environ)
+    if found is None:
+        store = Setting("database.url", None, Source.DEFAULT, f"SQLite under {home}")
+    elif found.source == URL_VARIABLE:
+        # shown as host, port and database only: the variable may hold a password
+        store = Setting("database.url", found.where(), Source.ENV_VAR, URL_VARIABLE)
+    else:
+        store = Setting("database.url", found.where(), Source.USER_CONFIG, where)
+    out = [store]
+    variables = (
+        ("database.artifacts-to-db", "DATUM_ARTIFACTS_TO_DB",
+         str(config.database.artifacts_to_db).lower(),
+         "artifacts_to_db" in config.database.model_fields_set),
+        ("warm", "DOT_WARM", config.warm.mode, "mode" in config.warm.model_fields_set),
+    )  # fmt: skip
+    for key, variable, value, in_config in variables:
+        if environ.get(variable, "").strip():
+            out.append(Setting(key, environ[variable].strip(), Source.ENV_VAR, variable))
+        else:
+            out.append(Setting(key, value, Source.USER_CONFIG if in_config else Source.DEFAULT,
+                               where))  # fmt: skip
+    idle = config.warm.idle_timeout
+    in_config = "idle_timeout" in config.warm.model_fields_set
+    out.append(Setting("warm.idle-timeout", f"{idle}s",
+                       Source.USER_CONFIG if in_config else Source.DEFAULT, where))  # fmt: skip
     return out
 
 
