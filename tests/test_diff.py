@@ -146,6 +146,7 @@ def test_diff_fail_on_exits_with_its_own_code_and_selects(shop: Shop) -> None:
     assert found.returncode == 0, _out(found)  # payments alone: nothing removed
     assert "payments" in found.stdout
     assert "old_model" not in found.stdout
+    assert found.stdout.splitlines()[0].endswith(", 1 node")  # one node, not "1 nodes"
     hit = shop.dot("diff", "prod@v1", "prod@main", "--fail-on", "removed,changed-rows",
                    "--no-rows", "--markdown")  # fmt: skip
     assert hit.returncode == ExitCode.DIFF_FOUND == 11, _out(hit)

@@ -27,7 +27,7 @@ def print_summary(result: DiffResult) -> None:
     left, right = result.left, result.right
     console.print(
         f"[bold]dot diff[/] {escape(left.label)} ({_commit(left.commit)}) -> "
-        f"{escape(right.label)} ({_commit(right.commit)}), {len(result.models)} nodes"
+        f"{escape(right.label)} ({_commit(right.commit)}), {_count(len(result.models), 'node')}"
     )
     for verdict in VERDICTS:
         group = [m for m in result.models if m.verdict == verdict]
@@ -61,19 +61,26 @@ def detail_lines(model: ModelDiff) -> list[str]:
         lines += [f"  column added: {n} {t}" for n, t in rel.columns_added]
         lines += [f"  column removed: {n} {t}" for n, t in rel.columns_removed]
         lines += [f"  column re-typed: {n} {a} -> {b}" for n, a, b in rel.columns_retyped]
-        lines.append(f"  rows: {rel.rows_left} -> {rel.rows_right}")
+        lines.append(f"  rows: {rel.rows_left:,} -> {rel.rows_right:,}")
     rows = model.rows
     if rows is not None:
         how = f"on key {', '.join(rows.key)} ({rows.key_source})" if rows.key else "whole rows"
-        changed = f", {rows.changed} changed" if rows.mode == "key" else ""
+        changed = f", {rows.changed:,} changed" if rows.mode == "key" else ""
         lines.append(
-            f"  row diff {how}: {rows.only_left} only left, {rows.only_right} only right{changed}"
+            f"  row diff {how}: {rows.only_left:,} only left, {rows.only_right:,} only right"
+            f"{changed}"
         )
-        lines += [f"    {col}: {n} values changed" for col, n in rows.changed_by_column.items()]
+        lines += [
+            f"    {col}: {_count(n, 'value')} changed" for col, n in rows.changed_by_column.items()
+        ]
         for kind, samples in rows.samples.items():
             lines += [f"    e.g. {kind.replace('_', ' ')}: {_sample(s)}" for s in samples]
     lines += [f"  note: {note}" for note in model.notes]
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _sample(sample: dict[str, Any]) -> str:
