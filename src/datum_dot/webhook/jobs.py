@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from datum_dot.webhook.errors import IdempotencyConflictError
 
 
 class JobState(StrEnum):
@@ -143,3 +147,41 @@ class Recovered:
 
     requeued: tuple[str, ...] = ()
     finished: tuple[str, ...] = ()
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    """A job from a row of either queue's `jobs` table (SQLite's has no attempts)."""
+    keys = set(row.keys())
+    return Job(
+        seq=int(row["seq"]),
+        run_id=str(row["run_id"]),
+        state=JobState(row["state"]),
+        request=JobRequest.from_json(json.loads(row["request"])),
+        idempotency_key=row["idempotency_key"],
+        fingerprint=row["fingerprint"],
+        accepted_at=datetime.fromisoformat(row["accepted_at"]),
+        claimed_at=_time(row["claimed_at"]),
+        finished_at=_time(row["finished_at"]),
+        outcome=row["outcome"],
+        attempt=int(row["attempt"]) if "attempt" in keys else 1,
+        retry_of=row["retry_of"] if "retry_of" in keys else None,
+    )
+
+
+def same_request(job: Job, fingerprint: str) -> Job:
+    """`job`, found by its idempotency key, if it was made by the same request.
+
+    Raises:
+        IdempotencyConflictError: The key was used for another request.
+    """
+    if job.fingerprint != fingerprint:
+        raise IdempotencyConflictError(
+            f"idempotency key '{job.idempotency_key}' was used for another request "
+            f"(run {job.run_id})",
+            "send the same request again, or use a new key for a new request",
+        )
+    return job
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

@@ -41,8 +41,16 @@ from datum_dot.history.postgres import DuplicateRowError, PgIndex
 from datum_dot.history.records import hostname, iso, new_run_id
 from datum_dot.home.dburl import DatabaseUrl
 from datum_dot.home.liveness import current_boot_id, process_start_ticks
-from datum_dot.webhook.errors import IdempotencyConflictError, QueueError, QueueFullError
-from datum_dot.webhook.jobs import Enqueued, Job, JobRequest, JobState, Recovered
+from datum_dot.webhook.errors import QueueError, QueueFullError
+from datum_dot.webhook.jobs import (
+    Enqueued,
+    Job,
+    JobRequest,
+    JobState,
+    Recovered,
+    job_from_row,
+    same_request,
+)
 from datum_dot.webhook.queue import DEFAULT_MAX_UNFINISHED
 
 MAX_ATTEMPTS = 3
@@ -109,7 +117,7 @@ class PgJobQueue:
                     (request.project, idempotency_key),
                 )
                 if row is not None:
-                    return Enqueued(_same_request(_job(row), fingerprint), created=False)
+                    return Enqueued(same_request(job_from_row(row), fingerprint), created=False)
             found = s.one("SELECT count(*) AS n FROM jobs WHERE state IN ('queued', 'running')")
             unfinished = int(found["n"]) if found else 0
             if unfinished >= self.max_unfinished:
@@ -129,14 +137,14 @@ class PgJobQueue:
                      idempotency_key, fingerprint, json.dumps(request.to_json()), iso(now)),
                 )  # fmt: skip
                 if row is not None:
-                    return Enqueued(_job(row), created=True)
+                    return Enqueued(job_from_row(row), created=True)
                 if idempotency_key is not None:
                     row = s.one(
                         "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?",
                         (request.project, idempotency_key),
                     )
                     if row is not None:
-                        return Enqueued(_same_request(_job(row), fingerprint), created=False)
+                        return Enqueued(same_request(job_from_row(row), fingerprint), created=False)
 
     def find(self, project: str, idempotency_key: str, fingerprint: str) -> Job | None:
         """The job an earlier request of `project` with this key made, on any server.
@@ -150,7 +158,7 @@ class PgJobQueue:
                 "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?",
                 (project, idempotency_key),
             )
-        return None if row is None else _same_request(_job(row), fingerprint)
+        return None if row is None else same_request(job_from_row(row), fingerprint)
 
     def claim(self) -> Job | None:
         """Take the oldest job this worker may start: queued with its environment free, or
@@ -264,7 +272,7 @@ class PgJobQueue:
         """
         with self._session() as s:
             row = s.one("SELECT * FROM jobs WHERE run_id = ?", (run_id,))
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
     def retried_as(self, run_id: str) -> str | None:
         """The run id of the attempt that retried this one, if one did.
@@ -289,7 +297,7 @@ class PgJobQueue:
             params.append(project)
         with self._session() as s:
             rows = s.rows(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit])
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def position(self, job: Job) -> int:
         """How many queued jobs were accepted before this one (0: it is next in line).
@@ -378,7 +386,7 @@ class PgJobQueue:
                 "seq": row["seq"],
             },
         )
-        return None if claimed is None else _job(claimed)
+        return None if claimed is None else job_from_row(claimed)
 
     def _settle(self, s: Session, seq: int, outcome: str) -> None:
         s.run(
@@ -398,34 +406,3 @@ class PgJobQueue:
             raise
         except HistoryError as e:
             raise QueueError(e.message, e.hint) from e
-
-
-def _job(row: Row) -> Job:
-    return Job(
-        seq=int(row["seq"]),
-        run_id=str(row["run_id"]),
-        state=JobState(row["state"]),
-        request=JobRequest.from_json(json.loads(row["request"])),
-        idempotency_key=row["idempotency_key"],
-        fingerprint=row["fingerprint"],
-        accepted_at=datetime.fromisoformat(row["accepted_at"]),
-        claimed_at=_time(row["claimed_at"]),
-        finished_at=_time(row["finished_at"]),
-        outcome=row["outcome"],
-        attempt=int(row["attempt"]),
-        retry_of=row["retry_of"],
-    )
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _same_request(job: Job, fingerprint: str) -> Job:
-    if job.fingerprint != fingerprint:
-        raise IdempotencyConflictError(
-            f"idempotency key '{job.idempotency_key}' was used for another request "
-            f"(run {job.run_id})",
-            "send the same request again, or use a new key for a new request",
-        )
-    return job

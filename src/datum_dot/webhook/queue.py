@@ -31,8 +31,16 @@ from datum_dot.history.files import utc_now
 from datum_dot.history.records import hostname, iso, new_run_id
 from datum_dot.home.liveness import current_boot_id, is_writer_gone, process_start_ticks
 from datum_dot.home.sqlitefile import write
-from datum_dot.webhook.errors import IdempotencyConflictError, QueueError, QueueFullError
-from datum_dot.webhook.jobs import Enqueued, Job, JobRequest, JobState, Recovered
+from datum_dot.webhook.errors import QueueError, QueueFullError
+from datum_dot.webhook.jobs import (
+    Enqueued,
+    Job,
+    JobRequest,
+    JobState,
+    Recovered,
+    job_from_row,
+    same_request,
+)
 from datum_dot.webhook.queuefile import QueueFile
 
 QUEUE_FILE = "webhook.sqlite"
@@ -113,7 +121,7 @@ class JobQueue:
                 (request.project, idempotency_key),
             ).fetchone()
             if row is not None:
-                return Enqueued(_same_request(_job(row), fingerprint), created=False)
+                return Enqueued(same_request(job_from_row(row), fingerprint), created=False)
         unfinished = conn.execute(
             "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
         ).fetchone()[0]
@@ -137,7 +145,7 @@ class JobQueue:
                 if "run_id" not in str(e):
                     raise
         row = conn.execute("SELECT * FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
-        return Enqueued(_job(row), created=True)
+        return Enqueued(job_from_row(row), created=True)
 
     def find(self, project: str, idempotency_key: str, fingerprint: str) -> Job | None:
         """The job an earlier request of `project` with this key made, if there is one.
@@ -153,7 +161,7 @@ class JobQueue:
                 "SELECT * FROM jobs WHERE project = ? AND idempotency_key = ?",
                 (project, idempotency_key),
             ).fetchone()
-        return None if row is None else _same_request(_job(row), fingerprint)
+        return None if row is None else same_request(job_from_row(row), fingerprint)
 
     def claim(self) -> Job | None:
         """Take the oldest queued job whose project and environment have nothing running.
@@ -176,7 +184,7 @@ class JobQueue:
                  process_start_ticks(pid), row["seq"]),
             )  # fmt: skip
             row = conn.execute("SELECT * FROM jobs WHERE seq = ?", (row["seq"],)).fetchone()
-        return _job(row)
+        return job_from_row(row)
 
     def has_claimable(self) -> bool:
         """Whether a job could be claimed now (a read: no write lock is taken).
@@ -296,7 +304,7 @@ class JobQueue:
             return None
         with self._connect() as conn:
             row = conn.execute("SELECT * FROM jobs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
     def unfinished(self, *, limit: int, project: str | None = None) -> list[Job]:
         """Queued and running jobs, newest first.
@@ -313,7 +321,7 @@ class JobQueue:
             params.append(project)
         with self._connect() as conn:
             rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", [*params, limit]).fetchall()
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def position(self, job: Job) -> int:
         """How many queued jobs were accepted before this one (0: it is next in line).
@@ -391,32 +399,3 @@ class JobQueue:
         self, *, durable: bool = False
     ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return self._file.connect(durable=durable)
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        seq=int(row["seq"]),
-        run_id=str(row["run_id"]),
-        state=JobState(row["state"]),
-        request=JobRequest.from_json(json.loads(row["request"])),
-        idempotency_key=row["idempotency_key"],
-        fingerprint=row["fingerprint"],
-        accepted_at=datetime.fromisoformat(row["accepted_at"]),
-        claimed_at=_time(row["claimed_at"]),
-        finished_at=_time(row["finished_at"]),
-        outcome=row["outcome"],
-    )
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _same_request(job: Job, fingerprint: str) -> Job:
-    if job.fingerprint != fingerprint:
-        raise IdempotencyConflictError(
-            f"idempotency key '{job.idempotency_key}' was used for another request "
-            f"(run {job.run_id})",
-            "send the same request again, or use a new key for a new request",
-        )
-    return job
