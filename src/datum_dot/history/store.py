@@ -360,5 +360,6 @@ def _row_from_metadata(run_dir: Path) -> dict[str, Any] | None:
         state=json.dumps(data["state"]) if data.get("state") else None,
         error_node=None,
         warm=1 if data.get("warm") else None,
+        retry_of=data.get("retry_of"),
     )
     return row
