@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from datum_dot.api.commands import DbtCommands, Selection, Vars, options_of
 from datum_dot.errors import ProjectNotFoundError
@@ -44,6 +44,10 @@ class Project(DbtCommands):
         >>> result.status, result.metrics["models"]  # doctest: +SKIP
         ('success', 4)
     """
+
+    trigger: ClassVar[str] = "sdk"
+    """What the history records as having started this project's runs; an integration built on
+    the API (Dagster) names itself here instead of copying `_run`."""
 
     def __init__(
         self, path: str | os.PathLike[str] = ".", *, home: str | os.PathLike[str] | None = None
@@ -196,11 +200,16 @@ class Project(DbtCommands):
         extra_args: Sequence[str] = (),
     ) -> Result:
         # lazy: execute() and everything under it load on the first run, not on import
+        from dataclasses import replace
+
         from datum_dot.api.invocation import run
         from datum_dot.api.options import make_request
+        from datum_dot.runs.run import Trigger
 
         request = make_request(self.path, command, spec, options, environ=self.run_environ(),
                                extra_args=extra_args)  # fmt: skip
+        if self.trigger != request.trigger.value:
+            request = replace(request, trigger=Trigger(self.trigger))
         return run(request, on_event=on_event, echo=echo)
 
     def run_environ(self) -> dict[str, str] | None:

@@ -9,38 +9,15 @@ Runs started through it go through `execute()` as the API's do, recorded with tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import dagster as dg  # type: ignore[import-not-found, unused-ignore]
 
-from datum_dot.api.invocation import EventHandler
-from datum_dot.api.options import Options
 from datum_dot.api.project import Project
-from datum_dot.api.result import Result
 
 
 class DagsterProject(Project):
     """A `Project` whose runs the history records with trigger `dagster`."""
 
-    def _run(
-        self,
-        command: tuple[str, ...],
-        spec: str,
-        options: Options,
-        on_event: EventHandler | None,
-        echo: bool,
-        extra_args: Sequence[str] = (),
-    ) -> Result:
-        # lazy: execute() and everything under it load on the first run, as for Project
-        from dataclasses import replace
-
-        from datum_dot.api.invocation import run
-        from datum_dot.api.options import make_request
-        from datum_dot.runs.run import Trigger
-
-        request = make_request(self.path, command, spec, options, environ=self.run_environ(),
-                               extra_args=extra_args)  # fmt: skip
-        return run(replace(request, trigger=Trigger.DAGSTER), on_event=on_event, echo=echo)
+    trigger = "dagster"
 
 
 class DatumDotResource(dg.ConfigurableResource["DatumDotResource"]):
