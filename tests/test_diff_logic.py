@@ -86,6 +86,9 @@ def test_an_unknown_selector_method_is_bad_input() -> None:
     with pytest.raises(UsageError) as caught:
         select_nodes(("state:modified",), NODES)
     assert "'state:' is not one dot diff supports" in caught.value.message
+    with pytest.raises(UsageError) as caught:
+        select_nodes((), NODES, ("state:modified",))
+    assert caught.value.message.startswith("--exclude state:modified: the method 'state:'")
 
 
 def _where(adapter: str, location: str = "/w.duckdb", database: str = "w") -> WarehouseIdentity:

@@ -31,8 +31,8 @@ def select_nodes(
     words = [word for text in selectors for word in text.split()]
     dropped = [word for text in exclude for word in text.split()]
     children = _children(nodes.values())
-    chosen = _union(words, nodes, children) if words else set(nodes)
-    chosen -= _union(dropped, nodes, children)
+    chosen = _union(words, nodes, children, "-s") if words else set(nodes)
+    chosen -= _union(dropped, nodes, children, "--exclude")
     chosen &= set(nodes)  # a walk up the graph also reaches sources
     if not chosen:
         given = " ".join([*(["-s", *words] if words else []),
@@ -45,10 +45,10 @@ def select_nodes(
 
 
 def _union(words: Sequence[str], nodes: Mapping[str, NodeInfo],
-           children: Mapping[str, set[str]]) -> set[str]:  # fmt: skip
+           children: Mapping[str, set[str]], option: str) -> set[str]:  # fmt: skip
     chosen: set[str] = set()
     for word in words:
-        parts = [_select_atom(atom, word, nodes, children) for atom in word.split(",")]
+        parts = [_select_atom(atom, word, nodes, children, option) for atom in word.split(",")]
         chosen |= set.intersection(*parts)
     return chosen
 
@@ -58,14 +58,15 @@ def _select_atom(
     word: str,
     nodes: Mapping[str, NodeInfo],
     children: Mapping[str, set[str]],
+    option: str,
 ) -> set[str]:
     found = _ATOM.match(atom)
     if found is None:
         raise UsageError(
-            f"-s {word}: '{atom}' is not a selector dot diff understands",
+            f"{option} {word}: '{atom}' is not a selector dot diff understands",
             "use names, tag:, path:, resource_type:, config.materialized: and + or @",
         )
-    base = _match(found["body"], nodes)
+    base = _match(found["body"], nodes, option)
     result = set(base)
     if found["at"]:
         down = _walk(base, children, None)
@@ -78,13 +79,13 @@ def _select_atom(
     return result
 
 
-def _match(body: str, nodes: Mapping[str, NodeInfo]) -> set[str]:
+def _match(body: str, nodes: Mapping[str, NodeInfo], option: str) -> set[str]:
     method, colon, value = body.partition(":")
     if not colon:
         method, value = "fqn", body
     if method not in _METHODS:
         raise UsageError(
-            f"-s {body}: the method '{method}:' is not one dot diff supports",
+            f"{option} {body}: the method '{method}:' is not one dot diff supports",
             f"use one of {', '.join(m + ':' for m in _METHODS)}, or a name",
         )
     return {uid for uid, node in nodes.items() if _is_match(method, value, node)}
