@@ -7,11 +7,13 @@ group after a grace period.
 
 Two ways to get a child (see adr/0003):
 
-- `fork`, for one-shot callers (the CLI): the child is a copy of this process, which has already
-  imported dbt and may hold a parsed manifest, so it starts warm and skips the second parse.
-- a fork server (`multiprocessing`'s `forkserver`, with dbt preloaded), for long-lived callers
-  (the webhook server, a scheduler worker) and for processes with threads, where forking the
-  caller is unsafe: dbt is imported once, and every invocation forks a fresh, warm child.
+- a fork of this process (`runtimes.forked`, the way the warm runner forks its children too),
+  for callers that run dbt from their main thread: the CLI, and the webhook's `--warm` worker.
+  The child is a copy of a process that has already imported dbt and may hold a parsed
+  manifest, so it starts warm and skips the second parse; it dies with its parent.
+- a fork server (`multiprocessing`'s `forkserver`, with dbt preloaded), for processes with
+  threads, where forking the caller is unsafe, and where `runtimes.local.warm` asks for it:
+  dbt is imported once, and every invocation forks a fresh, warm child.
 
 The child sends its output lines, dbt's events and the result back over a pipe.
 """
@@ -30,9 +32,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from datum_dot import dbtcore
+from datum_dot.runtimes import forked
 from datum_dot.runtimes.base import EventHandler, OutputSink
 from datum_dot.runtimes.output import (
     LevelTagger,
@@ -127,41 +130,104 @@ def invoke(
     Returns:
         What happened.
     """
-    ctx = context(warm=warm)
-    forked = ctx.get_start_method() == "fork"
-    receiver, sender = ctx.Pipe(duplex=False)
     environ = {**os.environ, **env}
-    proc = ctx.Process(  # type: ignore[attr-defined]
-        target=_child_main,
-        args=(sender, list(args), environ, str(Path.cwd()), manifest if forked else None),
-        daemon=True,
-    )
+    cwd = str(Path.cwd())
+    ctx = context(warm=warm)
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc: _Child
+    if ctx.get_start_method() == "fork":
+        # The one way dot forks a warm copy of itself for a run (`runtimes.forked`).
+        def body() -> int:
+            receiver.close()
+            _child_main(sender, list(args), environ, cwd, manifest)
+            return 0
+
+        proc = _Forked(forked.fork(body))
+    else:
+        server_proc = ctx.Process(  # type: ignore[attr-defined]
+            target=_served_main, args=(sender, list(args), environ, cwd), daemon=True
+        )
+        server_proc.start()
+        proc = _Served(server_proc)
+    sender.close()
     deadline = None if timeout is None else time.monotonic() + timeout
     tail = Tail()
-    proc.start()
-    sender.close()
     payload: Mapping[str, Any] | None = None
     timed_out = interrupted = False
     try:
         payload, timed_out = _relay(receiver, proc, deadline, on_event, output, tail)
         if timed_out:
-            _stop(proc, grace)
+            proc.stop(grace)
     except KeyboardInterrupt:
         interrupted = True
-        _stop(proc, grace)
+        proc.stop(grace)
     finally:
-        proc.join(timeout=grace)
-        if proc.is_alive():
-            _stop(proc, 0)
-        _kill_group(proc.pid)
+        code = proc.finish(grace)
         receiver.close()
-    code = proc.exitcode if proc.exitcode is not None else -signal.SIGKILL
     return ChildOutcome(payload, timed_out, interrupted, code, tail.lines())
+
+
+class _Child(Protocol):
+    """A running child, however it was started."""
+
+    def alive(self) -> bool: ...
+
+    def stop(self, grace: float) -> None: ...
+
+    def finish(self, grace: float) -> int: ...
+
+
+class _Forked:
+    """A child forked from this process (`runtimes.forked`)."""
+
+    def __init__(self, child: forked.ForkedChild) -> None:
+        self._child = child
+
+    def alive(self) -> bool:
+        return self._child.poll() is None
+
+    def stop(self, grace: float) -> None:
+        self._child.stop(grace)
+
+    def finish(self, grace: float) -> int:
+        # It sent its result and is exiting; past the grace period it is stopped. Whatever dbt
+        # started in its process group goes with it.
+        code = self._child.wait(grace)
+        if code is None:
+            code = self._child.stop(0)
+        self._child.kill_group()
+        self._child.close()
+        return code
+
+
+class _Served:
+    """A child of `multiprocessing`'s fork server, for callers that cannot fork themselves."""
+
+    def __init__(self, proc: Any) -> None:
+        self._proc = proc
+
+    def alive(self) -> bool:
+        return bool(self._proc.is_alive())
+
+    def stop(self, grace: float) -> None:
+        # The child made itself a process group leader; before it got that far, signal it alone.
+        _signal(self._proc.pid, signal.SIGINT)
+        self._proc.join(timeout=grace)
+        _kill_group(self._proc.pid)
+        self._proc.join(timeout=5)
+
+    def finish(self, grace: float) -> int:
+        self._proc.join(timeout=grace)
+        if self._proc.is_alive():
+            self.stop(0)
+        _kill_group(self._proc.pid)
+        code = self._proc.exitcode
+        return int(code) if code is not None else -signal.SIGKILL
 
 
 def _relay(
     receiver: Connection,
-    proc: Any,
+    proc: _Child,
     deadline: float | None,
     on_event: EventHandler | None,
     output: OutputSink | None,
@@ -175,7 +241,7 @@ def _relay(
                 return None, True
             wait = min(wait, remaining)
         if not receiver.poll(wait):
-            if not proc.is_alive() and not receiver.poll(0):
+            if not proc.alive() and not receiver.poll(0):
                 return None, False
             continue
         try:
@@ -199,14 +265,6 @@ def _relay(
 def _echo(stream: str, text: str, level: str | None) -> None:
     if terminal_policy().shows(level):
         write_quietly(sys.stderr if stream == "stderr" else sys.stdout, text + "\n")
-
-
-def _stop(proc: Any, grace: float) -> None:
-    # The child made itself a process group leader; before it got that far, signal it alone.
-    _signal(proc.pid, signal.SIGINT)
-    proc.join(timeout=grace)
-    _kill_group(proc.pid)
-    proc.join(timeout=5)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
@@ -247,6 +305,13 @@ class _PipeText:
         return False
 
 
+def _served_main(conn: Connection, args: list[str], environ: dict[str, str], cwd: str) -> None:
+    """A child of the fork server: set up as `forked.fork` sets up its children, then run."""
+    os.setpgid(0, 0)
+    forked.reset_signals(sigint_ignored=False)
+    _child_main(conn, args, environ, cwd, None)
+
+
 def _child_main(
     conn: Connection,
     args: list[str],
@@ -254,9 +319,6 @@ def _child_main(
     cwd: str,
     manifest: object | None,
 ) -> None:
-    os.setpgid(0, 0)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(environ)

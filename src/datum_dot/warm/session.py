@@ -1,11 +1,11 @@
 """One handed-off command: the session process the runner forks, and the child that runs it.
 
 The runner forks a session process per accepted request and goes back to accepting. The session
-checks that it can serve the request exactly (same interpreter, unchanged installed code), forks
-the child, tells the client its pid, forwards the client's signals to it and reports its exit
-status. The child becomes what a fresh `dot` process would have been: its own session, default
-signal handlers, the caller's working directory, environment, umask and stdio, and `sys.argv`;
-then it calls the CLI's `main`.
+forks the child, tells the client its pid, forwards the client's signals to it and reports its
+exit status. The child is forked as the webhook's warm workers fork theirs (`runtimes.forked`):
+a session of its own, the signal dispositions of a fresh Python, dying with its parent. It then
+becomes what a fresh `dot` process would have been: the caller's working directory,
+environment, umask and stdio, and `sys.argv`; then it calls the CLI's `main`.
 
 Both die with their parent (PR_SET_PDEATHSIG): a runner killed mid-run takes the run with it,
 and the client reports it, rather than leaving a child nobody waits for.
@@ -14,25 +14,20 @@ and the client reports it, rather than leaving a child nobody waits for.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import os
 import select
 import signal
 import socket
 import sys
-import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from datum_dot.runs.served import mark_served
+from datum_dot.runtimes import forked
 from datum_dot.warm.protocol import LineReader, ProtocolError, send_line
 from datum_dot.warm.stamp import Stamp, take_stamp
 
-_PR_SET_PDEATHSIG = 1
-# What a fresh Python process starts with: SIGPIPE ignored (writes raise BrokenPipeError),
-# SIGINT raising KeyboardInterrupt, everything else at its default.
-_RESET_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT, signal.SIGUSR1)
 _FORWARDED = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 _CRASH = 30
 STALE = "datum-dot, dbt-core or an adapter changed since the runner started"
@@ -59,57 +54,53 @@ def serve_session(
     Returns:
         This process's own exit status (0: the client was told how the child ended).
     """
-    die_with_parent(signal.SIGKILL)
-    child = os.fork()
-    if child == 0:
+    forked.die_with_parent(signal.SIGKILL)
+
+    def body() -> int:
         conn.close()
-        os._exit(run_child(request, fds, run=run))
+        return run_child(request, fds, run=run)
+
+    # The same fork as the webhook's warm workers make for each run (`runtimes.forked`).
+    child = forked.fork(
+        body,
+        new_session=True,
+        sigint_ignored=bool(request.get("sigint_ignored")),
+        crash_code=_CRASH,
+    )
     for fd in fds:
         os.close(fd)  # the child holds them; a reader of the caller's pipe sees its EOF only
     try:
-        send_line(conn, {"pid": child})
+        send_line(conn, {"pid": child.pid})
     except OSError:
-        _stop(child, signal.SIGTERM)
+        child.signal(signal.SIGTERM, group=False)
     code = _relay(conn, child)
     with contextlib.suppress(OSError):
         send_line(conn, {"exit": code})
     return 0
 
 
-def _relay(conn: socket.socket, child: int) -> int:
+def _relay(conn: socket.socket, child: forked.ForkedChild) -> int:
     """Forward the client's signals to the child until it ends; its exit code."""
-    pidfd = os.pidfd_open(child)
     reader = LineReader(conn)
     client_gone = False
-    try:
-        while True:
-            watched = [pidfd] if client_gone else [pidfd, conn.fileno()]
-            ready, _, _ = select.select(watched, [], [])
-            if pidfd in ready:
-                _, status = os.waitpid(child, 0)
-                return _exit_code(status)
-            try:
-                message = reader.read()
-            except (OSError, ProtocolError):
-                message = None
-            if message is None:
-                # The caller is gone (killed, or its terminal closed): cancel as its Ctrl-C would.
-                client_gone = True
-                _stop(child, signal.SIGTERM)
-            elif isinstance(message.get("signal"), int) and message["signal"] in _FORWARDED:
-                _stop(child, signal.Signals(message["signal"]))
-    finally:
-        os.close(pidfd)
-
-
-def _exit_code(status: int) -> int:
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code  # killed by a signal: as a shell reports it
-
-
-def _stop(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+    while True:
+        watched = [child.fileno()] if client_gone else [child.fileno(), conn.fileno()]
+        ready, _, _ = select.select(watched, [], [])
+        if child.fileno() in ready:
+            code = child.wait()
+            if code is not None:
+                return 128 - code if code < 0 else code  # killed by a signal: as a shell says
+            continue
+        try:
+            message = reader.read()
+        except (OSError, ProtocolError):
+            message = None
+        if message is None:
+            # The caller is gone (killed, or its terminal closed): cancel as its Ctrl-C would.
+            client_gone = True
+            child.signal(signal.SIGTERM, group=False)
+        elif isinstance(message.get("signal"), int) and message["signal"] in _FORWARDED:
+            child.signal(signal.Signals(message["signal"]), group=False)
 
 
 # --- in the child ---------------------------------------------------------------------------
@@ -118,9 +109,6 @@ def _stop(pid: int, sig: signal.Signals) -> None:
 def run_child(request: Mapping[str, Any], fds: list[int], *, run: Callable[[], int]) -> int:
     """Become the process the caller would have started, and run the CLI; its exit code."""
     try:
-        die_with_parent(signal.SIGKILL)
-        os.setsid()
-        _reset_signals(sigint_ignored=bool(request.get("sigint_ignored")))
         _take_stdio(fds, request)
         os.chdir(str(request["cwd"]))
         os.environ.clear()
@@ -132,34 +120,8 @@ def run_child(request: Mapping[str, Any], fds: list[int], *, run: Callable[[], i
         with contextlib.suppress(OSError):
             os.write(2, f"error: the warm runner could not start the command: {e}\n".encode())
         return _CRASH
-    try:
-        return run()
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:  # noqa: BLE001 - main() reports every error itself; a last resort
-        traceback.print_exc()
-        return _CRASH
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-
-
-def die_with_parent(sig: signal.Signals) -> None:
-    """Have the kernel send `sig` to this process when its parent ends (Linux)."""
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-    if os.getppid() != parent:  # the parent ended before the call took effect
-        os._exit(_CRASH)
-
-
-def _reset_signals(*, sigint_ignored: bool) -> None:
-    for sig in _RESET_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    # A caller started with SIGINT ignored (`dot build &` in a script) passes that on (ADR 0011).
-    signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else signal.default_int_handler)
+    # main() reports every error itself; `forked.fork` prints anything else and exits 30.
+    return run()
 
 
 def _take_stdio(fds: list[int], request: Mapping[str, Any]) -> None:
