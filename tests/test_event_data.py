@@ -9,7 +9,7 @@ from typing import Any
 from dbt.events.types import LogStartLine
 from dbt_common.events.base_types import msg_from_base_event
 
-from datum_dot import dbtcore
+from datum_dot.dbtcore.events import event_callback
 from datum_dot.runs.progress import ProgressTracker
 
 
@@ -25,7 +25,7 @@ def _start_event() -> Any:
 
 def test_event_data_reads_as_the_converted_dict() -> None:
     seen: list[tuple[str, Mapping[str, Any]]] = []
-    dbtcore._callback(lambda name, data: seen.append((name, data)))(_start_event())
+    event_callback(lambda name, data: seen.append((name, data)))(_start_event())
     [(name, data)] = seen
     assert name == "LogStartLine"
     assert data == {
@@ -40,7 +40,7 @@ def test_event_data_reads_as_the_converted_dict() -> None:
 
 def test_event_data_pickles_as_a_plain_dict() -> None:
     seen: list[Mapping[str, Any]] = []
-    dbtcore._callback(lambda name, data: seen.append(data))(_start_event())
+    event_callback(lambda name, data: seen.append(data))(_start_event())
     # What a child process sends its parent; the bytes are our own.
     copy = pickle.loads(pickle.dumps(seen[0]))  # noqa: S301
     assert type(copy) is dict

@@ -53,4 +53,4 @@ def test_layers_one_module_writes_the_warm_up_project() -> None:
         for path in PACKAGE.rglob("*.py")
         if '"dbt_project.yml").write_text' in path.read_text(encoding="utf-8")
     )
-    assert writers == ["dbtcore.py"]
+    assert writers == ["dbtcore/warmup.py"]
