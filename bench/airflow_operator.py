@@ -3,8 +3,8 @@ a pinned commit (median wall time per run).
 
 Three ways to build every model, seed and test at one commit, all through `execute()`:
 `project.build(spec)` in this process; `DotOperator.execute()` as a worker calls it (the
-operator plans once more to choose the runtime, and runs local dbt in a forked child process so
-that `on_kill` can stop it); and `dag.test()` of a one-task DAG, which adds Airflow's own
+operator chooses the runtime from the run's own plan, and runs local dbt in a forked child
+process so that `on_kill` can stop it); and `dag.test()` of a one-task DAG, which adds Airflow's own
 machinery (the metadata database on SQLite, the in-process supervisor, XCom). Each side is
 warmed up once first (worktree, packages, the manifest's parse). Target: the operator costs
 under 10% more than the build.

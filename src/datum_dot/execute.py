@@ -75,12 +75,16 @@ def execute(
     runtime: Runtime | None = None,
     observer: Observer | None = None,
     store: RunStore | None = None,
+    choose_runtime: Callable[[RunRequest, BuildPlan], Runtime] | None = None,
 ) -> RunRecord:
     """Plan, prepare and run one dbt command, record it in the history, and say what happened.
 
     Args:
         request: What to run.
         runtime: What runs dbt; the one the request or environment names by default.
+        choose_runtime: Chooses the runtime from the plan, where `runtime` is None (default
+            `runtime_for`): an integration that must be able to stop dbt picks it without
+            planning twice.
         observer: Progress and question hooks.
         store: The run history; the one in `$DATUM_HOME` by default.
 
@@ -107,7 +111,8 @@ def execute(
         )
         states = HistoryStates(store)
         plan = make_plan(request, options_for=commands.command_options, states=states)
-        runtime = runtime or runtime_for(request, plan)  # bad runtime settings fail a dry run too
+        choose = choose_runtime or runtime_for
+        runtime = runtime or choose(request, plan)  # bad runtime settings fail a dry run too
     except DotError as e:
         if request.trigger is not Trigger.MANUAL and not request.dry_run:
             # Nobody watches a cron or webhook run: a spec that no longer resolves must leave a

@@ -25,15 +25,18 @@ from airflow.sdk.exceptions import (  # type: ignore[import-not-found, unused-ig
 )
 
 from datum_dot.api.commands import options_of
-from datum_dot.api.invocation import dry_run, run
+from datum_dot.api.invocation import run
 from datum_dot.api.options import command_words, make_request
 from datum_dot.api.project import Project
 from datum_dot.errors import DotError, ExitCode
 from datum_dot.runs.run import RunRequest, Trigger
+from datum_dot.runs.runner import runtime_for
 from datum_dot.runtimes.local import LocalRuntime, LocalSettings
 
 if TYPE_CHECKING:
     from datum_dot.api.result import Result
+    from datum_dot.runs.plan import BuildPlan
+    from datum_dot.runtimes.base import Runtime
 
 XCOM_KEY = "return_value"
 """The XCom key the result is pushed under: the task's return value, also when it fails."""
@@ -186,33 +189,33 @@ class DotOperator(BaseOperator):  # type: ignore[misc, unused-ignore]
         request = make_request(project.path, command_words(self.command), self.spec, options,
                                environ=project.run_environ())  # fmt: skip
         request = replace(request, trigger=Trigger.AIRFLOW)
-        runtime = _stoppable_runtime(request)
         self._running_on = threading.get_ident()
         try:
             # dbt's lines go to the task's stdout, which Airflow's supervisor writes into the
             # task log; the operator logs nothing while dbt runs (see on_kill)
-            return run(request, echo=True, runtime=runtime)
+            return run(request, echo=True, choose_runtime=stoppable_runtime)
         finally:
             self._running_on = None
 
 
-def _stoppable_runtime(request: RunRequest) -> LocalRuntime | None:
-    """The `local` runtime in a child process, where the run would use `local`; else None.
+def stoppable_runtime(request: RunRequest, plan: BuildPlan) -> Runtime:
+    """The runtime the plan names, with `local` in a child process unless its settings say thread.
 
     dbt in this process cannot always be stopped: a query that ignores dbt's cancel keeps the
     task alive until Airflow kills it, and the record would never end. In a child process
     (forked, with the manifest the isolation check parsed) a cancel always ends it. An
     environment that sets `runtimes.local.isolation: thread` keeps dbt in this process.
+    `execute()` calls it with the run's own plan, so the runtime costs no second plan.
+
+    Raises:
+        BadInputError: Unknown runtime, or invalid runtime settings (as `runtime_for`).
     """
-    try:
-        plan = dry_run(replace(request, dry_run=True)).plan
-    except DotError:
-        return None  # the run itself fails the same way, and records why
-    if plan is None or plan.runtime != "local":
-        return None
+    chosen = runtime_for(request, plan)
+    if plan.runtime != "local" or not isinstance(chosen, LocalRuntime):
+        return chosen
     settings = LocalSettings.model_validate(dict(plan.env.runtimes.get("local", {})))
     if settings.isolation == "thread":
-        return None
+        return chosen
     return LocalRuntime(isolation="process", warm=settings.warm,
                         lock_timeout=settings.lock_timeout_seconds,
                         grace=settings.grace_seconds)  # fmt: skip

@@ -128,6 +128,7 @@ def run(
     echo: bool = False,
     on_line: LineHandler | None = None,
     runtime: Runtime | None = None,
+    choose_runtime: Callable[[RunRequest, BuildPlan], Runtime] | None = None,
 ) -> Result:
     """Run one request through `execute()` and read its result.
 
@@ -138,6 +139,7 @@ def run(
         echo: Show dbt's lines and the preparation steps on this process's stdout/stderr.
         runtime: What runs dbt, instead of the one the request's plan names (an integration
             that must be able to stop dbt passes the local runtime in a child process).
+        choose_runtime: Chooses the runtime from the plan instead (see `execute`).
 
     Returns:
         The result; a dbt failure is a result with status `error`.
@@ -151,7 +153,13 @@ def run(
     store = RunStore(datum_home(request.environ))
     try:
         with terminal_policy_for_call(TerminalPolicy(silent=not echo)):
-            record = execute(request, runtime=runtime, observer=observer, store=store)
+            record = execute(
+                request,
+                runtime=runtime,
+                observer=observer,
+                store=store,
+                choose_runtime=choose_runtime,
+            )
     finally:
         observer.release()
     environ = request.environ if request.environ is not None else os.environ
