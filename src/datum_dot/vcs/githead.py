@@ -7,7 +7,7 @@ a `.git` folder or a `.git` file (`gitdir: ...`, as linked worktrees and submodu
 refs and `packed-refs`. Anything else (a reftable repository, an unborn branch, a ref that
 points elsewhere) is `UNREADABLE`, and the caller asks git (`git.resolve_commit`).
 
-Like `git.py`, nothing here looks at inherited `GIT_*` variables (`GIT_DIR`, `GIT_WORK_TREE`):
+Like `session.py`, nothing here looks at inherited `GIT_*` variables (`GIT_DIR`, `GIT_WORK_TREE`):
 the repository is the one holding the folder.
 """
 
