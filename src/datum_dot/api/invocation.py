@@ -96,6 +96,10 @@ class CallObserver(Observer):
         if self._on_event is not None:
             self._on_event({"name": name, "data": dict(data)})
 
+    def wants_events(self) -> bool:
+        """Only a caller's `on_event` reads dbt's events."""
+        return self._on_event is not None
+
     def line(self, stream: str, text: str) -> None:
         """Hand a line of the run's output to the caller's `on_line`.
 

@@ -93,6 +93,10 @@ class CliObserver(Observer):
         if self.progress is not None:
             self.progress.event(name, data)
 
+    def wants_events(self) -> bool:
+        """Only the progress display (on a terminal) reads dbt's events."""
+        return self.progress is not None
+
     def history_warning(self, message: str) -> None:
         """Say, once, what the run history could not save."""
         self._clear()

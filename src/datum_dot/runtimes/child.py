@@ -132,6 +132,7 @@ def invoke(
     """
     environ = {**os.environ, **env}
     cwd = str(Path.cwd())
+    relay = on_event is not None
     ctx = context(warm=warm)
     receiver, sender = ctx.Pipe(duplex=False)
     proc: _Child
@@ -139,13 +140,13 @@ def invoke(
         # The one way dot forks a warm copy of itself for a run (`runtimes.forked`).
         def body() -> int:
             receiver.close()
-            _child_main(sender, list(args), environ, cwd, manifest)
+            _child_main(sender, list(args), environ, cwd, manifest, relay)
             return 0
 
         proc = _Forked(forked.fork(body))
     else:
         server_proc = ctx.Process(  # type: ignore[attr-defined]
-            target=_served_main, args=(sender, list(args), environ, cwd), daemon=True
+            target=_served_main, args=(sender, list(args), environ, cwd, relay), daemon=True
         )
         server_proc.start()
         proc = _Served(server_proc)
@@ -305,11 +306,13 @@ class _PipeText:
         return False
 
 
-def _served_main(conn: Connection, args: list[str], environ: dict[str, str], cwd: str) -> None:
+def _served_main(
+    conn: Connection, args: list[str], environ: dict[str, str], cwd: str, relay: bool
+) -> None:
     """A child of the fork server: set up as `forked.fork` sets up its children, then run."""
     os.setpgid(0, 0)
     forked.reset_signals(sigint_ignored=False)
-    _child_main(conn, args, environ, cwd, None)
+    _child_main(conn, args, environ, cwd, None, relay)
 
 
 def _child_main(
@@ -318,6 +321,7 @@ def _child_main(
     environ: dict[str, str],
     cwd: str,
     manifest: object | None,
+    relay: bool,
 ) -> None:
     os.chdir(cwd)
     os.environ.clear()
@@ -339,7 +343,8 @@ def _child_main(
         outcome = dbtcore.invoke(
             args,
             manifest=manifest,
-            on_event=lambda name, data: send(("event", name, data)),
+            # Each event sent is converted from protobuf and pickled: only when the parent reads them
+            on_event=(lambda name, data: send(("event", name, data))) if relay else None,
             on_level=tagger.level,
         )
     finally:

@@ -77,11 +77,12 @@ class OtlpRunTrace(RunTrace):
         """`sink`, with each line also sent as a log record of the run's trace."""
         return _TeeSink(sink, self)
 
-    def events(self, handler: EventHandler) -> EventHandler:
+    def events(self, handler: EventHandler | None) -> EventHandler | None:
         """`handler`, with each event's level given to the line dbt wrote just before it."""
 
         def on_event(name: str, data: Mapping[str, Any]) -> None:
-            handler(name, data)
+            if handler is not None:
+                handler(name, data)
             self._guarded(self._levels.event, data)
 
         return on_event

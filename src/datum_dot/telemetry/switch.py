@@ -41,8 +41,11 @@ class RunTrace:
         """`sink`, with each line of the run's output also sent as a log record."""
         return sink
 
-    def events(self, handler: EventHandler) -> EventHandler:
-        """`handler`, with each dbt event also read for the level of dbt's last line."""
+    def events(self, handler: EventHandler | None) -> EventHandler | None:
+        """`handler`, with each dbt event also read for the level of dbt's last line.
+
+        None stays None when the run is not traced: nothing asks for dbt's events then.
+        """
         return handler
 
     def finish(self, end: RunEnd) -> None:
