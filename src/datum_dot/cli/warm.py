@@ -148,6 +148,10 @@ def _starts_itself(home: os.PathLike[str]) -> bool:
     from pathlib import Path
 
     from datum_dot.errors import DotError
+    from datum_dot.home.settings import CONFIG_FILE
+
+    if not (Path(home) / CONFIG_FILE).exists():
+        return False  # no config.yaml, no `warm: auto`: its models (30 ms) need not load
     from datum_dot.home.userconfig import load_user_config
 
     try:

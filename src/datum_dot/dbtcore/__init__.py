@@ -17,11 +17,13 @@ hold one concern:
 - `warehouse`: read-only questions to a warehouse (for `dot diff`).
 - `runtimeconfig`: dbt's rendered `RuntimeConfig`, cached.
 - `guards`: the invocation lock, environment and connection release every use of dbt holds.
+- `collector`: dbt's import with the garbage collector paused, for a process that asks.
 """
 
 from __future__ import annotations
 
 from datum_dot.dbtcore.adapters import AdapterProbe, preload_modules, probe_adapter, versions
+from datum_dot.dbtcore.collector import own_collector
 from datum_dot.dbtcore.commands import (
     DBT_COMMANDS,
     all_option_names,
@@ -69,6 +71,7 @@ __all__ = [
     "invoke",
     "open_warehouse",
     "option_arities",
+    "own_collector",
     "parse_targets",
     "preload_modules",
     "probe_adapter",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from datum_dot.dbtcore.collector import importing_dbt
 from datum_dot.dbtcore.events import event_callback, level_callback
 from datum_dot.dbtcore.guards import INVOKE_LOCK, released_connections, scoped_environ
 from datum_dot.outcomes import ErrorClass, NodeOutcome
@@ -57,7 +58,8 @@ def invoke(
     Returns:
         The outcome, converted to our own type.
     """
-    from dbt.cli.main import dbtRunner
+    with importing_dbt():
+        from dbt.cli.main import dbtRunner
 
     callbacks = [event_callback(on_event)] if on_event is not None else []
     if on_level is not None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from datum_dot.dbtcore.collector import importing_dbt
 from datum_dot.dbtcore.events import level_callback
 from datum_dot.dbtcore.guards import INVOKE_LOCK, released_connections, scoped_environ
 from datum_dot.outcomes import NodeTarget
@@ -32,7 +33,8 @@ def parse_targets(
         DbtParseFailed: dbt could not parse the project.
         KeyboardInterrupt: The parse was interrupted (Ctrl-C, or a signal that raises it).
     """
-    from dbt.cli.main import dbtRunner
+    with importing_dbt():
+        from dbt.cli.main import dbtRunner
 
     # No manifest.json: the run this parse is for writes it (with the same nodes) when it
     # ends, and writing it twice costs a few tenths of a second. partial_parse.msgpack is still
@@ -130,7 +132,8 @@ def select_graph(
     """
     import json
 
-    from dbt.cli.main import dbtRunner
+    with importing_dbt():
+        from dbt.cli.main import dbtRunner
 
     quiet = ["--log-level", "none"]
     with (

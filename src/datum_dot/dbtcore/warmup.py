@@ -8,6 +8,8 @@ import io
 import tempfile
 from pathlib import Path
 
+from datum_dot.dbtcore.collector import importing_dbt
+
 _WARMUP_PROJECT = "name: dot_warmup\nversion: '1.0'\nconfig-version: 2\nprofile: dot_warmup\n"
 _WARMUP_PROFILE = (
     "dot_warmup:\n  target: t\n  outputs:\n    t:\n      type: duckdb\n      path: ':memory:'\n"
@@ -26,8 +28,9 @@ def warm_parse() -> bool | None:
     """
     if importlib.util.find_spec("dbt.adapters.duckdb") is None:
         return None
-    from dbt.adapters.factory import cleanup_connections, reset_adapters
-    from dbt.cli.main import dbtRunner
+    with importing_dbt():
+        from dbt.adapters.factory import cleanup_connections, reset_adapters
+        from dbt.cli.main import dbtRunner
 
     with tempfile.TemporaryDirectory(prefix="dot-warmup-") as folder:
         root = Path(folder)

@@ -17,20 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datum_dot import dbtcore
 from datum_dot.config import profiles
 from datum_dot.config.environments import Environment, EnvironmentsConfig, load_environments
 from datum_dot.errors import ConfigError, ProfileError
-from datum_dot.home.settings import DEFAULT_RUNTIME, datum_home
-from datum_dot.home.userconfig import (
-    ProjectEntry,
-    UserConfig,
-    config_path,
-    find_project_by_path,
-    format_branch_envs,
-    load_user_config,
-)
+from datum_dot.home.settings import CONFIG_FILE, DEFAULT_RUNTIME, datum_home
+
+if TYPE_CHECKING:
+    from datum_dot.home.userconfig import ProjectEntry, UserConfig
 
 
 class Source(StrEnum):
@@ -213,7 +209,7 @@ def _origin(envs: EnvironmentsConfig | None, env: Environment | None, key: str =
 
 
 def _user_config_file(environ: Mapping[str, str]) -> str:
-    return str(config_path(datum_home(environ)))
+    return str(datum_home(environ) / CONFIG_FILE)
 
 
 def _absolute(path: Path) -> Path:
@@ -228,6 +224,9 @@ def resolve_settings(
     Raises:
         ConfigError: config.yaml or the project's environments files are invalid.
     """
+    # the user config's models load only where it is read (30 ms a run otherwise)
+    from datum_dot.home.userconfig import config_path, format_branch_envs, load_user_config
+
     config = load_user_config(home)
     out = [datum_home_setting(environ)]
     if project_dir is not None:
@@ -251,6 +250,7 @@ def _store_and_warm_settings(
     """The run history's store and the warm runner: config.yaml, below their variables."""
     # lazy: the connection string's parts are read only here
     from datum_dot.home.dburl import URL_VARIABLE, database_url
+    from datum_dot.home.userconfig import config_path
 
     where = str(config_path(home))
     found = database_url(home, environ)
@@ -284,6 +284,8 @@ def _store_and_warm_settings(
 def _project_settings(
     project_dir: Path, config: UserConfig, *, flags: Flags, environ: Mapping[str, str]
 ) -> list[Setting]:
+    from datum_dot.home.userconfig import config_path, find_project_by_path
+
     found = find_project_by_path(config, project_dir)
     entry = found[1] if found else None
     where = str(config_path(datum_home(environ)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datum_dot import dbtcore
 from datum_dot.config import profiles
@@ -15,9 +15,11 @@ from datum_dot.config.yamlfile import safe_load
 from datum_dot.errors import ConfigError, GitError, ProfileError
 from datum_dot.home import effective
 from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
-from datum_dot.home.userconfig import ProjectEntry
 from datum_dot.preflight.model import AutoFix, Check, FixKind, Status
 from datum_dot.vcs import git, ownership
+
+if TYPE_CHECKING:
+    from datum_dot.home.userconfig import ProjectEntry
 
 DOT_DIR = ".dot"
 

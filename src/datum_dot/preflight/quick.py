@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datum_dot.errors import ConfigError, PreflightError
 from datum_dot.home import effective, keys
 from datum_dot.home.privatefiles import PRIVATE_FILE_MODE, file_mode
-from datum_dot.home.userconfig import ProjectEntry, find_project_by_path, load_user_config
 from datum_dot.preflight import project
 from datum_dot.preflight.model import Check, Report, Status
+
+if TYPE_CHECKING:
+    from datum_dot.home.userconfig import ProjectEntry
 
 
 def run_cheap_preflight(
@@ -95,6 +98,12 @@ def _registration(
     project_dir: Path, home: Path
 ) -> tuple[str | None, ProjectEntry | None, Check | None]:
     """The project's id and registration; a check only when config.yaml does not load."""
+    from datum_dot.home.settings import CONFIG_FILE
+
+    if not (home / CONFIG_FILE).exists():
+        return None, None, None  # nothing registered: the config's models (30 ms) need not load
+    from datum_dot.home.userconfig import find_project_by_path, load_user_config
+
     try:
         config = load_user_config(home)
     except ConfigError as e:

@@ -49,15 +49,23 @@ def option_arities(command: tuple[str, ...]) -> Mapping[str, str]:
 
 
 def _cache_file() -> Path | None:
-    from importlib import metadata
-
     from datum_dot.home.settings import datum_home
 
+    version = _dbt_core_version()
+    return None if version is None else datum_home() / "cache" / f"dbt-options-{version}.json"
+
+
+@cache
+def _dbt_core_version() -> str | None:
+    """The installed dbt-core's version, looked up once: a plan asks for every command's table,
+    and each lookup scans the installed distributions (about 1 ms). A process that outlives an
+    upgrade (the warm runner) restarts when dbt-core changes."""
+    from importlib import metadata
+
     try:
-        version = metadata.version("dbt-core")
+        return metadata.version("dbt-core")
     except metadata.PackageNotFoundError:
         return None
-    return datum_home() / "cache" / f"dbt-options-{version}.json"
 
 
 # The file as last read, by (path, mtime, size): a plan asks for every command's table.

@@ -21,6 +21,7 @@ The child sends its output lines, dbt's events and the result back over a pipe.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -312,6 +313,7 @@ def _served_main(
     """A child of the fork server: set up as `forked.fork` sets up its children, then run."""
     os.setpgid(0, 0)
     forked.reset_signals(sigint_ignored=False)
+    gc.freeze()  # as `forked.fork` does
     _child_main(conn, args, environ, cwd, None, relay)
 
 

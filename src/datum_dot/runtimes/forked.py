@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import select
 import signal
@@ -146,6 +147,9 @@ def fork(
         else:
             os.setpgid(0, 0)
         reset_signals(sigint_ignored=sigint_ignored)
+        # What the child inherited lives until it exits: its collections need not scan it, and
+        # scanning would write to, and so copy, every page of it (see `dbtcore.collector`).
+        gc.freeze()
         code = body()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
