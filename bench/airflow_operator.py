@@ -87,12 +87,12 @@ def main() -> None:
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(f"project.build, median of {runs}:          {build:.2f} s", file=sys.stderr)
     print(
-        f"DotOperator.execute, median of {runs}:    {task:.2f} s (+{(task - build) / build:.1%})",
+        f"DotOperator.execute, median of {runs}:    {task:.2f} s ({(task - build) / build:+.1%})",
         file=sys.stderr,
     )
     print(
         f"dag.test() of one task, median of {runs}: {whole:.2f} s "
-        f"(+{(whole - build) / build:.1%}; Airflow's own part {whole - task:.2f} s)",
+        f"({(whole - build) / build:+.1%}; Airflow's own part {whole - task:.2f} s)",
         file=sys.stderr,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from datum_dot.runtimes import forked
 
@@ -65,7 +66,7 @@ def test_a_failed_import_leaves_the_collector_as_it_was() -> None:
     assert out == ["False"]
 
 
-def test_the_command_line_asks_for_a_dbt_command_only() -> None:
+def test_the_command_line_asks_for_a_dbt_command_only(tmp_path: Path) -> None:
     code = """
         import sys
         from datum_dot.cli.main import main
@@ -77,17 +78,20 @@ def test_the_command_line_asks_for_a_dbt_command_only() -> None:
             pass
         print(owns_collector(), file=sys.stderr)
     """
+    env = {"DOT_WARM": "0", "PATH": "/usr/bin:/bin", "DATUM_HOME": str(tmp_path / "home")}
 
     def owned(words: list[str]) -> str:
         done = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(code.format(words=words))],
-            capture_output=True, text=True, timeout=60, env={"DOT_WARM": "0", "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
         )  # fmt: skip
         return done.stderr.split()[-1]
 
-    assert owned(["build", "--help"]) == "True"
-    assert owned(["diff", "--help"]) == "True"
-    assert owned(["logs", "--help"]) == "False"
+    # each gets as far as running (and stops there: no project here), help does not
+    assert owned(["build", "--dry-run"]) == "True"
+    assert owned(["diff", "prod@main", "prod@HEAD"]) == "True"
+    assert owned(["build", "--help"]) == "False"
+    assert owned(["logs", "--last", "1"]) == "False"
 
 
 def test_a_forked_child_freezes_what_it_inherited() -> None:

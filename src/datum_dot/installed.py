@@ -9,8 +9,11 @@ Parsing every installed package's metadata, as `importlib.metadata.distributions
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 _SUFFIX = ".dist-info"
 
@@ -55,10 +58,19 @@ def _is_adapter(site: Path, dist_info: Path, key: str) -> bool:
     package = key.removeprefix("dbt-").replace("-", "_")
     if (site / "dbt" / "adapters" / package / "__init__.py").is_file():
         return True
-    return _has_adapter_files(metadata.PathDistribution(dist_info))
+    try:
+        # The wheel's file list, read directly: importing importlib.metadata costs 30-40 ms
+        record = (dist_info / "RECORD").read_text(encoding="utf-8")
+    except OSError:
+        from importlib import metadata
+
+        return _has_adapter_files(metadata.PathDistribution(dist_info))
+    return any(_is_adapter_init(line.split(",", 1)[0]) for line in record.splitlines())
 
 
 def _from_metadata() -> dict[str, str]:
+    from importlib import metadata
+
     found: dict[str, str] = {}
     for dist in metadata.distributions():
         name = (dist.metadata["Name"] or "").lower()
@@ -70,5 +82,8 @@ def _from_metadata() -> dict[str, str]:
 
 
 def _has_adapter_files(dist: metadata.Distribution) -> bool:
-    files = dist.files or []
-    return any(str(f).startswith("dbt/adapters/") and str(f).endswith("__init__.py") for f in files)
+    return any(_is_adapter_init(str(f)) for f in dist.files or [])
+
+
+def _is_adapter_init(path: str) -> bool:
+    return path.startswith("dbt/adapters/") and path.endswith("__init__.py")

@@ -81,12 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(e, debug=False)
         if handed is not None:
             return handed
-    if word in (*DBT_COMMANDS, "diff") and argv is None and not completing:
-        # A process that runs dbt once: its import runs without the garbage collector
-        # (`dbtcore.collector`); 0.3-0.5 s of a build of the example
-        from datum_dot.dbtcore import own_collector
-
-        own_collector()
+    runs_dbt = word in (*DBT_COMMANDS, "diff") and argv is None and not completing
+    if "--version" in ours and not completing:
+        # Anywhere before `--`, as `dot --version`, even where a command's words are missing;
+        # before the parser, whose whole tree would double its time.
+        try:
+            _check_command_word(ours, prog)
+        except DotError as e:
+            return _report(e, debug="--debug" in ours)
+        return _print_versions(prog)
     partial = word in DBT_COMMANDS and not completing and not _asks_top_help(ours, word)
     parser = build_parser(prog, only=word if partial else None)
     if completing:
@@ -103,9 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, _ignore)
     try:
         _check_command_word(ours, prog)
-        if "--version" in ours:
-            # Anywhere before `--`, as `dot --version`: even where a command's words are missing.
-            return _dispatch(argparse.Namespace(version=True), [], prog, parser)
         if word in DBT_COMMANDS and not completing:
             ours, moved = _split_dbt_flags(ours, word, parser)
             passthrough = [*moved, *passthrough]
@@ -119,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command:
             _check_home()
         check_run_args(args, prog=prog)
+        if runs_dbt:
+            # A process that runs dbt once: its import runs without the garbage collector
+            # (`dbtcore.collector`), 0.3-0.5 s of a build of the example. Not before the
+            # parser: `--help` does not pay for importing `dbtcore`.
+            from datum_dot.dbtcore import own_collector
+
+            own_collector()
         code = _dispatch(args, passthrough, prog, parser)
         if code == ExitCode.WARNINGS and warnings_ok:
             code = int(ExitCode.OK)  # the process only: the run's record keeps its warnings
@@ -233,6 +240,16 @@ def _check_command_word(ours: Sequence[str], prog: str) -> None:
     )
 
 
+def _print_versions(prog: str) -> int:
+    # lazy: each command loads its own modules; `dot --help` loads none
+    from datum_dot.cli.render import print_versions
+    from datum_dot.cli.warm import runner_line
+
+    print_versions(prog)
+    print(runner_line())
+    return int(ExitCode.OK)
+
+
 def _dispatch(
     args: argparse.Namespace,
     passthrough: list[str],
@@ -240,13 +257,7 @@ def _dispatch(
     parser: argparse.ArgumentParser,
 ) -> int:
     if args.version:
-        # lazy: each command loads its own modules; `dot --help` loads none
-        from datum_dot.cli.render import print_versions
-        from datum_dot.cli.warm import runner_line
-
-        print_versions(prog)
-        print(runner_line())
-        return int(ExitCode.OK)
+        return _print_versions(prog)
     if args.command is None:
         parser.print_help()
         return int(ExitCode.OK)
