@@ -242,11 +242,9 @@ def _check_command_word(ours: Sequence[str], prog: str) -> None:
 
 def _print_versions(prog: str) -> int:
     # lazy: each command loads its own modules; `dot --help` loads none
-    from datum_dot.cli.render import print_versions
-    from datum_dot.cli.warm import runner_line
+    from datum_dot.cli.versions import print_versions
 
     print_versions(prog)
-    print(runner_line())
     return int(ExitCode.OK)
 
 

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from datum_dot import __version__
 from datum_dot.cli.console import make_console
 
 if TYPE_CHECKING:
@@ -27,19 +26,6 @@ if TYPE_CHECKING:
 
 def _console(*, stderr: bool = False) -> Console:
     return make_console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def print_versions(prog: str) -> None:
-    """Print the tool's version and those of dbt-core and every installed adapter."""
-    # lazy: the version look-up only for `--version` (not through dbtcore: 0.1 s of imports)
-    from datum_dot.installed import versions
-
-    print(f"{prog} (datum-dot) {__version__}")
-    found = versions()
-    if not found:
-        print("dbt-core: not installed")
-    for name, version in found.items():
-        print(f"{name} {version}")
 
 
 def print_json(data: Any) -> None:

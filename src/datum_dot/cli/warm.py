@@ -114,8 +114,8 @@ def hand_off_run(ours: Sequence[str], raw: Sequence[str]) -> int | None:
 def runner_line() -> str:
     """One line for `dot --version`: whether a warm runner is up (never waits on it)."""
     from datum_dot.home.settings import datum_home
-    from datum_dot.warm.client import is_up
     from datum_dot.warm.paths import runner_paths
+    from datum_dot.warm.probe import is_up
 
     paths = runner_paths(datum_home())
     return "warm runner: up" if is_up(paths) else "warm runner: not running"

@@ -1,8 +1,8 @@
 """The CLI's side of the warm runner: hand a command off, ask it questions, start it.
 
 Everything here is the standard library only and costs a socket connect when no runner is up:
-`dot --version` asks `is_up` with a 50 ms timeout and never waits longer, and a run that finds
-no runner goes the normal way at once.
+`dot --version` asks `probe.is_up` with a 50 ms timeout and never waits longer, and a run that
+finds no runner goes the normal way at once.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 
 from datum_dot.errors import DotError, ExitCode
 from datum_dot.warm.paths import RunnerPaths
+from datum_dot.warm.probe import connect as _connect
+from datum_dot.warm.probe import is_up as is_up
 from datum_dot.warm.protocol import LineReader, ProtocolError, send_line, send_request
 
 CONNECT_SECONDS = 0.5  # a live runner accepts at once (the kernel queues the connection)
 HANDSHAKE_SECONDS = 10.0  # the runner reads the request, checks it, forks: milliseconds
-PING_SECONDS = 0.05
 _GONE_SECONDS = 5.0
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -75,15 +76,6 @@ class HandOffRequest:
             # Asked before the CLI installs its own handlers: as the shell started us.
             "sigint_ignored": signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
         }
-
-
-def is_up(paths: RunnerPaths) -> bool:
-    """Whether a runner accepts connections now (one connect, at most `PING_SECONDS`)."""
-    sock = _connect(paths, PING_SECONDS)
-    if sock is None:
-        return False
-    sock.close()
-    return True
 
 
 def ask(
@@ -218,17 +210,6 @@ def wait_until_up(paths: RunnerPaths, *, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return is_up(paths)
-
-
-def _connect(paths: RunnerPaths, timeout: float) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(str(paths.socket))
-    except OSError:
-        sock.close()
-        return None
-    return sock
 
 
 def _terminal_size() -> tuple[int | None, int | None]:
