@@ -57,15 +57,10 @@ def _cache_file() -> Path | None:
 
 @cache
 def _dbt_core_version() -> str | None:
-    """The installed dbt-core's version, looked up once: a plan asks for every command's table,
-    and each lookup scans the installed distributions (about 1 ms). A process that outlives an
-    upgrade (the warm runner) restarts when dbt-core changes."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("dbt-core")
-    except metadata.PackageNotFoundError:
-        return None
+    """The installed dbt-core's version (`dbtcore.versions`, from the dist-info folders' names),
+    looked up once: a plan asks for every command's table. A process that outlives an upgrade
+    (the warm runner) restarts when dbt-core changes."""
+    return dbtcore.versions().get("dbt-core")
 
 
 # The file as last read, by (path, mtime, size): a plan asks for every command's table.
